@@ -1,0 +1,62 @@
+# memory_nodes: the two commands of the README.
+#   make demo   installs everything if needed, builds, and runs the main job
+#   make test   installs everything if needed, builds, and runs the whole test suite via colcon
+# Both are fast when nothing changed: pip runs only when requirements.txt changes, colcon rebuilds
+# only what changed.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+WS := $(CURDIR)/.ws
+ROS_ENV := source $(VENV)/bin/activate && \
+	export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV) \
+	       ROS_HOME=$(WS)/ros_home ROS_LOG_DIR=$(WS)/ros_home/log \
+	       ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 && \
+	source $(WS)/install/setup.bash
+COLCON := cd $(WS) && colcon --log-base $(WS)/log
+
+.PHONY: install build demo test clean system-deps
+.DEFAULT_GOAL := demo
+
+install: system-deps $(VENV)/.installed build
+
+# open3d loads libusb at import; it is the one system library the wheels do not carry.
+system-deps:
+	@if ! ldconfig -p | grep -q 'libusb-1.0.so.0'; then \
+		echo "installing Debian package libusb-1.0-0"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null; \
+	fi
+
+$(VENV)/.installed: requirements.txt tools/fix_ros_wheel_cmake_paths.py
+	@echo "installing Python dependencies into $(VENV) (first time: a few minutes)"
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	@touch $(VENV)/COLCON_IGNORE
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.txt > $(VENV)/pip.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(VENV)/pip.log; exit 1; }
+	@$(VENV)/bin/python tools/fix_ros_wheel_cmake_paths.py
+	@touch $@
+
+# A colcon workspace whose src/ holds this repository, exactly as on a robot.
+build: $(VENV)/.installed
+	@mkdir -p $(WS)/src && touch $(WS)/COLCON_IGNORE
+	@[ -L $(WS)/src/memory_nodes ] || ln -s $(CURDIR) $(WS)/src/memory_nodes
+	@source $(VENV)/bin/activate && export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV) && \
+		$(COLCON) build --base-paths src --event-handlers console_cohesion- status- summary+ \
+		--cmake-args -DBUILD_TESTING=ON -Wno-dev > $(WS)/build.log 2>&1 \
+		|| { tail -n 60 $(WS)/build.log; exit 1; }
+	@echo "colcon build: ok (log: .ws/build.log)"
+
+demo: install
+	@$(ROS_ENV) && memory_demo --params-file $(WS)/install/share/memory_nodes/config/memory.yaml
+
+test: install
+	@$(ROS_ENV) && rm -rf $(WS)/build/memory_nodes/test_results && \
+		$(COLCON) test --base-paths src --return-code-on-test-failure \
+		--event-handlers console_direct+ status- summary- ; rc=$$?; \
+		$(COLCON) test-result --test-result-base $(WS)/build/memory_nodes --verbose > /dev/null || true; \
+		python $(CURDIR)/tools/junit_summary.py $(WS)/build/memory_nodes/test_results && exit $$rc
+
+clean:
+	rm -rf $(WS)

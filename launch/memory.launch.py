@@ -1,0 +1,36 @@
+"""Start every memory node in the /memory namespace with config/memory.yaml.
+
+    ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml]
+
+Without ros2 launch, the same nodes and file run in one process:
+    memory_system --ros-args --params-file <share>/memory_nodes/config/memory.yaml
+"""
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+MEMORY_NODES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory", "memory_ask")
+
+
+def generate_launch_description():
+    default_params = os.path.join(get_package_share_directory("memory_nodes"), "config", "memory.yaml")
+    params_file = LaunchConfiguration("params_file")
+    nodes = [
+        Node(
+            package="memory_nodes",
+            executable=executable,
+            name=executable,
+            namespace="memory",
+            parameters=[params_file],
+            output="screen",
+        )
+        for executable in MEMORY_NODES
+    ]
+    return LaunchDescription(
+        [DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters")] + nodes
+    )

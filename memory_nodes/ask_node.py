@@ -1,0 +1,86 @@
+"""The ask node: one question to all four memories in parallel, one ranked answer.
+
+Serves      ask (Ask): sends the question to <memory>/evidence of each memory node at once
+            (call_async), waits until all answered or ``timeout_s`` passed, merges the evidence
+            by score and reports which memories answered in time.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import rclpy
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+
+from memory_nodes.srv import Ask
+
+from .ask import MEMORIES, validate_question
+from .errors import InvalidInputError
+from .node_support import InputCounters, guarded_reply
+from .parameters import declare
+
+
+class AskNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("memory_ask", **kwargs)
+        self.timeout_s = declare(self, "timeout_s", 1.0, "deadline for the memories' answers, s")
+        self.default_limit = declare(self, "default_limit", 10, "answers returned when a request's limit is 0")
+        memories = declare(self, "memories", list(MEMORIES), "memories asked, each serving <memory>/evidence")
+        unknown = sorted(set(memories) - set(MEMORIES))
+        if unknown or not memories:
+            raise InvalidInputError(f"memories must be a non-empty subset of {MEMORIES}; unknown: {unknown}")
+        if self.timeout_s <= 0 or self.default_limit <= 0:
+            raise InvalidInputError("timeout_s and default_limit must be > 0")
+        self.counters = InputCounters(self)
+        # Reentrant: the ask callback waits for the clients' responses, which must be able to run
+        # on other executor threads meanwhile; concurrent asks are allowed.
+        self._group = ReentrantCallbackGroup()
+        self._clients = {m: self.create_client(Ask, f"{m}/evidence", callback_group=self._group) for m in memories}
+        self.create_service(Ask, "ask", self._ask, callback_group=self._group)
+
+    def _ask(self, request: Ask.Request, response: Ask.Response):
+        def fill(response):
+            started = time.perf_counter()
+            question = validate_question(request.question, request.limit)
+            limit = request.limit or self.default_limit
+            forwarded = Ask.Request(question=question, limit=limit)
+            pending = {m: c.call_async(forwarded) for m, c in self._clients.items() if c.service_is_ready()}
+            if not pending:
+                raise InvalidInputError("no memory node is serving <memory>/evidence")
+            remaining = threading.Semaphore(0)
+            for future in pending.values():
+                future.add_done_callback(lambda _f: remaining.release())
+            deadline = started + self.timeout_s
+            for _ in pending:
+                if not remaining.acquire(timeout=max(0.0, deadline - time.perf_counter())):
+                    break
+            answers = []
+            for memory, future in pending.items():
+                if future.done() and future.result() is not None and future.result().success:
+                    response.memories_answered.append(memory)
+                    answers += future.result().answers
+                else:
+                    future.cancel()
+            answers.sort(key=lambda e: -e.score)
+            response.answers = answers[:limit]
+            response.elapsed_ms = float((time.perf_counter() - started) * 1000.0)
+            missing = sorted(set(self._clients) - set(response.memories_answered))
+            return "all memories answered" if not missing else f"no answer in time from {', '.join(missing)}"
+        return guarded_reply(self, self.counters, "ask", response, fill)
+
+
+def main(args: list[str] | None = None) -> None:
+    rclpy.init(args=args)
+    node = AskNode()
+    executor = rclpy.executors.MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+

@@ -1,0 +1,297 @@
+"""Episodic memory: events segmented into episodes, recalled by text, time, place or object.
+
+Events come from the stream (object appeared/moved/disappeared/state changed, robot entered a
+room) and from the planner (task_started / task_succeeded / task_failed, notes). The open episode
+closes when the gap since its last event exceeds ``episode_gap_s``, when the robot's room changes,
+or at a task boundary (a task start opens a new episode; its success or failure closes it). Each
+episode has a time span, a place, the objects involved, a text summary and a sentence embedding
+(faiss) for recall. Times are message stamps in seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ConfigError, InvalidInputError, UnknownItemError
+from .retention import Retention, RetentionPolicy
+from .text_embedding import TextEncoder
+from .vector_index import VectorIndex
+
+TASK_KINDS = ("task_started", "task_succeeded", "task_failed")
+PLANNER_KINDS = (*TASK_KINDS, "note")
+
+
+@dataclass(frozen=True)
+class EpisodicConfig:
+    """``episode_gap_s``: seconds of silence that end an episode. ``max_events_per_episode``:
+    events kept in detail per episode (the count is kept beyond). ``capacity``: episodes kept."""
+
+    episode_gap_s: float = 120.0
+    max_events_per_episode: int = 200
+    capacity: int = 10_000
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+    def __post_init__(self) -> None:
+        if not self.episode_gap_s > 0:
+            raise ConfigError("episodic episode_gap_s must be > 0")
+        if self.max_events_per_episode < 1 or self.capacity < 1:
+            raise ConfigError("episodic max_events_per_episode and capacity must be >= 1")
+
+
+@dataclass
+class Event:
+    """Something that happened at ``stamp`` (seconds)."""
+
+    kind: str
+    stamp: float
+    text: str = ""
+    task: str = ""
+    place_id: str = ""
+    object_ids: tuple[str, ...] = ()
+    id: str = ""
+
+
+@dataclass
+class EpisodeRecord:
+    """An episode: [start, end] seconds, where, which objects, what happened."""
+
+    id: str
+    start: float
+    end: float
+    place_counts: Counter = field(default_factory=Counter)
+    object_ids: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    event_count: int = 0
+    task: str = ""
+    outcome: str = ""
+    closed: bool = False
+    summary: str = ""
+    retention: Retention | None = None
+
+    @property
+    def place_id(self) -> str:
+        return self.place_counts.most_common(1)[0][0] if self.place_counts else ""
+
+
+def summarize(episode: EpisodeRecord) -> str:
+    """A readable text of what happened in ``episode``, used for display and for its embedding."""
+    parts = []
+    if episode.task:
+        outcome = episode.outcome or "in progress"
+        parts.append(f"task '{episode.task}' ({outcome})")
+    where = f" at {episode.place_id}" if episode.place_id else ""
+    kinds = Counter(e.kind for e in episode.events)
+    texts = [e.text for e in episode.events if e.text][:12]
+    body = "; ".join(texts) if texts else ", ".join(f"{n} {k}" for k, n in kinds.most_common())
+    span = f"from t={episode.start:.1f}s to t={episode.end:.1f}s"
+    head = f"Episode {span}{where}"
+    if parts:
+        head += ": " + ", ".join(parts)
+    more = f" (+{episode.event_count - len(texts)} more events)" if episode.event_count > len(texts) else ""
+    return f"{head}. {body}{more}".strip()
+
+
+class EpisodicMemory:
+    """Episodes and their events. Thread-safe."""
+
+    def __init__(self, config: EpisodicConfig | None = None, text_encoder: TextEncoder | None = None) -> None:
+        self.config = config or EpisodicConfig()
+        self._encoder = text_encoder
+        self._lock = threading.RLock()
+        self._episodes: dict[str, EpisodeRecord] = {}
+        self._open: EpisodeRecord | None = None
+        self._index = VectorIndex()
+        self._episode_ids = itertools.count(1)
+        self._event_ids = itertools.count(1)
+        self._current_room = ""
+        self.latest_stamp = -math.inf
+        self.evicted_summary: Counter = Counter()  # place -> episodes dropped at the capacity bound
+
+    # ----------------------------------------------------------------- ingestion
+    def add_event(self, event: Event, room_id: str = "") -> tuple[str, str]:
+        """Record ``event``; ``room_id`` is the robot's room at that time ("" if unknown). Returns
+        (event id, episode id)."""
+        if not math.isfinite(event.stamp):
+            raise InvalidInputError("event stamp must be finite")
+        if not event.kind:
+            raise InvalidInputError("event kind is empty")
+        if event.kind in TASK_KINDS and not event.task.strip():
+            raise InvalidInputError(f"{event.kind} needs a task name")
+        with self._lock:
+            event.id = event.id or f"evt-{next(self._event_ids)}"
+            self.latest_stamp = max(self.latest_stamp, event.stamp)
+            episode = self._open
+            boundary = (
+                episode is None
+                or event.stamp - episode.end > self.config.episode_gap_s
+                or (room_id and self._current_room and room_id != self._current_room and not episode.task)
+                or event.kind == "task_started"
+            )
+            if boundary:
+                if episode is not None:
+                    self._close(episode)
+                episode = self._start(event.stamp)
+            if room_id:
+                self._current_room = room_id
+            self._append(episode, event)
+            if event.kind == "task_started":
+                episode.task = event.task
+                episode.outcome = "in_progress"
+            elif event.kind in ("task_succeeded", "task_failed"):
+                if episode.task and episode.task != event.task:
+                    event.text = event.text or f"task '{event.task}' {event.kind[5:]}"
+                episode.task = episode.task or event.task
+                episode.outcome = event.kind[5:]
+                self._close(episode)
+            return event.id, episode.id
+
+    def _start(self, stamp: float) -> EpisodeRecord:
+        episode = EpisodeRecord(f"ep-{next(self._episode_ids)}", stamp, stamp,
+                                retention=Retention.new(self.config.retention, stamp))
+        self._episodes[episode.id] = episode
+        self._open = episode
+        self._enforce_capacity()
+        return episode
+
+    def _append(self, episode: EpisodeRecord, event: Event) -> None:
+        episode.start = min(episode.start, event.stamp)
+        episode.end = max(episode.end, event.stamp)
+        episode.event_count += 1
+        if len(episode.events) < self.config.max_events_per_episode:
+            episode.events.append(event)
+        if event.place_id:
+            episode.place_counts[event.place_id] += 1
+        for object_id in event.object_ids:
+            if object_id not in episode.object_ids:
+                episode.object_ids.append(object_id)
+
+    def _close(self, episode: EpisodeRecord) -> None:
+        episode.closed = True
+        episode.summary = summarize(episode)
+        if self._encoder is not None:
+            self._index.add([episode.id], self._encoder.encode(episode.summary)[None, :])
+        if self._open is episode:
+            self._open = None
+
+    def close_open_episode(self) -> str:
+        """Close the current episode (e.g. at shutdown); returns its id or ""."""
+        with self._lock:
+            if self._open is None:
+                return ""
+            episode_id = self._open.id
+            self._close(self._open)
+            return episode_id
+
+    def _enforce_capacity(self) -> None:
+        excess = len(self._episodes) - self.config.capacity
+        if excess <= 0:
+            return
+        now = self.latest_stamp
+        closed = [e for e in self._episodes.values() if e.closed]
+        closed.sort(key=lambda e: e.retention.value(now) if e.retention else 0.0)
+        for episode in closed[:excess]:
+            self.evicted_summary[episode.place_id or "unknown place"] += 1
+            del self._episodes[episode.id]
+            self._index.remove([episode.id])
+
+    # ----------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return len(self._episodes)
+
+    def get(self, episode_id: str) -> EpisodeRecord:
+        with self._lock:
+            try:
+                episode = self._episodes[episode_id]
+            except KeyError:
+                raise UnknownItemError(f"no episode {episode_id!r}") from None
+            if not episode.closed:
+                episode.summary = summarize(episode)
+            return episode
+
+    def episodes(self) -> list[EpisodeRecord]:
+        with self._lock:
+            for episode in self._episodes.values():
+                if not episode.closed:
+                    episode.summary = summarize(episode)
+            return sorted(self._episodes.values(), key=lambda e: e.start)
+
+    def recall(self, text: str = "", start: float = -math.inf, end: float = math.inf, place_ids: set[str] | None = None,
+               object_id: str = "", limit: int = 5) -> list[tuple[EpisodeRecord, float, dict[str, float]]]:
+        """Episodes overlapping [start, end] seconds, at one of ``place_ids``, involving
+        ``object_id``, ranked by sentence similarity to ``text`` (if given) and recency; each with
+        its score and score components. Recalled episodes are reinforced (forgetting curve)."""
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        if start > end:
+            raise InvalidInputError(f"start {start} is after end {end}")
+        with self._lock:
+            candidates = [
+                e for e in self._episodes.values()
+                if e.end >= start and e.start <= end
+                and (place_ids is None or e.place_id in place_ids or bool(set(e.place_counts) & place_ids))
+                and (not object_id or object_id in e.object_ids)
+            ]
+            if not candidates:
+                return []
+            now = self.latest_stamp
+            similarity: dict[str, float] = {}
+            if text and self._encoder is not None:
+                query = self._encoder.encode_cached(text)
+                for episode in candidates:
+                    if episode.closed and episode.id in self._index:
+                        similarity[episode.id] = float(self._index.vector(episode.id) @ query)
+                    else:
+                        episode.summary = summarize(episode)
+                        similarity[episode.id] = float(self._encoder.encode(episode.summary) @ query)
+            results = []
+            for episode in candidates:
+                components = {
+                    "recency": math.exp(-max(0.0, now - episode.end) / 86400.0),
+                    "retention": episode.retention.value(now) if episode.retention else 1.0,
+                }
+                if text:
+                    components["text_similarity"] = max(0.0, similarity.get(episode.id, 0.0))
+                    score = 0.8 * components["text_similarity"] + 0.1 * components["recency"] + 0.1 * components["retention"]
+                else:
+                    score = 0.7 * components["recency"] + 0.3 * components["retention"]
+                results.append((episode, score, components))
+            results.sort(key=lambda r: -r[1])
+            for episode, _, _ in results[:limit]:
+                if episode.retention:
+                    episode.retention.reinforce(self.config.retention, now)
+                if not episode.closed:
+                    episode.summary = summarize(episode)
+            return results[:limit]
+
+    def events(self, start: float = -math.inf, end: float = math.inf, kind: str = "") -> list[Event]:
+        """Events kept in detail in [start, end] seconds, oldest first."""
+        with self._lock:
+            found = [ev for e in self._episodes.values() for ev in e.events
+                     if start <= ev.stamp <= end and (not kind or ev.kind == kind)]
+        return sorted(found, key=lambda ev: ev.stamp)
+
+    def forget(self, episode_ids: list[str] | None = None, older_than_s: float = 0.0) -> list[str]:
+        with self._lock:
+            chosen = set()
+            for episode_id in episode_ids or []:
+                if episode_id not in self._episodes:
+                    raise UnknownItemError(f"no episode {episode_id!r}")
+                chosen.add(episode_id)
+            if older_than_s > 0:
+                chosen |= {e.id for e in self._episodes.values() if self.latest_stamp - e.end > older_than_s}
+            for episode_id in chosen:
+                episode = self._episodes.pop(episode_id)
+                if self._open is episode:
+                    self._open = None
+                self._index.remove([episode_id])
+            return sorted(chosen)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.__init__(self.config, self._encoder)  # type: ignore[misc]

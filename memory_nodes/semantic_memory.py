@@ -1,0 +1,301 @@
+"""Semantic memory: a knowledge graph of facts with confidence, provenance and time.
+
+A fact is (subject, predicate, object). Predicates listed as exclusive (``is_in``, ``on``,
+``state``, ``usually_in``... see ``SemanticConfig``) allow one object per subject: a new fact
+that disagrees with an active one is a contradiction, resolved for the newer fact unless the
+older one is clearly better supported (confidence and confirmations); the loser is kept as
+superseded, with the id of the fact that replaced it. Repeating a fact confirms it (its support
+and confidence grow). Facts are found by filters and by open-vocabulary text through sentence
+embeddings in a faiss index. ``consolidate`` learns regularities from the other memories
+("mug usually_in kitchen", "drawer opened_count_today 2"). Times are stamps in seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from .errors import ConfigError, InvalidInputError, UnknownItemError
+from .retention import Retention, RetentionPolicy
+from .text_embedding import TextEncoder
+from .vector_index import VectorIndex
+
+
+@dataclass(frozen=True)
+class SemanticConfig:
+    """``exclusive_predicates``: predicates with one object per subject. ``support_margin``: how
+    much better supported (confidence x (1 + log support)) an older fact must be to win a
+    contradiction. ``usually_min_share``/``usually_min_support``: evidence a "usually" regularity
+    needs. ``capacity``: facts kept."""
+
+    exclusive_predicates: tuple[str, ...] = ("is_in", "on", "in", "at", "state", "usually_in", "usually_on", "color")
+    support_margin: float = 0.5
+    usually_min_share: float = 0.6
+    usually_min_support: int = 3
+    capacity: int = 50_000
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
+
+    def __post_init__(self) -> None:
+        if self.support_margin < 0 or not 0 < self.usually_min_share <= 1 or self.usually_min_support < 1:
+            raise ConfigError("semantic support_margin >= 0, usually_min_share in (0, 1], usually_min_support >= 1")
+        if self.capacity < 1:
+            raise ConfigError("semantic capacity must be >= 1")
+
+
+@dataclass
+class FactRecord:
+    id: str
+    subject: str
+    predicate: str
+    object: str
+    confidence: float
+    sources: list[str]
+    stamp: float
+    support: int = 1
+    superseded_by: str = ""
+    retention: Retention | None = None
+
+    @property
+    def superseded(self) -> bool:
+        return bool(self.superseded_by)
+
+    @property
+    def text(self) -> str:
+        return f"{self.subject} {self.predicate.replace('_', ' ')} {self.object}"
+
+    def strength(self) -> float:
+        return self.confidence * (1.0 + math.log(self.support))
+
+
+def _normalise(term: str, what: str) -> str:
+    term = " ".join(term.strip().lower().split())
+    if not term:
+        raise InvalidInputError(f"fact {what} is empty")
+    if len(term) > 256:
+        raise InvalidInputError(f"fact {what} is longer than 256 characters")
+    return term
+
+
+class SemanticMemory:
+    """Facts as a networkx multigraph (subject -> object, keyed by fact id). Thread-safe."""
+
+    def __init__(self, config: SemanticConfig | None = None, text_encoder: TextEncoder | None = None) -> None:
+        self.config = config or SemanticConfig()
+        self._encoder = text_encoder
+        self._lock = threading.RLock()
+        self._facts: dict[str, FactRecord] = {}
+        self._active: dict[tuple[str, str, str], str] = {}
+        self._by_subject_predicate: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.graph = nx.MultiDiGraph()
+        self._index = VectorIndex()
+        self._ids = itertools.count(1)
+        self.latest_stamp = -math.inf
+        self.evicted_count = 0
+        self._sightings: set[tuple[str, str, str]] = set()  # (label, room, object id)
+
+    def add_fact(self, subject: str, predicate: str, obj: str, confidence: float = 1.0, source: str = "",
+                 stamp: float = 0.0) -> tuple[FactRecord, list[str]]:
+        """Assert a fact at ``stamp`` (seconds) from ``source``. Returns the fact (new, or the
+        confirmed existing one) and the ids of facts it superseded. A fact that loses a
+        contradiction is stored already superseded."""
+        subject, predicate, obj = _normalise(subject, "subject"), _normalise(predicate, "predicate"), _normalise(obj, "object")
+        predicate = predicate.replace(" ", "_")
+        if not (math.isfinite(confidence) and 0.0 < confidence <= 1.0):
+            raise InvalidInputError(f"confidence must be in (0, 1], got {confidence}")
+        if not math.isfinite(stamp):
+            raise InvalidInputError("stamp must be finite")
+        source = source.strip() or "unknown"
+        with self._lock:
+            self.latest_stamp = max(self.latest_stamp, stamp)
+            existing_id = self._active.get((subject, predicate, obj))
+            if existing_id is not None:
+                fact = self._facts[existing_id]
+                fact.support += 1
+                fact.confidence = 1.0 - (1.0 - fact.confidence) * (1.0 - confidence)
+                fact.stamp = max(fact.stamp, stamp)
+                if source not in fact.sources:
+                    fact.sources.append(source)
+                fact.retention.reinforce(self.config.retention, stamp)
+                return fact, []
+            fact = FactRecord(f"fact-{next(self._ids)}", subject, predicate, obj, confidence, [source], stamp,
+                              retention=Retention.new(self.config.retention, stamp))
+            superseded: list[str] = []
+            if predicate in self.config.exclusive_predicates:
+                for rival_id in list(self._by_subject_predicate[(subject, predicate)]):
+                    rival = self._facts[rival_id]
+                    older_better = rival.strength() > fact.strength() + self.config.support_margin
+                    if stamp >= rival.stamp and not older_better:
+                        self._supersede(rival, fact.id)
+                        superseded.append(rival.id)
+                    else:
+                        fact.superseded_by = rival.id
+                        break
+            self._facts[fact.id] = fact
+            self.graph.add_edge(subject, obj, key=fact.id, predicate=predicate)
+            if not fact.superseded:
+                self._active[(subject, predicate, obj)] = fact.id
+                self._by_subject_predicate[(subject, predicate)].add(fact.id)
+            if self._encoder is not None:
+                self._index.add([fact.id], self._encoder.encode(fact.text)[None, :])
+            self._enforce_capacity()
+            return fact, superseded
+
+    def _supersede(self, fact: FactRecord, by: str) -> None:
+        fact.superseded_by = by
+        self._active.pop((fact.subject, fact.predicate, fact.object), None)
+        self._by_subject_predicate[(fact.subject, fact.predicate)].discard(fact.id)
+
+    def _enforce_capacity(self) -> None:
+        excess = len(self._facts) - self.config.capacity
+        if excess <= 0:
+            return
+        now = self.latest_stamp
+        # Superseded facts go first, then the least retained.
+        ranked = sorted(self._facts.values(), key=lambda f: (not f.superseded, f.retention.value(now) * f.confidence))
+        for fact in ranked[:excess]:
+            self._remove(fact.id)
+            self.evicted_count += 1
+
+    def _remove(self, fact_id: str) -> None:
+        fact = self._facts.pop(fact_id)
+        if self._active.get((fact.subject, fact.predicate, fact.object)) == fact_id:
+            del self._active[(fact.subject, fact.predicate, fact.object)]
+        self._by_subject_predicate[(fact.subject, fact.predicate)].discard(fact_id)
+        if self.graph.has_edge(fact.subject, fact.object, key=fact_id):
+            self.graph.remove_edge(fact.subject, fact.object, key=fact_id)
+        self._index.remove([fact_id])
+
+    # ----------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return len(self._facts)
+
+    def get(self, fact_id: str) -> FactRecord:
+        with self._lock:
+            try:
+                return self._facts[fact_id]
+            except KeyError:
+                raise UnknownItemError(f"no fact {fact_id!r}") from None
+
+    def query(self, subject: str = "", predicate: str = "", obj: str = "", text: str = "", min_confidence: float = 0.0,
+              include_superseded: bool = False, limit: int = 20) -> list[tuple[FactRecord, float, dict[str, float]]]:
+        """Facts matching the filters (exact, case-insensitive), ranked by text similarity (when
+        ``text`` is given) times confidence; each with its score and score components."""
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        if not (math.isfinite(min_confidence) and 0.0 <= min_confidence <= 1.0):
+            raise InvalidInputError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        subject, obj = subject.strip().lower(), obj.strip().lower()
+        predicate = predicate.strip().lower().replace(" ", "_")
+        with self._lock:
+            candidates = [
+                f for f in self._facts.values()
+                if (not subject or f.subject == subject) and (not predicate or f.predicate == predicate)
+                and (not obj or f.object == obj) and f.confidence >= min_confidence
+                and (include_superseded or not f.superseded)
+            ]
+            now = self.latest_stamp
+            similarity: dict[str, float] = {}
+            if text and self._encoder is not None and candidates:
+                query = self._encoder.encode_cached(text)
+                hits = self._index.search(query, max(4 * limit, 64) if len(candidates) > 4 * limit else len(self._facts))
+                similarity = {key: value for key, value in hits}
+            results = []
+            for fact in candidates:
+                components = {"confidence": fact.confidence, "retention": fact.retention.value(now)}
+                if text:
+                    if fact.id not in similarity:
+                        continue
+                    components["text_similarity"] = max(0.0, similarity[fact.id])
+                    score = components["text_similarity"] * (0.7 + 0.3 * fact.confidence)
+                else:
+                    score = fact.confidence * (0.8 + 0.2 * components["retention"])
+                if fact.superseded:
+                    score *= 0.5
+                results.append((fact, score, components))
+            results.sort(key=lambda r: -r[1])
+            for fact, _, _ in results[:limit]:
+                fact.retention.reinforce(self.config.retention, now)
+            return results[:limit]
+
+    def history(self, subject: str, predicate: str) -> list[FactRecord]:
+        """Every fact (active and superseded) about ``subject``'s ``predicate``, oldest first."""
+        subject, predicate = subject.strip().lower(), predicate.strip().lower().replace(" ", "_")
+        with self._lock:
+            return sorted((f for f in self._facts.values() if f.subject == subject and f.predicate == predicate),
+                          key=lambda f: (f.stamp, f.id))
+
+    # ----------------------------------------------------------------- perception and consolidation
+    def observe_object(self, object_id: str, label: str, room_id: str, stamp: float) -> list[str]:
+        """The scene graph saw ``object_id`` (a ``label``) in ``room_id`` at ``stamp`` (seconds):
+        keep "<id> is_a <label>" and "<id> is_in <room>" current (a move supersedes the old room)
+        and remember the sighting for consolidation. Returns ids of facts superseded."""
+        superseded: list[str] = []
+        with self._lock:
+            if label and self._active.get((object_id, "is_a", label)) is None:
+                superseded += self.add_fact(object_id, "is_a", label, 0.9, "perception", stamp)[1]
+            if room_id:
+                if self._active.get((object_id, "is_in", room_id)) is None:
+                    superseded += self.add_fact(object_id, "is_in", room_id, 0.9, "perception", stamp)[1]
+                if label and len(self._sightings) < self.config.capacity:
+                    self._sightings.add((label, room_id, object_id))
+        return superseded
+
+    def consolidate(self, events: list[tuple[float, str, str, str]], stamp: float,
+                    object_rooms: list[tuple[str, str]] = (), day_s: float = 86400.0) -> list[FactRecord]:
+        """Learn regularities at ``stamp`` (seconds): "<label> usually_in <room>" from the objects
+        seen per room (``observe_object`` sightings, one per distinct object and room, plus
+        ``object_rooms`` (label, room) pairs), and "<label> <kind>_count_today <n>" from ``events``
+        (stamp s, kind, object label, detail) of the last ``day_s`` seconds. Returns the facts added
+        or confirmed."""
+        learned: list[FactRecord] = []
+        by_label: dict[str, Counter] = defaultdict(Counter)
+        with self._lock:
+            pairs = [(label, room) for label, room, _ in self._sightings] + list(object_rooms)
+        for label, room in pairs:
+            if label and room:
+                by_label[label][room] += 1
+        for label, rooms in by_label.items():
+            room, count = rooms.most_common(1)[0]
+            total = sum(rooms.values())
+            if count >= self.config.usually_min_support and count / total >= self.config.usually_min_share:
+                fact, _ = self.add_fact(label, "usually_in", room, confidence=min(0.95, count / total),
+                                        source="consolidation", stamp=stamp)
+                learned.append(fact)
+        day_start = stamp - day_s
+        counts: Counter = Counter()
+        for event_stamp, kind, label, detail in events:
+            if day_start <= event_stamp <= stamp and label:
+                verb = kind
+                if kind == "state_changed" and "->" in detail:
+                    verb = "became " + detail.split("->")[-1].strip()
+                counts[(label, verb)] += 1
+        for (label, verb), count in counts.items():
+            if count >= 2:
+                fact, _ = self.add_fact(label, f"{verb.replace(' ', '_')}_count_today", str(count), confidence=0.9,
+                                        source="consolidation", stamp=stamp)
+                learned.append(fact)
+        return learned
+
+    def forget(self, fact_ids: list[str]) -> list[str]:
+        with self._lock:
+            for fact_id in fact_ids:
+                if fact_id not in self._facts:
+                    raise UnknownItemError(f"no fact {fact_id!r}")
+            for fact_id in fact_ids:
+                self._remove(fact_id)
+            return list(fact_ids)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.__init__(self.config, self._encoder)  # type: ignore[misc]
+
+    def all_facts(self) -> list[FactRecord]:
+        with self._lock:
+            return sorted(self._facts.values(), key=lambda f: int(f.id.split("-")[1]))
+

@@ -1,0 +1,327 @@
+"""Temporal memory: what was where when.
+
+Every observation of an entity (object id, or the robot) is a row of columnar numpy arrays
+(stamp, entity, x, y, z), appended in batches; each entity also keeps its own stamp-sorted rows
+so "pose at time t" and "history" are binary searches. Changes (appeared, moved, disappeared,
+state_changed...) are a stamp-sorted list. Time is always the message stamp in seconds, never the
+wall clock: bags and simulators replay old time.
+
+Bounded: beyond ``max_observations`` rows the oldest half is compacted to one row per entity per
+``compaction_interval_s`` (the first and last rows of each entity are always kept) and a
+per-entity summary keeps counts; beyond ``max_changes`` the oldest changes are dropped and
+counted per kind.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, InvalidInputError, UnknownItemError
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """``max_observations``: rows kept before compaction. ``compaction_interval_s``: seconds of
+    history merged into one row when compacting. ``max_changes``: changes kept."""
+
+    max_observations: int = 2_000_000
+    compaction_interval_s: float = 60.0
+    max_changes: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.max_observations < 16 or self.max_changes < 1:
+            raise ConfigError("temporal max_observations must be >= 16 and max_changes >= 1")
+        if not self.compaction_interval_s > 0:
+            raise ConfigError("temporal compaction_interval_s must be > 0")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change of an entity at ``stamp`` (seconds); positions in ``map``, metres."""
+
+    stamp: float
+    kind: str
+    entity: str
+    label: str
+    from_position: tuple[float, float, float]
+    to_position: tuple[float, float, float]
+    detail: str = ""
+    id: str = ""
+
+
+@dataclass
+class EntitySummary:
+    """What is kept about an entity whatever was compacted: counts and first/last sighting."""
+
+    label: str
+    observation_count: int
+    first_seen: float
+    last_seen: float
+    last_position: tuple[float, float, float]
+
+
+class _Rows:
+    """A growable (N, 4) float64 table: stamp, x, y, z."""
+
+    def __init__(self, capacity: int = 64) -> None:
+        self.data = np.empty((capacity, 4), dtype=np.float64)
+        self.size = 0
+        self.sorted = True
+
+    def extend(self, rows: np.ndarray) -> None:
+        needed = self.size + len(rows)
+        if needed > len(self.data):
+            grown = np.empty((max(needed, 2 * len(self.data)), 4), dtype=np.float64)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        if self.size and len(rows) and rows[0, 0] < self.data[self.size - 1, 0]:
+            self.sorted = False
+        if len(rows) > 1 and np.any(np.diff(rows[:, 0]) < 0):
+            self.sorted = False
+        self.data[self.size:needed] = rows
+        self.size = needed
+
+    def view(self) -> np.ndarray:
+        if not self.sorted:
+            order = np.argsort(self.data[: self.size, 0], kind="stable")
+            self.data[: self.size] = self.data[: self.size][order]
+            self.sorted = True
+        return self.data[: self.size]
+
+
+class TemporalMemory:
+    """Observations and changes indexed by time and entity. Thread-safe."""
+
+    def __init__(self, config: TemporalConfig | None = None) -> None:
+        self.config = config or TemporalConfig()
+        self._lock = threading.RLock()
+        self._rows: dict[str, _Rows] = {}
+        self._summary: dict[str, EntitySummary] = {}
+        self._total_rows = 0
+        self._changes: list[Change] = []
+        self._change_stamps: list[float] = []
+        self._change_counter = 0
+        self.dropped_changes: Counter = Counter()
+        self.latest_stamp = -math.inf
+
+    # ----------------------------------------------------------------- ingestion
+    def add_observations(self, stamps: np.ndarray, entities: list[str], positions: np.ndarray,
+                         labels: list[str] | None = None) -> int:
+        """Record (N,) ``stamps`` (seconds) of (N,) ``entities`` at (N, 3) ``positions`` (``map``,
+        metres); rows with a NaN are rejected and counted. Returns the number of rows stored."""
+        stamps = np.asarray(stamps, dtype=np.float64).reshape(-1)
+        positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+        if len(entities) != len(stamps) or len(positions) != len(stamps):
+            raise InvalidInputError(f"{len(stamps)} stamps, {len(entities)} entities, {len(positions)} positions")
+        if labels is not None and len(labels) != len(stamps):
+            raise InvalidInputError(f"{len(labels)} labels for {len(stamps)} rows")
+        valid = np.isfinite(stamps) & np.all(np.isfinite(positions), axis=1)
+        if not valid.all():
+            keep = np.flatnonzero(valid)
+            stamps, positions = stamps[keep], positions[keep]
+            entities = [entities[i] for i in keep]
+            labels = [labels[i] for i in keep] if labels is not None else None
+        if len(stamps) == 0:
+            return 0
+        table = np.column_stack([stamps, positions])
+        entity_array = np.asarray(entities, dtype=object)
+        with self._lock:
+            names, inverse = np.unique(entity_array.astype(str), return_inverse=True)
+            order = np.argsort(inverse, kind="stable")
+            bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+            for k, name in enumerate(names.tolist()):
+                rows_index = order[bounds[k]:bounds[k + 1]]
+                rows = table[rows_index]
+                store = self._rows.get(name)
+                if store is None:
+                    store = self._rows[name] = _Rows()
+                store.extend(rows)
+                last = int(rows_index[np.argmax(rows[:, 0])])
+                label = labels[last] if labels is not None else ""
+                summary = self._summary.get(name)
+                if summary is None:
+                    self._summary[name] = EntitySummary(label, len(rows), float(rows[:, 0].min()),
+                                                        float(rows[:, 0].max()), tuple(table[last, 1:].tolist()))
+                else:
+                    summary.observation_count += len(rows)
+                    summary.first_seen = min(summary.first_seen, float(rows[:, 0].min()))
+                    if float(rows[:, 0].max()) >= summary.last_seen:
+                        summary.last_seen = float(rows[:, 0].max())
+                        summary.last_position = tuple(table[last, 1:].tolist())
+                    summary.label = label or summary.label
+            self._total_rows += len(table)
+            self.latest_stamp = max(self.latest_stamp, float(stamps.max()))
+            if self._total_rows > self.config.max_observations:
+                self._compact()
+            return len(table)
+
+    def add_change(self, change: Change) -> Change:
+        """Record ``change``; returns it with its id."""
+        if not math.isfinite(change.stamp):
+            raise InvalidInputError("change stamp must be finite")
+        with self._lock:
+            self._change_counter += 1
+            change = Change(**{**change.__dict__, "id": change.id or f"chg-{self._change_counter}"})
+            index = bisect.bisect_right(self._change_stamps, change.stamp)
+            self._changes.insert(index, change)
+            self._change_stamps.insert(index, change.stamp)
+            self.latest_stamp = max(self.latest_stamp, change.stamp)
+            excess = len(self._changes) - self.config.max_changes
+            if excess > 0:
+                for dropped in self._changes[:excess]:
+                    self.dropped_changes[dropped.kind] += 1
+                del self._changes[:excess]
+                del self._change_stamps[:excess]
+            return change
+
+    def _compact(self) -> None:
+        """Thin the oldest half of every entity's rows to one per compaction interval."""
+        interval = self.config.compaction_interval_s
+        total = 0
+        for store in self._rows.values():
+            rows = store.view()
+            half = len(rows) // 2
+            if half < 2:
+                total += len(rows)
+                continue
+            old, recent = rows[:half], rows[half:]
+            bucket = np.floor(old[:, 0] / interval)
+            keep = np.ones(len(old), dtype=bool)
+            keep[1:] = bucket[1:] != bucket[:-1]  # first row of each interval
+            keep[0] = True
+            thinned = np.vstack([old[keep], recent])
+            store.data = np.ascontiguousarray(thinned.copy())
+            store.size = len(thinned)
+            total += store.size
+        self._total_rows = total
+        if self._total_rows > self.config.max_observations:
+            # Still too many (many entities, short history each): drop the weakest entities' rows.
+            ranked = sorted(self._rows, key=lambda name: self._summary[name].last_seen)
+            for name in ranked:
+                if self._total_rows <= self.config.max_observations // 2:
+                    break
+                self._total_rows -= self._rows.pop(name).size
+
+    # ----------------------------------------------------------------- queries
+    def __len__(self) -> int:
+        return self._total_rows
+
+    def entities(self) -> list[str]:
+        with self._lock:
+            return list(self._summary)
+
+    def summary(self, entity: str) -> EntitySummary:
+        with self._lock:
+            try:
+                return self._summary[entity]
+            except KeyError:
+                raise UnknownItemError(f"no observations of {entity!r}") from None
+
+    def last_seen(self, entity: str) -> tuple[float, np.ndarray]:
+        """(stamp seconds, position (3,) ``map``) of the newest observation of ``entity``."""
+        summary = self.summary(entity)
+        return summary.last_seen, np.array(summary.last_position)
+
+    def history(self, entity: str, start: float = -math.inf, end: float = math.inf, limit: int = 0) -> np.ndarray:
+        """(N, 4) rows (stamp s, x, y, z m in ``map``) of ``entity`` in [start, end], oldest first;
+        with ``limit`` > 0 only the newest ``limit`` rows."""
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        with self._lock:
+            store = self._rows.get(entity)
+            if store is None:
+                if entity in self._summary:
+                    return np.zeros((0, 4))
+                raise UnknownItemError(f"no observations of {entity!r}")
+            rows = store.view()
+            lo = np.searchsorted(rows[:, 0], start, side="left")
+            hi = np.searchsorted(rows[:, 0], end, side="right")
+            selected = rows[lo:hi]
+            return selected[-limit:].copy() if limit else selected.copy()
+
+    def pose_at(self, entity: str, stamp: float) -> tuple[float, np.ndarray] | None:
+        """The last observation of ``entity`` at or before ``stamp`` (seconds), as (stamp, position
+        (3,) in ``map``), or None if it had not been observed yet."""
+        with self._lock:
+            store = self._rows.get(entity)
+            if store is None:
+                if entity in self._summary:
+                    return None
+                raise UnknownItemError(f"no observations of {entity!r}")
+            rows = store.view()
+            index = int(np.searchsorted(rows[:, 0], stamp, side="right")) - 1
+            if index < 0:
+                return None
+            return float(rows[index, 0]), rows[index, 1:].copy()
+
+    def in_region(self, center: np.ndarray, radius: float, start: float = -math.inf,
+                  end: float = math.inf) -> dict[str, tuple[float, float]]:
+        """Entities observed within ``radius`` metres of ``center`` (``map``) during [start, end]
+        seconds, each with (first, last) stamp of those observations."""
+        if not (math.isfinite(radius) and radius >= 0):
+            raise InvalidInputError(f"radius must be finite and >= 0, got {radius}")
+        center = np.asarray(center, dtype=np.float64).reshape(3)
+        result: dict[str, tuple[float, float]] = {}
+        with self._lock:
+            for name, store in self._rows.items():
+                rows = store.view()
+                lo = np.searchsorted(rows[:, 0], start, side="left")
+                hi = np.searchsorted(rows[:, 0], end, side="right")
+                window = rows[lo:hi]
+                if not len(window):
+                    continue
+                inside = np.sum((window[:, 1:] - center) ** 2, axis=1) <= radius * radius
+                if inside.any():
+                    stamps = window[inside, 0]
+                    result[name] = (float(stamps[0]), float(stamps[-1]))
+        return result
+
+    def changes(self, start: float = -math.inf, end: float = math.inf, entity: str = "", kind: str = "",
+                center: np.ndarray | None = None, radius: float = 0.0, limit: int = 0) -> list[Change]:
+        """Changes in [start, end] seconds, oldest first, filtered by entity, kind and a sphere
+        (``center`` in ``map``, ``radius`` metres; either end of a move inside counts); with
+        ``limit`` > 0 only the newest ``limit``."""
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        if start > end:
+            raise InvalidInputError(f"start {start} is after end {end}")
+        with self._lock:
+            lo = bisect.bisect_left(self._change_stamps, start)
+            hi = bisect.bisect_right(self._change_stamps, end)
+            selected = [
+                c for c in self._changes[lo:hi]
+                if (not entity or c.entity == entity) and (not kind or c.kind == kind)
+            ]
+        if center is not None and radius > 0:
+            center = np.asarray(center, dtype=np.float64)
+            selected = [
+                c for c in selected
+                if min(np.linalg.norm(np.array(c.from_position) - center),
+                       np.linalg.norm(np.array(c.to_position) - center)) <= radius
+            ]
+        return selected[-limit:] if limit else selected
+
+    def forget(self, entities: list[str]) -> int:
+        """Drop every row, summary and change of ``entities``; returns how many were known."""
+        with self._lock:
+            known = 0
+            for name in entities:
+                if name in self._summary:
+                    known += 1
+                    del self._summary[name]
+                    store = self._rows.pop(name, None)
+                    self._total_rows -= store.size if store is not None else 0
+            names = set(entities)
+            kept = [c for c in self._changes if c.entity not in names]
+            self._changes, self._change_stamps = kept, [c.stamp for c in kept]
+            return known
+
+    def reset(self) -> None:
+        with self._lock:
+            self.__init__(self.config)  # type: ignore[misc]
