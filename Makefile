@@ -48,8 +48,11 @@ build: $(VENV)/.installed
 		|| { tail -n 60 $(WS)/build.log; exit 1; }
 	@echo "colcon build: ok (log: .ws/build.log)"
 
+PREFIX := $(WS)/install/memory_nodes
+
 demo: install
-	@$(ROS_ENV) && memory_demo --params-file $(WS)/install/share/memory_nodes/config/memory.yaml
+	@$(ROS_ENV) && $(PREFIX)/lib/memory_nodes/memory_demo --ros-args --log-level warn \
+		--params-file $(PREFIX)/share/memory_nodes/config/memory.yaml
 
 test: install
 	@$(ROS_ENV) && rm -rf $(WS)/build/memory_nodes/test_results && \

@@ -23,6 +23,10 @@ from .temporal_memory import TemporalMemory
 from .text_embedding import TextEncoder, label_similarity
 
 MEMORIES = ("spatial", "temporal", "episodic", "semantic")
+# How much an item of each memory is worth when scores tie: the current scene graph answers
+# "where" first; a past change explains it.
+MEMORY_PRIOR = {"spatial": 1.0, "semantic": 0.9, "episodic": 0.85, "temporal": 0.8}
+BOOKKEEPING_CHANGES = ("merged",)
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,16 @@ def validate_question(question: str, limit: int) -> str:
     return question
 
 
+def _item(memory: str, item_id: str, text: str, score: float, components: dict[str, float]) -> EvidenceItem:
+    """Evidence whose score is the memory's own score times the memory's prior (both shown)."""
+    components = {**components, "memory_score": float(score), "memory_prior": MEMORY_PRIOR[memory]}
+    return EvidenceItem(memory, item_id, text, float(score) * MEMORY_PRIOR[memory], components)
+
+
 def spatial_evidence(memory: SpatialMemory, question: str, limit: int) -> list[EvidenceItem]:
     """Objects whose label matches the question, scored by label match, existence and recency."""
     return [
-        EvidenceItem("spatial", node.id, memory.describe(node), score, components)
+        _item("spatial", node.id, memory.describe(node), score, components)
         for node, score, components in memory.where_is(question, limit)
     ]
 
@@ -68,30 +78,31 @@ def temporal_evidence(memory: TemporalMemory, encoder: TextEncoder | None, quest
     now = memory.latest_stamp
     items = []
     for change, label_match in zip(changes, match):
-        if label_match < 0.35:
+        if label_match < 0.35 or change.kind in BOOKKEEPING_CHANGES:
             continue
-        components = {"label_match": float(label_match), "recency": math.exp(-max(0.0, now - change.stamp) / 3600.0)}
+        components = {"label_match": float(label_match), "recency": math.exp(-max(0.0, now - change.stamp) / 3600.0),
+                      "memory_prior": MEMORY_PRIOR["temporal"]}
         x, y, z = change.to_position
         text = f"{change.label or change.entity} {change.entity} {change.kind} at t={change.stamp:.1f}s, now at ({x:.2f}, {y:.2f}, {z:.2f})"
         if change.detail:
             text += f" ({change.detail})"
-        items.append(EvidenceItem("temporal", change.id, text,
-                                  components["label_match"] * (0.5 + 0.5 * components["recency"]), components))
+        score = components["memory_prior"] * components["label_match"] * (0.5 + 0.5 * components["recency"])
+        items.append(EvidenceItem("temporal", change.id, text, score, components))
     items.sort(key=lambda e: -e.score)
     return items[:limit]
 
 
 def episodic_evidence(memory: EpisodicMemory, question: str, limit: int) -> list[EvidenceItem]:
     return [
-        EvidenceItem("episodic", episode.id, episode.summary, score, components)
+        _item("episodic", episode.id, episode.summary, score, components)
         for episode, score, components in memory.recall(text=question, limit=limit)
     ]
 
 
 def semantic_evidence(memory: SemanticMemory, question: str, limit: int) -> list[EvidenceItem]:
     return [
-        EvidenceItem("semantic", fact.id, f"{fact.text} (confidence {fact.confidence:.2f}, from {', '.join(fact.sources)})",
-                     score, components)
+        _item("semantic", fact.id, f"{memory.describe(fact)} (confidence {fact.confidence:.2f}, from {', '.join(fact.sources)})",
+              score, components)
         for fact, score, components in memory.query(text=question, limit=limit)
     ]
 

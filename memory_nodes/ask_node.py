@@ -37,7 +37,7 @@ class AskNode(Node):
         # Reentrant: the ask callback waits for the clients' responses, which must be able to run
         # on other executor threads meanwhile; concurrent asks are allowed.
         self._group = ReentrantCallbackGroup()
-        self._clients = {m: self.create_client(Ask, f"{m}/evidence", callback_group=self._group) for m in memories}
+        self._evidence_clients = {m: self.create_client(Ask, f"{m}/evidence", callback_group=self._group) for m in memories}
         self.create_service(Ask, "ask", self._ask, callback_group=self._group)
 
     def _ask(self, request: Ask.Request, response: Ask.Response):
@@ -46,7 +46,7 @@ class AskNode(Node):
             question = validate_question(request.question, request.limit)
             limit = request.limit or self.default_limit
             forwarded = Ask.Request(question=question, limit=limit)
-            pending = {m: c.call_async(forwarded) for m, c in self._clients.items() if c.service_is_ready()}
+            pending = {m: c.call_async(forwarded) for m, c in self._evidence_clients.items() if c.service_is_ready()}
             if not pending:
                 raise InvalidInputError("no memory node is serving <memory>/evidence")
             remaining = threading.Semaphore(0)
@@ -66,7 +66,7 @@ class AskNode(Node):
             answers.sort(key=lambda e: -e.score)
             response.answers = answers[:limit]
             response.elapsed_ms = float((time.perf_counter() - started) * 1000.0)
-            missing = sorted(set(self._clients) - set(response.memories_answered))
+            missing = sorted(set(self._evidence_clients) - set(response.memories_answered))
             return "all memories answered" if not missing else f"no answer in time from {', '.join(missing)}"
         return guarded_reply(self, self.counters, "ask", response, fill)
 

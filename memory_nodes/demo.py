@@ -123,6 +123,7 @@ def main(args: list[str] | None = None) -> int:
         status = 1
     finally:
         executor.shutdown()
+        spinner.join(timeout=5.0)
         for node in [*nodes, feeder]:
             node.destroy_node()
         rclpy.try_shutdown()

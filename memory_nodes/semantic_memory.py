@@ -98,6 +98,7 @@ class SemanticMemory:
         self.latest_stamp = -math.inf
         self.evicted_count = 0
         self._sightings: set[tuple[str, str, str]] = set()  # (label, room, object id)
+        self._labels: dict[str, str] = {}  # object id -> label, to phrase facts about ids
 
     def add_fact(self, subject: str, predicate: str, obj: str, confidence: float = 1.0, source: str = "",
                  stamp: float = 0.0) -> tuple[FactRecord, list[str]]:
@@ -142,9 +143,15 @@ class SemanticMemory:
                 self._active[(subject, predicate, obj)] = fact.id
                 self._by_subject_predicate[(subject, predicate)].add(fact.id)
             if self._encoder is not None:
-                self._index.add([fact.id], self._encoder.encode(fact.text)[None, :])
+                self._index.add([fact.id], self._encoder.encode(self.describe(fact))[None, :])
             self._enforce_capacity()
             return fact, superseded
+
+    def describe(self, fact: FactRecord) -> str:
+        """The fact as a sentence, with the label of an object id ("mug obj-2 is in room-office")."""
+        subject = f"{self._labels[fact.subject]} {fact.subject}" if fact.subject in self._labels else fact.subject
+        obj = f"{self._labels[fact.object]} {fact.object}" if fact.object in self._labels else fact.object
+        return f"{subject} {fact.predicate.replace('_', ' ')} {obj}"
 
     def _supersede(self, fact: FactRecord, by: str) -> None:
         fact.superseded_by = by
@@ -237,6 +244,8 @@ class SemanticMemory:
         and remember the sighting for consolidation. Returns ids of facts superseded."""
         superseded: list[str] = []
         with self._lock:
+            if label:
+                self._labels[object_id] = label
             if label and self._active.get((object_id, "is_a", label)) is None:
                 superseded += self.add_fact(object_id, "is_a", label, 0.9, "perception", stamp)[1]
             if room_id:
@@ -281,6 +290,17 @@ class SemanticMemory:
                                         source="consolidation", stamp=stamp)
                 learned.append(fact)
         return learned
+
+    def merge_entities(self, keep: str, drop: str) -> list[str]:
+        """``drop`` turned out to be ``keep`` (a merged duplicate object): facts whose subject is
+        ``drop`` are removed and its sightings count for ``keep``. Returns the removed fact ids."""
+        with self._lock:
+            removed = [f.id for f in self._facts.values() if f.subject == drop]
+            for fact_id in removed:
+                self._remove(fact_id)
+            self._sightings = {(label, room, keep if oid == drop else oid) for label, room, oid in self._sightings}
+            self._labels.pop(drop, None)
+            return removed
 
     def forget(self, fact_ids: list[str]) -> list[str]:
         with self._lock:

@@ -62,7 +62,9 @@ class SemanticMemoryNode(Node):
     def _on_change(self, msg: ChangeEvent) -> None:
         stamp = cv.stamp_to_seconds(msg.stamp)
         self._latest = max(self._latest, stamp)
-        if msg.kind != "entered_room":
+        if msg.kind == "merged":
+            self.memory.merge_entities(msg.object_id, msg.detail.split(" ", 1)[0])
+        elif msg.kind != "entered_room":
             self._events.append((stamp, msg.kind, msg.label, msg.detail))
 
     def consolidate(self) -> None:

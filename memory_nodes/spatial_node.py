@@ -9,6 +9,7 @@ Serves      query_objects, where_is, get_scene_graph, spatial/evidence (Ask), sp
 
 from __future__ import annotations
 
+import numpy as np
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -61,7 +62,10 @@ class SpatialMemoryNode(Node):
     def _on_observations(self, msg: ObjectObservationArray) -> None:
         try:
             observations, view, stamp = cv.frame_from_msg(msg)
-            result = self.memory.integrate(observations, stamp, view)
+            # The camera rides on the robot: its floor projection places the robot in this frame, so
+            # room entries are ordered with the frame's object changes.
+            robot = None if view is None else view.pose.position * np.array([1.0, 1.0, 0.0])
+            result = self.memory.integrate(observations, stamp, view, robot)
         except InvalidInputError as error:
             self.counters.rejected("observations", str(error))
             return

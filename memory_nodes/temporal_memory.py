@@ -307,6 +307,26 @@ class TemporalMemory:
             ]
         return selected[-limit:] if limit else selected
 
+    def merge_entities(self, keep: str, drop: str) -> None:
+        """``drop`` was the same thing as ``keep`` (a merged duplicate): its rows join ``keep``'s."""
+        with self._lock:
+            if drop not in self._summary:
+                return
+            dropped = self._summary.pop(drop)
+            rows = self._rows.pop(drop, None)
+            if keep not in self._summary:
+                self._summary[keep] = dropped
+                if rows is not None:
+                    self._rows[keep] = rows
+                return
+            summary = self._summary[keep]
+            summary.observation_count += dropped.observation_count
+            summary.first_seen = min(summary.first_seen, dropped.first_seen)
+            if dropped.last_seen >= summary.last_seen:
+                summary.last_seen, summary.last_position = dropped.last_seen, dropped.last_position
+            if rows is not None:
+                self._rows.setdefault(keep, _Rows()).extend(rows.view())
+
     def forget(self, entities: list[str]) -> int:
         """Drop every row, summary and change of ``entities``; returns how many were known."""
         with self._lock:

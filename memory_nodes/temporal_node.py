@@ -73,6 +73,9 @@ class TemporalMemoryNode(Node):
         except InvalidInputError as error:
             self.counters.rejected("changes", str(error))
             return
+        if msg.kind == "merged":
+            dropped = msg.detail.split(" ", 1)[0]
+            self.memory.merge_entities(msg.object_id, dropped)
         self.counters.accepted("changes")
 
     def _on_robot_pose(self, msg: PoseStamped) -> None:

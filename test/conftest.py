@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests run from the colcon build folder against the install space (see
+CMakeLists.txt), so ``memory_nodes`` below is the installed package with its generated msg/srv."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("ROS_HOME", tempfile.mkdtemp(prefix="memory_nodes_ros_home_"))
+os.environ.setdefault("ROS_LOG_DIR", os.path.join(os.environ["ROS_HOME"], "log"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SOURCE_DIR = Path(os.environ.get("MEMORY_NODES_SOURCE_DIR", Path(__file__).resolve().parents[1]))
+
+
+def install_prefix() -> Path:
+    """The package's install prefix (colcon: install/memory_nodes)."""
+    if "MEMORY_NODES_INSTALL_PREFIX" in os.environ:
+        return Path(os.environ["MEMORY_NODES_INSTALL_PREFIX"])
+    import memory_nodes
+
+    # <prefix>/lib/python3.X/site-packages/memory_nodes/__init__.py
+    return Path(memory_nodes.__file__).resolve().parents[4]
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    from memory_nodes.text_embedding import shared_text_encoder
+
+    return shared_text_encoder()
+
+
+@pytest.fixture
+def rclpy_context():
+    """An rclpy context of its own, shut down after the test."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    yield context
+    rclpy.try_shutdown(context=context)

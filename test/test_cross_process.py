@@ -1,0 +1,67 @@
+"""An installed executable serves the package's services to another process over DDS."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import numpy as np
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+
+from conftest import install_prefix
+from memory_nodes import conversions as cv
+from memory_nodes.geometry import Pose
+from memory_nodes.msg import ObjectObservationArray
+from memory_nodes.spatial_memory import Observation
+from memory_nodes.srv import WhereIs
+
+PREFIX = install_prefix()
+
+
+def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
+    namespace = f"/xproc_{uuid.uuid4().hex[:8]}"
+    log = open(tmp_path / "spatial_memory.log", "w")
+    process = subprocess.Popen(
+        [str(PREFIX / "lib" / "memory_nodes" / "spatial_memory"), "--ros-args", "-r", f"__ns:={namespace}",
+         "-p", "text_search:=false"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("cross_process_test", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        client = node.create_client(WhereIs, f"{namespace}/where_is")
+        assert client.wait_for_service(timeout_sec=30.0), (tmp_path / "spatial_memory.log").read_text()
+        publisher = node.create_publisher(ObjectObservationArray, f"{namespace}/observations", 10)
+        deadline = time.monotonic() + 10
+        while publisher.get_subscription_count() == 0 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        observation = Observation("mug", Pose(np.array([1.0, 2.0, 0.8])), np.array([0.1, 0.1, 0.12]))
+        candidates = []
+        while not candidates and time.monotonic() < deadline:
+            publisher.publish(cv.frame_to_msg([observation], None, 42.0))
+            future = client.call_async(WhereIs.Request(query="mug", limit=1))
+            executor.spin_until_future_complete(future, timeout_sec=5.0)
+            assert future.done() and future.result().success, future.result()
+            candidates = future.result().candidates
+        assert candidates and candidates[0].label == "mug"
+        assert abs(candidates[0].pose.position.y - 2.0) < 1e-6
+        assert cv.stamp_to_seconds(candidates[0].last_seen) == 42.0
+        refused = client.call_async(WhereIs.Request(query="mug", limit=-3))
+        executor.spin_until_future_complete(refused, timeout_sec=5.0)
+        assert refused.result().success is False and "limit" in refused.result().message
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+    assert process.returncode in (0, -signal.SIGINT), (tmp_path / "spatial_memory.log").read_text()

@@ -1,0 +1,107 @@
+"""The install space is what `ros2 launch memory_nodes memory.launch.py` needs: the launch file
+names only installed executables and the installed parameter file, every node of that file exists,
+and every parameter in it is declared by its node. The launch file is parsed, not executed
+(launch/launch_ros are not installable here)."""
+
+from __future__ import annotations
+
+import ast
+import os
+
+import pytest
+import yaml
+
+from conftest import SOURCE_DIR, install_prefix
+
+PREFIX = install_prefix()
+SHARE = PREFIX / "share" / "memory_nodes"
+LAUNCH_FILE = SHARE / "launch" / "memory.launch.py"
+
+
+def launch_nodes() -> list[dict[str, str]]:
+    """The keyword arguments of each launch_ros Node(...) the launch file creates, with the
+    comprehension over MEMORY_NODES expanded."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    constants = {
+        target.id: ast.literal_eval(node.value)
+        for node in tree.body if isinstance(node, ast.Assign)
+        for target in node.targets if isinstance(target, ast.Name)
+    }
+    nodes = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"):
+        keywords = {k.arg: k.value for k in call.keywords}
+        loop = next((c for c in ast.walk(tree) if isinstance(c, ast.ListComp) and c.elt is call), None)
+        values = constants[loop.generators[0].iter.id] if loop is not None else [None]
+        for value in values:
+            resolved = {}
+            for key, expr in keywords.items():
+                if isinstance(expr, ast.Constant):
+                    resolved[key] = expr.value
+                elif isinstance(expr, ast.Name) and loop is not None and expr.id == loop.generators[0].target.id:
+                    resolved[key] = value
+            nodes.append(resolved)
+    return nodes
+
+
+def test_launch_file_is_installed_and_matches_the_source():
+    assert LAUNCH_FILE.read_text() == (SOURCE_DIR / "launch" / "memory.launch.py").read_text()
+
+
+def test_package_is_registered_in_the_ament_index():
+    assert (PREFIX / "share" / "ament_index" / "resource_index" / "packages" / "memory_nodes").exists()
+    from ament_index_python.packages import get_package_share_directory
+
+    assert os.path.samefile(get_package_share_directory("memory_nodes"), SHARE)
+
+
+def test_launch_file_names_installed_executables():
+    nodes = launch_nodes()
+    assert {n["executable"] for n in nodes} == {"spatial_memory", "temporal_memory", "episodic_memory",
+                                                "semantic_memory", "memory_ask"}
+    for node in nodes:
+        assert node["package"] == "memory_nodes"
+        executable = PREFIX / "lib" / "memory_nodes" / node["executable"]
+        assert executable.is_file() and os.access(executable, os.X_OK), executable
+
+
+def test_launch_file_default_parameter_file_is_installed():
+    text = LAUNCH_FILE.read_text()
+    assert '"config", "memory.yaml"' in text
+    assert (SHARE / "config" / "memory.yaml").is_file()
+
+
+def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
+    from memory_nodes.memory_system import NODE_CLASSES
+
+    params = yaml.safe_load((SHARE / "config" / "memory.yaml").read_text())
+    nodes_by_name = {f"/memory/{n['name']}": n for n in launch_nodes()}
+    assert set(params) == set(nodes_by_name), "sections of memory.yaml must match the launched nodes"
+
+    def flatten(prefix, value):
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                yield from flatten(f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            yield prefix, value
+
+    import rclpy
+
+    for node_class in NODE_CLASSES:
+        # a fresh context per node so the file is read exactly as at start-up
+        context = rclpy.Context()
+        rclpy.init(context=context, args=["--ros-args", "--params-file", str(SHARE / "config" / "memory.yaml")])
+        try:
+            node = node_class(namespace="memory", context=context)
+            section = params[node.get_fully_qualified_name()]["ros__parameters"]
+            for name, value in flatten("", section):
+                assert node.has_parameter(name), f"{node.get_name()} does not declare {name}"
+                actual = node.get_parameter(name).value
+                if isinstance(value, list):
+                    assert list(actual) == value, name
+                elif isinstance(value, float):
+                    assert actual == pytest.approx(value), name
+                else:
+                    assert actual == value, name
+            node.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=context)

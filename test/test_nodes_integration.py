@@ -1,0 +1,184 @@
+"""End to end over real topics and services: every memory node in-process (the installed parameter
+file), the built-in sequence published as messages, answers checked against its ground truth."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+
+from conftest import install_prefix
+from memory_nodes import conversions as cv
+from memory_nodes.client import MemoryClient, MemoryServiceError
+from memory_nodes.demo import feed_scenario
+from memory_nodes.memory_system import create_memory_nodes
+from memory_nodes.msg import ObjectObservation, ObjectObservationArray
+from memory_nodes.synthetic_scene import flat_scenario
+
+PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
+
+
+@pytest.fixture(scope="module")
+def system():
+    context = rclpy.Context()
+    rclpy.init(context=context, args=["--ros-args", "--params-file", str(PARAMS)])
+    nodes = create_memory_nodes(context=context)
+    feeder = rclpy.create_node("integration_test", context=context)
+    executor = MultiThreadedExecutor(num_threads=8, context=context)
+    for node in [*nodes, feeder]:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    client = MemoryClient(node=feeder, timeout_s=10.0)
+    client.wait_for_services()
+    frames = feed_scenario(feeder, client)
+    yield {"nodes": {n.get_name(): n for n in nodes}, "client": client, "feeder": feeder, "frames": frames}
+    executor.shutdown()
+    spinner.join(timeout=5)
+    for node in [*nodes, feeder]:
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+
+
+def wait_until(predicate, timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_scene_graph_matches_ground_truth(system):
+    truth = flat_scenario().objects
+    objects, _ = system["client"].query_objects(include_absent=True, limit=50)
+    assert sorted(o.label for o in objects) == sorted(t.label for t in truth.values())
+    for obj in objects:
+        (expected,) = [t for t in truth.values() if t.label == obj.label]
+        position = np.array([obj.pose.position.x, obj.pose.position.y, obj.pose.position.z])
+        assert np.linalg.norm(position - expected.position) < 0.05, obj.label
+        assert obj.status == "present"
+    drawer = next(o for o in objects if o.label == "drawer")
+    assert drawer.state == "open" and drawer.room_id == "room-kitchen"
+    graph = system["client"].get_scene_graph()
+    on = {(r.subject_id, r.object_id) for r in graph.relations if r.predicate == "on"}
+    ids = {o.label: o.id for o in graph.objects}
+    assert {(ids["mug"], ids["desk"]), (ids["laptop"], ids["desk"]), (ids["apple"], ids["table"])} <= on
+
+
+def test_where_is_finds_the_moved_mug_in_the_office(system):
+    (best, *_) = system["client"].where_is("where is the mug?")
+    assert best.label == "mug" and best.room_id == "room-office" and best.status == "present"
+    assert abs(best.pose.position.x - 7.8) < 0.05
+    assert "label_match" in best.evidence[0].component_names
+
+
+def test_changes_and_history_tell_the_move(system):
+    client = system["client"]
+    mug_id = client.where_is("mug")[0].object_id
+    moved = client.query_changes(kind="moved")
+    assert [c.object_id for c in moved] == [mug_id]
+    assert moved[0].from_position.x < 5.0 < moved[0].to_position.x
+    assert [c.detail for c in client.query_changes(kind="state_changed")] == ["closed -> open"]
+    history = client.object_history(mug_id, at_time=cv.seconds_to_stamp(1050.0))
+    xs = [p.pose.position.x for p in history.poses]
+    assert min(xs) < 2.5 and max(xs) > 7.0  # kitchen then office, one id
+    assert history.has_pose_at_time and history.pose_at_time.pose.position.x < 2.5  # at t=1050 it was in the kitchen
+    before = client.object_history(mug_id, at_time=cv.seconds_to_stamp(10.0))
+    assert not before.has_pose_at_time
+
+
+def test_episodes_follow_the_planner_tasks(system):
+    episodes, scores = system["client"].recall_episodes(text="which task failed?", limit=5)
+    assert episodes[0].task == "tidy office" and episodes[0].outcome == "failed"
+    assert scores == sorted(scores, reverse=True)
+    event_id, episode_id = system["client"].record_event("note", text="battery at 20 percent")
+    assert event_id and episode_id
+
+
+def test_facts_contradictions_through_services(system):
+    client = system["client"]
+    first, _ = client.add_fact("keys", "is_in", "hallway", 0.8, "alice", stamp=cv.seconds_to_stamp(2000.0))
+    second, superseded = client.add_fact("keys", "is_in", "bedroom", 0.8, "bob", stamp=cv.seconds_to_stamp(2100.0))
+    assert superseded == [first]
+    facts, _ = client.query_facts(subject="keys", include_superseded=True)
+    by_id = {f.id: f for f in facts}
+    assert by_id[first].superseded and by_id[first].superseded_by == second and by_id[first].source == "alice"
+    # perception facts: the mug's room followed its move
+    mug_id = client.where_is("mug")[0].object_id
+    rooms, _ = client.query_facts(subject=mug_id, predicate="is_in")
+    assert [f.object for f in rooms] == ["room-office"]
+
+
+def test_ask_merges_all_four_memories(system):
+    answer = system["client"].ask("where is the mug and what happened to it?", limit=8)
+    assert list(answer.memories_answered) == ["spatial", "temporal", "episodic", "semantic"]
+    assert answer.answers[0].memory == "spatial" and "room-office" in answer.answers[0].text
+    scores = [a.score for a in answer.answers]
+    assert scores == sorted(scores, reverse=True)
+    for item in answer.answers:
+        assert len(item.component_names) == len(item.component_values) > 0
+    assert answer.elapsed_ms > 0
+
+
+@pytest.mark.parametrize("call", [
+    lambda c: c.where_is("mug", limit=-1),
+    lambda c: c.where_is(""),
+    lambda c: c.query_objects(place_id="room-garage"),
+    lambda c: c.record_event("dance"),
+    lambda c: c.record_event("task_started", task=""),
+    lambda c: c.add_fact("", "is_in", "x"),
+    lambda c: c.add_fact("a", "is_in", "x", confidence=2.0),
+    lambda c: c.ask(""),
+    lambda c: c.object_history("obj-404"),
+    lambda c: c.get_scene_graph(root_id="obj-404"),
+])
+def test_malformed_requests_get_an_error_response(system, call):
+    with pytest.raises(MemoryServiceError):
+        call(system["client"])
+
+
+def test_bad_messages_are_counted_and_do_not_corrupt_memory(system):
+    client, feeder = system["client"], system["feeder"]
+    spatial = system["nodes"]["spatial_memory"]
+    before = len(client.query_objects(include_absent=True, limit=100)[0])
+    rejected = spatial.counters.counts["observations.rejected"]
+    publisher = feeder.create_publisher(ObjectObservationArray, "/memory/observations", 10)
+    bad_frames = []
+    nan_pose = ObjectObservationArray()
+    nan_pose.header.frame_id = "map"
+    nan_pose.header.stamp = cv.seconds_to_stamp(5000.0)
+    nan_pose.observations = [ObjectObservation(label="ghost", score=0.9)]
+    nan_pose.observations[0].pose.position.x = math.nan
+    bad_frames.append(nan_pose)
+    wrong_frame = ObjectObservationArray()
+    wrong_frame.header.frame_id = "camera_link"
+    wrong_frame.observations = [ObjectObservation(label="ghost", score=0.9)]
+    bad_frames.append(wrong_frame)
+    bad_depth = ObjectObservationArray()
+    bad_depth.header.frame_id = "map"
+    bad_depth.view_valid = True
+    bad_depth.camera_pose.orientation.w = 1.0
+    bad_depth.camera_info.width, bad_depth.camera_info.height = 640, 480
+    bad_depth.camera_info.k = [320.0, 0.0, 320.0, 0.0, 320.0, 240.0, 0.0, 0.0, 1.0]
+    bad_depth.max_range = 5.0
+    bad_depth.depth.height, bad_depth.depth.width, bad_depth.depth.encoding = 10, 10, "16UC1"
+    bad_depth.depth.step, bad_depth.depth.data = 20, bytes(200)
+    bad_frames.append(bad_depth)
+    odd_points = ObjectObservationArray()
+    odd_points.header.frame_id = "map"
+    odd_points.observations = [ObjectObservation(label="ghost", score=0.9, points=[1.0, 2.0])]
+    odd_points.observations[0].pose.orientation.w = 1.0
+    bad_frames.append(odd_points)
+    assert wait_until(lambda: publisher.get_subscription_count() > 0)
+    for frame in bad_frames:
+        publisher.publish(frame)
+    assert wait_until(lambda: spatial.counters.counts["observations.rejected"] >= rejected + len(bad_frames))
+    after, _ = client.query_objects(include_absent=True, limit=100)
+    assert len(after) == before and "ghost" not in {o.label for o in after}
+    assert client.where_is("mug")[0].room_id == "room-office"

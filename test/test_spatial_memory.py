@@ -1,0 +1,270 @@
+"""Spatial memory: association, re-identification, negative evidence, merge, split, layers, relations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory_nodes.errors import InvalidInputError, UnknownItemError
+from memory_nodes.geometry import CameraView, Pose, look_at
+from memory_nodes.spatial_memory import ABSENT, PRESENT, Observation, SpatialConfig, SpatialMemory
+from memory_nodes.synthetic_scene import ROOMS, flat_scenario
+
+RED = np.array([1.0, 0.0, 0.0, 0.1])
+GREEN = np.array([0.0, 1.0, 0.0, 0.1])
+BLUE = np.array([0.0, 0.0, 1.0, 0.1])
+
+
+def obs(label, x, y, z=0.8, appearance=RED, extent=(0.1, 0.1, 0.12), state="", points=None):
+    return Observation(label, Pose(np.array([x, y, z])), np.array(extent), appearance=appearance, state=state,
+                       points=points)
+
+
+def camera_at(eye, target, depth=None):
+    return CameraView(look_at(np.array(eye, float), np.array(target, float)), (320.0, 320.0, 320.0, 240.0), 640, 480,
+                      6.0, depth)
+
+
+@pytest.fixture
+def memory():
+    return SpatialMemory(SpatialConfig(rooms=ROOMS))
+
+
+def test_repeated_observations_of_one_object_make_one_node(memory):
+    rng = np.random.default_rng(0)
+    for k in range(10):
+        noise = rng.normal(0, 0.02, 3)
+        memory.integrate([obs("mug", 1 + noise[0], 1 + noise[1]), obs("apple", 1.5, 1, appearance=GREEN)], float(k))
+    assert len(memory) == 2
+    mug = next(o for o in memory.objects() if o.label == "mug")
+    assert mug.observation_count == 10
+    assert np.linalg.norm(mug.position - [1, 1, 0.8]) < 0.05
+
+
+def test_two_nearby_objects_with_different_labels_stay_apart(memory):
+    for k in range(3):
+        memory.integrate([obs("mug", 1.0, 1.0), obs("bowl", 1.12, 1.0, appearance=BLUE)], float(k))
+    assert sorted(o.label for o in memory.objects()) == ["bowl", "mug"]
+
+
+def test_label_histogram_keeps_the_majority_label(memory):
+    memory.integrate([obs("mug", 1, 1)], 0.0)
+    memory.integrate([obs("cup", 1, 1)], 1.0)
+    memory.integrate([obs("mug", 1, 1)], 2.0)
+    (node,) = memory.objects()
+    assert node.label == "mug"
+    assert node.label_confidence == pytest.approx(2 / 3)
+
+
+def test_point_clouds_are_fused_and_bounded():
+    memory = SpatialMemory(SpatialConfig(max_points_per_object=300, voxel_size=0.01))
+    rng = np.random.default_rng(1)
+    for k in range(5):
+        points = rng.uniform([0.95, 0.95, 0.74], [1.05, 1.05, 0.86], size=(400, 3))
+        memory.integrate([obs("mug", 1, 1, points=points)], float(k))
+    (node,) = memory.objects()
+    assert 0 < len(node.points) <= 300
+    assert np.allclose(node.position, [1, 1, 0.8], atol=0.02)
+    assert np.all(node.box.extent < 0.15)
+
+
+def test_negative_evidence_marks_an_unseen_object_absent(memory):
+    memory.integrate([obs("mug", 1, 1), obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], 0.0)
+    camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
+    changes = []
+    for k in range(1, 10):
+        changes += memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera).changes
+    mug = next(o for o in memory.objects() if o.label == "mug")
+    assert mug.status == ABSENT
+    assert [c.kind for c in changes if c.object_id == mug.id] == ["disappeared"]
+
+
+def test_no_negative_evidence_outside_the_frustum_or_behind_an_occluder(memory):
+    memory.integrate([obs("mug", 1, 1)], 0.0)
+    away = camera_at((1, -1, 1.2), (1, -5, 1.2))  # looking away
+    depth = np.full((480, 640), 0.5, np.float32)  # a wall 0.5 m in front of the camera
+    occluded = camera_at((1, -1, 1.2), (1, 1, 0.8), depth)
+    for k in range(1, 15):
+        memory.integrate([], float(k), view=away if k % 2 else occluded)
+    (mug,) = memory.objects()
+    assert mug.status == PRESENT
+
+
+def test_moved_object_is_reidentified_not_duplicated(memory):
+    memory.integrate([obs("mug", 1, 1), obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], 0.0)
+    mug_id = next(o.id for o in memory.objects() if o.label == "mug")
+    camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
+    for k in range(1, 8):  # the mug is gone from the table
+        memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera)
+    result = memory.integrate([obs("mug", 7, 2)], 20.0)  # and shows up in the office
+    assert result.object_ids == [mug_id]
+    assert [c.kind for c in result.changes] == ["moved"]
+    assert memory.get(mug_id).status == PRESENT
+    assert memory.room_of(memory.get(mug_id).place_id) == "room-office"
+    assert sum(o.label == "mug" for o in memory.objects()) == 1
+
+
+def test_a_different_looking_object_of_the_same_label_is_not_reidentified(memory):
+    memory.integrate([obs("mug", 1, 1, appearance=RED)], 0.0)
+    camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
+    for k in range(1, 8):
+        memory.integrate([], float(k), view=camera)
+    result = memory.integrate([obs("mug", 7, 2, appearance=BLUE)], 20.0)
+    assert [c.kind for c in result.changes] == ["appeared"]
+    assert sum(o.label == "mug" for o in memory.objects()) == 2
+
+
+def test_duplicate_found_later_is_merged_into_the_older_node_as_a_move():
+    """The flat scenario: the mug is first seen again in the office (a new node, since its old place
+    was not in view), then its absence from the kitchen table is noticed: the two are merged."""
+    scenario = flat_scenario()
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    first_mug_id, all_changes = None, []
+    for frame in scenario.frames:
+        result = memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
+        all_changes += result.changes
+        if first_mug_id is None and "mug" in frame.truth:
+            first_mug_id = result.object_ids[frame.truth.index("mug")]
+    mugs = [o for o in memory.objects() if o.label == "mug"]
+    assert len(mugs) == 1 and mugs[0].id == first_mug_id
+    assert np.linalg.norm(mugs[0].position - scenario.objects["mug"].position) < 0.05
+    assert mugs[0].status == PRESENT
+    kinds = [(c.kind, c.object_id) for c in all_changes]
+    assert ("moved", first_mug_id) in kinds and ("merged", first_mug_id) in kinds
+    # every ground-truth object is exactly one node with the right label and position
+    assert len(memory) == len(scenario.objects)
+    for truth in scenario.objects.values():
+        (node,) = [o for o in memory.objects() if o.label == truth.label]
+        assert np.linalg.norm(node.position - truth.position) < 0.05
+
+
+def test_overlapping_same_label_nodes_are_merged():
+    memory = SpatialMemory(SpatialConfig(association_distance=0.05, min_association_score=0.99))
+    memory.integrate([obs("box", 1, 1, extent=(0.5, 0.5, 0.5))], 0.0)
+    memory.integrate([obs("box", 1.06, 1, extent=(0.5, 0.5, 0.5))], 1.0)
+    assert len(memory) == 1
+
+
+def test_node_alternating_between_two_places_is_split():
+    # A large gate lets two identical-looking mugs 1.2 m apart be associated with one node.
+    memory = SpatialMemory(SpatialConfig(association_distance=2.0, move_threshold=2.0, split_window=8))
+    changes = []
+    for k in range(12):
+        x = 1.0 if k % 2 == 0 else 2.2
+        changes += memory.integrate([obs("mug", x, 1)], float(k)).changes
+    assert [c.kind for c in changes].count("split") == 1
+    positions = sorted(round(float(o.position[0]), 1) for o in memory.objects())
+    assert len(positions) == 2 and positions[0] < 1.5 < positions[1]
+
+
+def test_state_change_is_reported(memory):
+    memory.integrate([obs("drawer", 1, 4.5, state="closed")], 0.0)
+    result = memory.integrate([obs("drawer", 1, 4.5, state="open")], 1.0)
+    assert [(c.kind, c.detail) for c in result.changes] == [("state_changed", "closed -> open")]
+
+
+def test_places_follow_the_trajectory_and_rooms_come_from_polygons(memory):
+    for x in np.arange(0.5, 9.5, 0.5):
+        memory.observe_robot(np.array([x, 1.0, 0.0]), float(x))
+    places = [p for p in memory.places() if p.layer == "place"]
+    assert 5 <= len(places) <= 8  # 9 m at 1.5 m spacing
+    for place in places:
+        expected = "room-kitchen" if place.position[0] < 5 else "room-office"
+        assert place.parent_id == expected
+    adjacent = [(u, v) for u, v, k in memory.graph.edges(keys=True) if k == "adjacent"]
+    assert len(adjacent) == 2 * (len(places) - 1)
+
+
+def test_rooms_by_clustering_without_polygons():
+    memory = SpatialMemory(SpatialConfig(room_cluster_distance=3.0))
+    for x in [0.0, 1.5, 3.0, 20.0, 21.5]:
+        memory.observe_robot(np.array([x, 0.0, 0.0]), x)
+    rooms = {p.parent_id for p in memory.places() if p.layer == "place"}
+    assert len(rooms) == 2
+
+
+def test_entering_a_room_is_a_change(memory):
+    _, first = memory.observe_robot(np.array([1.0, 1.0, 0.0]), 0.0)
+    _, same = memory.observe_robot(np.array([1.2, 1.0, 0.0]), 1.0)
+    _, second = memory.observe_robot(np.array([7.0, 1.0, 0.0]), 2.0)
+    assert [c.object_id for c in first + same + second] == ["room-kitchen", "room-office"]
+
+
+def test_relations_on_next_to_near(memory):
+    memory.integrate([
+        obs("table", 1, 1, 0.375, BLUE, (1.2, 0.8, 0.75)),
+        obs("mug", 1.2, 1.1, 0.81, RED, (0.09, 0.09, 0.12)),
+        obs("chair", 1.0, 1.55, 0.45, GREEN, (0.4, 0.3, 0.9)),
+        obs("lamp", 2.3, 1.0, 0.5, GREEN * 0.5 + BLUE, (0.2, 0.2, 1.0)),
+    ], 0.0)
+    ids = {o.label: o.id for o in memory.objects()}
+    relations = {(s, p, o) for s, p, o, _ in memory.relations()}
+    assert (ids["mug"], "on", ids["table"]) in relations
+    assert (ids["table"], "next_to", ids["mug"]) not in relations
+    assert (ids["chair"], "next_to", ids["table"]) in relations
+    assert (ids["lamp"], "near", ids["table"]) not in relations  # 1.3 m > near_distance
+    # mug and chair: 0.26 m apart horizontally (next_to), 0.45 m between centres
+    assert (ids["mug"], "next_to", ids["chair"]) in relations
+    assert (ids["lamp"], "near", ids["chair"]) not in relations
+
+
+def test_queries_filter_by_label_text_region_and_room(memory, encoder):
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS), encoder)
+    memory.integrate([obs("mug", 1, 1), obs("laptop", 7, 2, appearance=BLUE)], 0.0)
+    assert [o.label for o, _ in memory.query_objects(label="mug")] == ["mug"]
+    assert [o.label for o, _ in memory.query_objects(place_id="room-office")] == ["laptop"]
+    assert [o.label for o, _ in memory.query_objects(center=np.array([7, 2, 0.8]), radius=0.5)] == ["laptop"]
+    assert memory.query_objects(text="coffee cup")[0][0].label == "mug"
+    assert memory.query_objects(text="notebook computer")[0][0].label == "laptop"
+    best = memory.where_is("where is my coffee cup?")[0]
+    assert best[0].label == "mug" and set(best[2]) == {"label_match", "existence", "recency", "retention"}
+    with pytest.raises(UnknownItemError):
+        memory.query_objects(place_id="room-garage")
+    with pytest.raises(InvalidInputError):
+        memory.query_objects(limit=-1)
+
+
+def test_capacity_evicts_the_weakest_and_keeps_a_summary():
+    memory = SpatialMemory(SpatialConfig(capacity=5))
+    for k in range(8):
+        memory.integrate([obs(f"thing{k}", 3.0 * k, 0)], float(k))
+    assert len(memory) == 5
+    assert sum(memory.evicted_summary.values()) == 3
+    assert {o.label for o in memory.objects()} == {f"thing{k}" for k in range(3, 8)}  # the oldest went first
+
+
+def test_bad_observations_are_rejected_without_touching_memory(memory):
+    memory.integrate([obs("mug", 1, 1)], 0.0)
+    with pytest.raises(InvalidInputError):
+        obs("mug", float("nan"), 1)
+    with pytest.raises(InvalidInputError):
+        Observation("", Pose(np.zeros(3)), np.ones(3))
+    with pytest.raises(InvalidInputError):
+        Observation("mug", Pose(np.zeros(3)), np.array([-1.0, 1.0, 1.0]))
+    with pytest.raises(InvalidInputError):
+        memory.integrate([obs("mug", 1, 1)], float("nan"))
+    with pytest.raises(InvalidInputError):
+        CameraView(Pose(np.zeros(3)), (320.0, 320.0, 320.0, 240.0), 640, 480, 6.0, np.zeros((10, 10), np.float32))
+    (node,) = memory.objects()
+    assert node.observation_count == 1
+
+
+def test_forget_by_id_age_and_region(memory):
+    memory.integrate([obs("mug", 1, 1)], 0.0)
+    memory.integrate([obs("apple", 3, 1, appearance=GREEN)], 100.0)
+    memory.integrate([obs("laptop", 7, 2, appearance=BLUE)], 200.0)
+    apple_id = next(o.id for o in memory.objects() if o.label == "apple")
+    assert len(memory.forget(older_than_s=150.0)) == 1
+    assert memory.forget(center=np.array([3.0, 1.0, 0.8]), radius=0.5) == [apple_id]
+    assert {o.label for o in memory.objects()} == {"laptop"}
+    with pytest.raises(UnknownItemError):
+        memory.forget(ids=["obj-999"])
+
+
+def test_subgraph_around_an_object(memory):
+    memory.integrate([obs("table", 1, 1, 0.375, BLUE, (1.2, 0.8, 0.75)), obs("mug", 1.2, 1.1, 0.81)], 0.0)
+    mug = next(o for o in memory.objects() if o.label == "mug")
+    sub = memory.subgraph(mug.id, 1)
+    assert mug.id in sub and mug.place_id in sub
+    with pytest.raises(UnknownItemError):
+        memory.subgraph("obj-404")

@@ -1,0 +1,32 @@
+"""The numpy MiniLM encoder reproduces sentence-transformers' vectors (reference computed once with
+sentence-transformers 6.2.0 + torch 2.13.0 CPU, stored in data/minilm_reference.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from memory_nodes.text_embedding import EMBEDDING_DIM, label_similarity
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
+
+
+def test_vectors_match_sentence_transformers(encoder):
+    ours = encoder.encode(REFERENCE["texts"])
+    reference = np.array(REFERENCE["vectors"], dtype=np.float32)
+    assert ours.shape == (len(REFERENCE["texts"]), EMBEDDING_DIM)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert np.max(np.abs(ours - reference)) < 1e-4
+    assert np.min(np.sum(ours * reference, axis=1)) > 0.9999
+
+
+def test_single_text_and_cache_agree(encoder):
+    assert np.allclose(encoder.encode("mug"), encoder.encode_cached("mug"))
+
+
+def test_label_similarity_exact_words_and_meaning(encoder):
+    scores = label_similarity(encoder, "Where is the mug?", ["mug", "coffee cup", "sofa"])
+    assert scores[0] == 1.0 and scores[1] > scores[2]
+    assert label_similarity(None, "where is the mug", ["mug", "cup"]).tolist() == [1.0, 0.0]
