@@ -13,13 +13,20 @@ os.environ.setdefault("ROS_HOME", tempfile.mkdtemp(prefix="memory_nodes_ros_home
 os.environ.setdefault("ROS_LOG_DIR", os.path.join(os.environ["ROS_HOME"], "log"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-SOURCE_DIR = Path(os.environ.get("MEMORY_NODES_SOURCE_DIR", Path(__file__).resolve().parents[1]))
+def _path_from_env(name: str) -> Path | None:
+    """A directory named by an environment variable; CTest may prefix it with a path separator."""
+    parts = [p for p in os.environ.get(name, "").split(os.pathsep) if p]
+    return Path(parts[-1]) if parts else None
+
+
+SOURCE_DIR = _path_from_env("MEMORY_NODES_SOURCE_DIR") or Path(__file__).resolve().parents[1]
 
 
 def install_prefix() -> Path:
     """The package's install prefix (colcon: install/memory_nodes)."""
-    if "MEMORY_NODES_INSTALL_PREFIX" in os.environ:
-        return Path(os.environ["MEMORY_NODES_INSTALL_PREFIX"])
+    prefix = _path_from_env("MEMORY_NODES_INSTALL_PREFIX")
+    if prefix is not None:
+        return prefix
     import memory_nodes
 
     # <prefix>/lib/python3.X/site-packages/memory_nodes/__init__.py
