@@ -169,18 +169,6 @@ def aabb_iou(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.
     return intersection / union if union > 1e-12 else 0.0
 
 
-def voxel_downsample(points: np.ndarray, voxel_size: float) -> np.ndarray:
-    """One point per occupied voxel (the mean of its points); (N, 3) -> (M, 3), M <= N, metres."""
-    if len(points) == 0:
-        return np.zeros((0, 3), dtype=np.float32)
-    keys = np.floor(points / voxel_size).astype(np.int64)
-    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    sums = np.zeros((len(counts), 3), dtype=np.float64)
-    np.add.at(sums, inverse, points)
-    return (sums / counts[:, None]).astype(np.float32)
-
-
 @dataclass(frozen=True)
 class CameraView:
     """What a camera could see at one instant, for negative evidence.

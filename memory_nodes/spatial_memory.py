@@ -26,7 +26,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .errors import InvalidInputError, UnknownItemError
-from .geometry import CameraView, OrientedBox, Pose, aabb_iou, gravity_aligned_box, voxel_downsample
+from .geometry import CameraView, OrientedBox, Pose, aabb_iou, gravity_aligned_box
+from .point_clouds import downsample
 from .retention import Retention, RetentionPolicy
 from .text_embedding import TextEncoder, label_similarity
 
@@ -380,12 +381,11 @@ class SpatialMemory:
     # ----------------------------------------------------------------- node updates
     def _create(self, obs: Observation, stamp: float) -> ObjectNode:
         node_id = f"obj-{next(self._ids)}"
-        points = voxel_downsample(obs.points, self.config.voxel_size) if obs.points is not None else np.zeros((0, 3), np.float32)
         node = ObjectNode(
             id=node_id,
             label_counts=Counter({obs.label: 1}),
             box=obs.box(),
-            points=points[: self.config.max_points_per_object],
+            points=self._downsample(obs.points),
             appearance=obs.appearance,
             first_seen=stamp,
             last_seen=stamp,
@@ -399,6 +399,11 @@ class SpatialMemory:
         self.graph.add_node(node_id, layer="object")
         self.counters["objects_created"] += 1
         return node
+
+    def _downsample(self, points: np.ndarray | None) -> np.ndarray:
+        if points is None:
+            return np.zeros((0, 3), np.float32)
+        return downsample(points, self.config.voxel_size, self.config.max_points_per_object)
 
     def _update(self, node: ObjectNode, obs: Observation, stamp: float) -> list[ChangeRecord]:
         distance = float(np.linalg.norm(obs.pose.position - node.position))
@@ -430,10 +435,7 @@ class SpatialMemory:
                 node.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
         node.recent.append((stamp, obs.pose.position.copy(), obs.appearance))
         if fuse_geometry and obs.points is not None and len(node.points):
-            merged = voxel_downsample(np.vstack([node.points, obs.points]), c.voxel_size)
-            if len(merged) > c.max_points_per_object:
-                keep = np.random.default_rng(node.observation_count).choice(len(merged), c.max_points_per_object, replace=False)
-                merged = merged[np.sort(keep)]
+            merged = self._downsample(np.vstack([node.points, obs.points]))
             node.points = merged
             node.box = gravity_aligned_box(merged) if len(merged) >= 4 else obs.box()
         elif fuse_geometry:
@@ -442,13 +444,10 @@ class SpatialMemory:
             extent = (1 - weight) * node.box.extent + weight * obs.extent
             node.box = OrientedBox(Pose(centre, obs.pose.orientation), extent)
             if obs.points is not None:
-                node.points = voxel_downsample(obs.points, c.voxel_size)[: c.max_points_per_object]
+                node.points = self._downsample(obs.points)
         else:
             node.box = obs.box()
-            node.points = (
-                voxel_downsample(obs.points, c.voxel_size)[: c.max_points_per_object]
-                if obs.points is not None else np.zeros((0, 3), np.float32)
-            )
+            node.points = self._downsample(obs.points)
 
     def _relocate(self, node: ObjectNode, obs: Observation, stamp: float, reason: str) -> list[ChangeRecord]:
         """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""

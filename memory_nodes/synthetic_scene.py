@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .appearance import colour_histogram
 from .geometry import CameraView, Pose, look_at, yaw_quaternion
 from .spatial_memory import Observation
 
@@ -53,11 +54,11 @@ class Scenario:
     planner_events: list[tuple[float, str, str, str]] = field(default_factory=list)  # stamp, kind, task, text
 
 
-def _appearance(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An 8-bin-per-channel colour histogram of a patch of ``colour`` with pixel noise."""
-    pixels = np.clip(colour[None, :] + rng.normal(0, 12, size=(200, 3)), 0, 255)
-    hist = np.concatenate([np.histogram(pixels[:, c], bins=8, range=(0, 256))[0] for c in range(3)]).astype(np.float32)
-    return hist / np.linalg.norm(hist)
+def _appearance(colour_rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The hue-saturation histogram of a 16x16 image patch of ``colour_rgb`` with pixel noise,
+    as a detector would compute it from the object's pixels."""
+    patch = np.clip(colour_rgb[::-1][None, None, :] + rng.normal(0, 12, size=(16, 16, 3)), 0, 255).astype(np.uint8)
+    return colour_histogram(patch)
 
 
 def _world() -> dict[str, SceneObject]:

@@ -65,3 +65,40 @@ def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
     assert process.returncode in (0, -signal.SIGINT), (tmp_path / "spatial_memory.log").read_text()
+
+
+def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
+    """The one-process entry point (the stand-in for ros2 launch): ask reaches all four memories."""
+    from memory_nodes.srv import Ask
+
+    namespace = f"/system_{uuid.uuid4().hex[:8]}"
+    log = open(tmp_path / "memory_system.log", "w")
+    process = subprocess.Popen(
+        [str(PREFIX / "lib" / "memory_nodes" / "memory_system"), "--ros-args", "-r", f"__ns:={namespace}"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("memory_system_test", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        client = node.create_client(Ask, f"{namespace}/ask")
+        assert client.wait_for_service(timeout_sec=60.0), (tmp_path / "memory_system.log").read_text()
+        answered = []
+        deadline = time.monotonic() + 30
+        while len(answered) < 4 and time.monotonic() < deadline:  # the evidence services come up one by one
+            future = client.call_async(Ask.Request(question="where is the mug?", limit=3))
+            executor.spin_until_future_complete(future, timeout_sec=10.0)
+            if future.done() and future.result().success:
+                answered = list(future.result().memories_answered)
+        assert answered == ["spatial", "temporal", "episodic", "semantic"]
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+    assert process.returncode in (0, -signal.SIGINT), (tmp_path / "memory_system.log").read_text()

@@ -1,0 +1,53 @@
+"""OpenCV appearance descriptors and open3d point-cloud cleaning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory_nodes.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
+from memory_nodes.errors import InvalidInputError
+from memory_nodes.point_clouds import downsample
+
+
+def patch(bgr, brightness=1.0, seed=0):
+    rng = np.random.default_rng(seed)
+    pixels = np.array(bgr, float) * brightness + rng.normal(0, 6, (24, 24, 3))
+    return np.clip(pixels, 0, 255).astype(np.uint8)
+
+
+def test_same_colour_under_other_light_is_similar_and_other_colours_are_not():
+    red = colour_histogram(patch((30, 30, 200)))
+    darker_red = colour_histogram(patch((30, 30, 200), brightness=0.6, seed=1))
+    blue = colour_histogram(patch((200, 40, 30), seed=2))
+    assert red.shape == (DESCRIPTOR_SIZE,) and np.isclose(np.linalg.norm(red), 1.0)
+    assert similarity(red, darker_red) > 0.8
+    assert similarity(red, blue) < 0.2
+
+
+def test_mask_selects_the_object_pixels():
+    image = patch((30, 30, 200))
+    image[:, 12:] = patch((200, 40, 30))[:, 12:]
+    mask = np.zeros(image.shape[:2], np.uint8)
+    mask[:, :12] = 255
+    assert similarity(colour_histogram(image, mask), colour_histogram(patch((30, 30, 200)))) > 0.9
+    with pytest.raises(InvalidInputError):
+        colour_histogram(image, np.zeros((3, 3), np.uint8))
+    with pytest.raises(InvalidInputError):
+        colour_histogram(image, np.zeros(image.shape[:2], np.uint8))
+    with pytest.raises(InvalidInputError):
+        colour_histogram(image.astype(np.float32))
+
+
+def test_downsample_removes_flying_pixels_and_bounds_the_size():
+    rng = np.random.default_rng(0)
+    surface = rng.uniform([0, 0, 1.0], [0.2, 0.2, 1.01], size=(3000, 3))
+    flying = np.array([[0.1, 0.1, 2.5], [0.05, 0.15, 0.2], [0.3, -0.2, 1.8]])
+    cleaned = downsample(np.vstack([surface, flying]), voxel_size=0.01, max_points=10_000)
+    assert cleaned.dtype == np.float32
+    assert cleaned[:, 2].max() < 1.05 and cleaned[:, 2].min() > 0.95  # the outliers are gone
+    assert len(cleaned) <= 21 * 21 * 2  # one point per occupied 1 cm voxel
+    assert len(downsample(surface, 0.01, max_points=50)) == 50
+    assert downsample(np.zeros((0, 3)), 0.01, 10).shape == (0, 3)
+    with pytest.raises(InvalidInputError):
+        downsample(np.zeros((4, 2)), 0.01, 10)
