@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 
-import rclpy
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 
@@ -18,6 +17,7 @@ from memory_nodes.srv import Ask
 
 from .ask import MEMORIES, validate_question
 from .errors import InvalidInputError
+from .memory_node import run_nodes
 from .node_support import InputCounters, guarded_reply
 from .parameters import declare
 
@@ -71,16 +71,5 @@ class AskNode(Node):
         return guarded_reply(self, self.counters, "ask", response, fill)
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = AskNode()
-    executor = rclpy.executors.MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+def main(args: list[str] | None = None) -> int:
+    return run_nodes(lambda: [AskNode()], args)

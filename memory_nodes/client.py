@@ -23,8 +23,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from memory_nodes.srv import (
-    AddFact, Ask, Forget, GetSceneGraph, ObjectHistory, QueryChanges, QueryFacts, QueryObjects, RecallEpisodes,
-    RecordEvent, Reset, WhereIs,
+    AddFact, Ask, Forget, GetSceneGraph, Load, ObjectHistory, QueryChanges, QueryFacts, QueryObjects,
+    RecallEpisodes, RecordEvent, Reset, Save, WhereIs,
 )
 
 from .errors import MemoryNodesError
@@ -156,6 +156,14 @@ class MemoryClient:
     def ask(self, question: str, limit: int = 0):
         """The Ask response: answers (Evidence, best first), memories_answered, elapsed_ms."""
         return self.call("ask", Ask, Ask.Request(question=question, limit=limit))
+
+    def save(self, memory: str, name: str = "") -> str:
+        """Write ``memory``'s snapshot (``name`` in its memory directory; "" = its default); the path."""
+        return self.call(f"{memory}/save", Save, Save.Request(name=name)).path
+
+    def load(self, memory: str, name: str = "") -> None:
+        """Replace ``memory`` with the snapshot ``name`` of its memory directory."""
+        self.call(f"{memory}/load", Load, Load.Request(name=name))
 
     def forget(self, memory: str, ids: list[str] | None = None, older_than_s: float = 0.0) -> int:
         request = Forget.Request(ids=ids or [], older_than_s=float(older_than_s))

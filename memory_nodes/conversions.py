@@ -11,6 +11,8 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose as PoseMsg, Vector3
+from std_msgs.msg import ColorRGBA
+from visualization_msgs.msg import Marker, MarkerArray
 
 from memory_nodes.msg import ChangeEvent, Episode, Evidence, Fact, MemoryObject, Place, Relation, SceneGraph
 
@@ -212,3 +214,50 @@ def frame_to_msg(observations: list[Observation], view: CameraView | None, stamp
             msg.depth.step = depth.shape[1] * 4
             msg.depth.data = depth.tobytes()
     return msg
+
+
+def scene_graph_to_markers(memory: SpatialMemory, header) -> MarkerArray:
+    """RViz markers of the scene graph: a box and a label per object (present green, absent grey),
+    a sphere per place, a line per on/in relation. Starts with DELETEALL so removed objects vanish."""
+    markers = MarkerArray()
+    clear = Marker(action=Marker.DELETEALL)
+    clear.header = header
+    markers.markers.append(clear)
+    objects = memory.objects()
+    index = {o.id: o for o in objects}
+    for number, node in enumerate(objects):
+        present = node.status == "present"
+        box = Marker(ns="objects", id=number, type=Marker.CUBE, action=Marker.ADD)
+        box.header = header
+        box.pose = pose_to_msg(node.box.pose)
+        box.scale = Vector3(x=max(float(node.box.extent[0]), 0.01), y=max(float(node.box.extent[1]), 0.01),
+                            z=max(float(node.box.extent[2]), 0.01))
+        box.color = ColorRGBA(r=0.1 if present else 0.5, g=0.8 if present else 0.5, b=0.2 if present else 0.5,
+                              a=0.5)
+        label = Marker(ns="labels", id=number, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD, text=f"{node.label} ({node.id})")
+        label.header = header
+        label.pose.position = point_to_msg(node.position + np.array([0.0, 0.0, node.box.extent[2] / 2 + 0.1]))
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.1
+        label.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        markers.markers += [box, label]
+    for number, place in enumerate(memory.places()):
+        sphere = Marker(ns=place.layer + "s", id=number, type=Marker.SPHERE, action=Marker.ADD)
+        sphere.header = header
+        sphere.pose.position = point_to_msg(place.position)
+        sphere.pose.orientation.w = 1.0
+        size = 0.15 if place.layer == "place" else 0.4
+        sphere.scale = Vector3(x=size, y=size, z=size)
+        sphere.color = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.8) if place.layer == "place" else ColorRGBA(r=1.0, g=0.6, b=0.0, a=0.6)
+        markers.markers.append(sphere)
+    lines = Marker(ns="relations", id=0, type=Marker.LINE_LIST, action=Marker.ADD)
+    lines.header = header
+    lines.pose.orientation.w = 1.0
+    lines.scale.x = 0.01
+    lines.color = ColorRGBA(r=1.0, g=1.0, b=0.0, a=1.0)
+    for subject, predicate, obj, _ in memory.relations():
+        if predicate in ("on", "in") and subject in index and obj in index:
+            lines.points += [point_to_msg(index[subject].position), point_to_msg(index[obj].position)]
+    if lines.points:
+        markers.markers.append(lines)
+    return markers

@@ -17,6 +17,7 @@ import time
 import rclpy
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
 
 from memory_nodes.msg import ObjectObservationArray, SceneGraph
 
@@ -104,7 +105,9 @@ def run_demo(client: MemoryClient) -> None:
 
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=sys.argv if args is None else args)
-    nodes = create_memory_nodes()
+    # The demo always starts from an empty memory and leaves no snapshot behind.
+    nodes = create_memory_nodes(parameter_overrides=[Parameter("load_on_configure", value=False),
+                                                     Parameter("save_on_cleanup", value=False)])
     feeder = rclpy.create_node("memory_demo")
     executor = MultiThreadedExecutor(num_threads=len(nodes) + 4)
     for node in [*nodes, feeder]:

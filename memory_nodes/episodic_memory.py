@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, InvalidInputError, UnknownItemError
 from .retention import Retention, RetentionPolicy
-from .text_embedding import TextEncoder
+from .text_embedding import EMBEDDING_DIM, TextEncoder
 from .vector_index import VectorIndex
 
 TASK_KINDS = ("task_started", "task_succeeded", "task_failed")
@@ -291,6 +291,52 @@ class EpisodicMemory:
                     self._open = None
                 self._index.remove([episode_id])
             return sorted(chosen)
+
+    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) of every episode, its events and its embedding."""
+        with self._lock:
+            episodes = []
+            for e in self._episodes.values():
+                episodes.append({
+                    "id": e.id, "start": e.start, "end": e.end, "place_counts": dict(e.place_counts),
+                    "object_ids": e.object_ids, "event_count": e.event_count, "task": e.task, "outcome": e.outcome,
+                    "closed": e.closed, "summary": e.summary,
+                    "retention": [e.retention.strength_s, e.retention.reinforced_at] if e.retention else None,
+                    "events": [[ev.kind, ev.stamp, ev.text, ev.task, ev.place_id, list(ev.object_ids), ev.id]
+                               for ev in e.events],
+                })
+            indexed = [e.id for e in self._episodes.values() if e.id in self._index]
+            vectors = np.array([self._index.vector(i) for i in indexed], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+            state = {
+                "episodes": episodes, "indexed": indexed, "open": self._open.id if self._open else "",
+                "next_episode": next(self._episode_ids), "next_event": next(self._event_ids),
+                "current_room": self._current_room,
+                "latest_stamp": self.latest_stamp if math.isfinite(self.latest_stamp) else None,
+                "evicted_summary": dict(self.evicted_summary),
+            }
+            self._episode_ids = itertools.count(state["next_episode"])
+            self._event_ids = itertools.count(state["next_event"])
+            return state, {"vectors": vectors}
+
+    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Replace every episode with a ``snapshot``."""
+        with self._lock:
+            self.reset()
+            for item in state["episodes"]:
+                episode = EpisodeRecord(
+                    item["id"], item["start"], item["end"], Counter(item["place_counts"]), list(item["object_ids"]),
+                    [Event(k, st, tx, tk, pl, tuple(ob), i) for k, st, tx, tk, pl, ob, i in item["events"]],
+                    item["event_count"], item["task"], item["outcome"], item["closed"], item["summary"],
+                    Retention(*item["retention"]) if item["retention"] else None)
+                self._episodes[episode.id] = episode
+            if state["indexed"]:
+                self._index.add(list(state["indexed"]), arrays["vectors"])
+            self._open = self._episodes.get(state["open"]) if state["open"] else None
+            self._episode_ids = itertools.count(state["next_episode"])
+            self._event_ids = itertools.count(state["next_event"])
+            self._current_room = state["current_room"]
+            self.latest_stamp = -math.inf if state["latest_stamp"] is None else state["latest_stamp"]
+            self.evicted_summary = Counter(state["evicted_summary"])
 
     def reset(self) -> None:
         with self._lock:

@@ -2,47 +2,45 @@
 
 Subscribes  changes (ChangeEvent: object changes and the robot entering rooms).
 Serves      record_event (planner task start/success/failure, notes), recall_episodes,
-            episodic/evidence (Ask), episodic/forget, episodic/reset.
+            episodic/evidence (Ask), and the management services of ``MemoryNode``.
 """
 
 from __future__ import annotations
 
 import math
 
-import rclpy
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
-
 from memory_nodes.msg import ChangeEvent
-from memory_nodes.srv import Ask, Forget, RecallEpisodes, RecordEvent, Reset
+from memory_nodes.srv import Ask, Forget, RecallEpisodes, RecordEvent
 
 from . import conversions as cv
 from .ask import episodic_evidence, validate_question
 from .episodic_memory import PLANNER_KINDS, EpisodicConfig, EpisodicMemory, Event
 from .errors import InvalidInputError
-from .node_support import EVENTS_QOS, InputCounters, guarded_reply
+from .memory_node import MemoryNode, run_nodes
+from .node_support import EVENTS_QOS
 from .parameters import declare, declare_config
 from .text_embedding import shared_text_encoder
 
 
-class EpisodicMemoryNode(Node):
+class EpisodicMemoryNode(MemoryNode):
+    kind = "episodic"
+
     def __init__(self, **kwargs) -> None:
         super().__init__("episodic_memory", **kwargs)
-        config = declare_config(self, EpisodicConfig)
+        self.config = declare_config(self, EpisodicConfig)
         self.default_limit = declare(self, "default_limit", 5, "results returned when a request's limit is 0")
-        text_search = declare(self, "text_search", True, "recall episodes by sentence similarity")
+        self.text_search = declare(self, "text_search", True, "recall episodes by sentence similarity")
         if self.default_limit <= 0:
             raise InvalidInputError("default_limit must be > 0")
-        self.memory = EpisodicMemory(config, shared_text_encoder() if text_search else None)
-        self.counters = InputCounters(self)
         self._room = ""
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(ChangeEvent, "changes", self._on_change, EVENTS_QOS, callback_group=group)
-        self.create_service(RecordEvent, "record_event", self._record_event, callback_group=group)
-        self.create_service(RecallEpisodes, "recall_episodes", self._recall, callback_group=group)
-        self.create_service(Ask, "episodic/evidence", self._evidence, callback_group=group)
-        self.create_service(Forget, "episodic/forget", self._forget, callback_group=group)
-        self.create_service(Reset, "episodic/reset", self._reset, callback_group=group)
+        self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
+        self.serve(RecordEvent, "record_event", self._record_event)
+        self.serve(RecallEpisodes, "recall_episodes", self._recall)
+        self.serve(Ask, "episodic/evidence", self._evidence)
+        self.start()
+
+    def create_memory(self) -> EpisodicMemory:
+        return EpisodicMemory(self.config, shared_text_encoder() if self.text_search else None)
 
     def _on_change(self, msg: ChangeEvent) -> None:
         stamp = cv.stamp_to_seconds(msg.stamp)
@@ -64,61 +62,37 @@ class EpisodicMemoryNode(Node):
             raise InvalidInputError(f"limit must be >= 0, got {limit}")
         return limit or self.default_limit
 
-    def _record_event(self, request: RecordEvent.Request, response: RecordEvent.Response):
-        def fill(response):
-            if request.kind not in PLANNER_KINDS:
-                raise InvalidInputError(f"kind must be one of {', '.join(PLANNER_KINDS)}; got {request.kind!r}")
-            if len(request.text) > 4000:
-                raise InvalidInputError("text is longer than 4000 characters")
-            stamp = cv.optional_stamp(request.stamp, self.get_clock().now().nanoseconds * 1e-9)
-            text = request.text or f"{request.kind.replace('_', ' ')}: {request.task}"
-            event = Event(request.kind, stamp, text, task=request.task, place_id=request.place_id or self._room,
-                          object_ids=tuple(request.object_ids))
-            response.event_id, response.episode_id = self.memory.add_event(event, room_id=self._room)
-            return f"recorded in {response.episode_id}"
-        return guarded_reply(self, self.counters, "record_event", response, fill)
+    def _record_event(self, request: RecordEvent.Request, response: RecordEvent.Response) -> str:
+        if request.kind not in PLANNER_KINDS:
+            raise InvalidInputError(f"kind must be one of {', '.join(PLANNER_KINDS)}; got {request.kind!r}")
+        if len(request.text) > 4000:
+            raise InvalidInputError("text is longer than 4000 characters")
+        stamp = cv.optional_stamp(request.stamp, self.get_clock().now().nanoseconds * 1e-9)
+        text = request.text or f"{request.kind.replace('_', ' ')}: {request.task}"
+        event = Event(request.kind, stamp, text, task=request.task, place_id=request.place_id or self._room,
+                      object_ids=tuple(request.object_ids))
+        response.event_id, response.episode_id = self.memory.add_event(event, room_id=self._room)
+        return f"recorded in {response.episode_id}"
 
-    def _recall(self, request: RecallEpisodes.Request, response: RecallEpisodes.Response):
-        def fill(response):
-            start = cv.optional_stamp(request.start, -math.inf)
-            end = cv.optional_stamp(request.end, math.inf)
-            found = self.memory.recall(request.text, start, end, {request.place_id} if request.place_id else None,
-                                       request.object_id, self._limit(request.limit))
-            response.episodes = [cv.episode_to_msg(e) for e, _, _ in found]
-            response.scores = [float(s) for _, s, _ in found]
-            return f"{len(found)} episodes"
-        return guarded_reply(self, self.counters, "recall_episodes", response, fill)
+    def _recall(self, request: RecallEpisodes.Request, response: RecallEpisodes.Response) -> str:
+        found = self.memory.recall(request.text, cv.optional_stamp(request.start, -math.inf),
+                                   cv.optional_stamp(request.end, math.inf),
+                                   {request.place_id} if request.place_id else None, request.object_id,
+                                   self._limit(request.limit))
+        response.episodes = [cv.episode_to_msg(e) for e, _, _ in found]
+        response.scores = [float(s) for _, s, _ in found]
+        return f"{len(found)} episodes"
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response):
-        def fill(response):
-            question = validate_question(request.question, request.limit)
-            response.answers = [cv.evidence_to_msg(e) for e in episodic_evidence(self.memory, question, self._limit(request.limit))]
-            response.memories_answered = ["episodic"]
-        return guarded_reply(self, self.counters, "episodic/evidence", response, fill)
+    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
+        question = validate_question(request.question, request.limit)
+        response.answers = [cv.evidence_to_msg(e) for e in episodic_evidence(self.memory, question, self._limit(request.limit))]
+        response.memories_answered = ["episodic"]
 
-    def _forget(self, request: Forget.Request, response: Forget.Response):
-        def fill(response):
-            forgotten = self.memory.forget(list(request.ids), float(request.older_than_s))
-            response.forgotten_count = len(forgotten)
-            return f"forgot {', '.join(forgotten) or 'nothing'}"
-        return guarded_reply(self, self.counters, "episodic/forget", response, fill)
-
-    def _reset(self, request: Reset.Request, response: Reset.Response):
-        def fill(response):
-            if not request.confirm:
-                raise InvalidInputError("reset needs confirm=true")
-            self.memory.reset()
-            return "episodic memory cleared"
-        return guarded_reply(self, self.counters, "episodic/reset", response, fill)
+    def forget_items(self, request: Forget.Request) -> int:
+        if request.radius > 0:
+            raise InvalidInputError("episodes are forgotten by id or age, not by region")
+        return len(self.memory.forget(list(request.ids), float(request.older_than_s)))
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = EpisodicMemoryNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    return run_nodes(lambda: [EpisodicMemoryNode()], args)

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import ConfigError, InvalidInputError, UnknownItemError
 from .retention import Retention, RetentionPolicy
-from .text_embedding import TextEncoder
+from .text_embedding import EMBEDDING_DIM, TextEncoder
 from .vector_index import VectorIndex
 
 
@@ -310,6 +310,44 @@ class SemanticMemory:
             for fact_id in fact_ids:
                 self._remove(fact_id)
             return list(fact_ids)
+
+    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) of every fact (active and superseded) and its embedding."""
+        with self._lock:
+            facts = [[f.id, f.subject, f.predicate, f.object, f.confidence, f.sources, f.stamp, f.support,
+                      f.superseded_by, [f.retention.strength_s, f.retention.reinforced_at]]
+                     for f in self.all_facts()]
+            indexed = [f[0] for f in facts if f[0] in self._index]
+            vectors = np.array([self._index.vector(i) for i in indexed], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+            next_id = next(self._ids)
+            self._ids = itertools.count(next_id)
+            state = {
+                "facts": facts, "indexed": indexed, "next_fact": next_id,
+                "sightings": [list(s) for s in sorted(self._sightings)], "labels": self._labels,
+                "latest_stamp": self.latest_stamp if math.isfinite(self.latest_stamp) else None,
+                "evicted_count": self.evicted_count,
+            }
+            return state, {"vectors": vectors}
+
+    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Replace every fact with a ``snapshot``."""
+        with self._lock:
+            self.reset()
+            for fact_id, subject, predicate, obj, confidence, sources, stamp, support, by, retention in state["facts"]:
+                fact = FactRecord(fact_id, subject, predicate, obj, confidence, list(sources), stamp, support, by,
+                                  Retention(*retention))
+                self._facts[fact_id] = fact
+                self.graph.add_edge(subject, obj, key=fact_id, predicate=predicate)
+                if not fact.superseded:
+                    self._active[(subject, predicate, obj)] = fact_id
+                    self._by_subject_predicate[(subject, predicate)].add(fact_id)
+            if state["indexed"]:
+                self._index.add(list(state["indexed"]), arrays["vectors"])
+            self._ids = itertools.count(state["next_fact"])
+            self._sightings = {tuple(s) for s in state["sightings"]}
+            self._labels = dict(state["labels"])
+            self.latest_stamp = -math.inf if state["latest_stamp"] is None else state["latest_stamp"]
+            self.evicted_count = state["evicted_count"]
 
     def reset(self) -> None:
         with self._lock:

@@ -736,6 +736,75 @@ class SpatialMemory:
         with self._lock:
             self.__init__(self.config, self._encoder)  # type: ignore[misc]
 
+    # ----------------------------------------------------------------- snapshots
+    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) of the whole scene graph, for ``SnapshotStore``."""
+        with self._lock:
+            objects, clouds = [], []
+            for node in self._objects.values():
+                objects.append({
+                    "id": node.id, "label_counts": dict(node.label_counts),
+                    "position": node.box.pose.position.tolist(), "orientation": node.box.pose.orientation.tolist(),
+                    "extent": node.box.extent.tolist(),
+                    "appearance": None if node.appearance is None else node.appearance.tolist(),
+                    "first_seen": node.first_seen, "last_seen": node.last_seen,
+                    "observation_count": node.observation_count, "existence_log_odds": node.existence_log_odds,
+                    "retention": [node.retention.strength_s, node.retention.reinforced_at],
+                    "status": node.status, "state": node.state, "place_id": node.place_id,
+                    "recent": [[r[0], *np.asarray(r[1]).tolist()] for r in node.recent],
+                })
+                clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
+            places = [{"id": p.id, "layer": p.layer, "position": p.position.tolist(), "name": p.name,
+                       "parent_id": p.parent_id} for p in self._places.values()]
+            edges = [[u, v, k, float(d.get("confidence", 1.0))] for u, v, k, d in self.graph.edges(keys=True, data=True)]
+            state = {
+                "objects": objects, "places": places, "edges": edges,
+                "next_object": int(next(self._ids)), "next_place": int(next(self._place_ids)),
+                "last_place_id": self._last_place_id, "robot_room": self._robot_room,
+                "latest_stamp": self._latest_stamp, "evicted_summary": dict(self.evicted_summary),
+            }
+            # next() consumed one id each: restore the counters so snapshotting changes nothing
+            self._ids = itertools.count(state["next_object"])
+            self._place_ids = itertools.count(state["next_place"])
+            counts = np.array([len(c) for c in clouds], dtype=np.int64)
+            points = np.vstack(clouds) if clouds else np.zeros((0, 3), np.float32)
+            return state, {"points": points, "point_counts": counts}
+
+    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Replace the scene graph with a ``snapshot``."""
+        with self._lock:
+            self.reset()
+            self._objects.clear()
+            self._places.clear()
+            self.graph = nx.MultiDiGraph()
+            offsets = np.concatenate([[0], np.cumsum(arrays["point_counts"])]).astype(int)
+            for index, item in enumerate(state["objects"]):
+                node = ObjectNode(
+                    id=item["id"], label_counts=Counter(item["label_counts"]),
+                    box=OrientedBox(Pose(np.array(item["position"]), np.array(item["orientation"])),
+                                    np.array(item["extent"])),
+                    points=arrays["points"][offsets[index]:offsets[index + 1]].astype(np.float32),
+                    appearance=None if item["appearance"] is None else np.array(item["appearance"], dtype=np.float32),
+                    first_seen=item["first_seen"], last_seen=item["last_seen"],
+                    observation_count=item["observation_count"], existence_log_odds=item["existence_log_odds"],
+                    retention=Retention(*item["retention"]), status=item["status"], state=item["state"],
+                    place_id=item["place_id"],
+                )
+                node.recent.extend((r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
+                self._objects[node.id] = node
+                self.graph.add_node(node.id, layer="object")
+            for item in state["places"]:
+                self._add_place(PlaceNode(item["id"], item["layer"], np.array(item["position"]), item["name"],
+                                          item["parent_id"]))
+            for u, v, key, confidence in state["edges"]:
+                self.graph.add_edge(u, v, key=key, confidence=confidence)
+            self._ids = itertools.count(state["next_object"])
+            self._place_ids = itertools.count(state["next_place"])
+            self._last_place_id = state["last_place_id"]
+            self._robot_room = state["robot_room"]
+            self._latest_stamp = state["latest_stamp"]
+            self.evicted_summary = Counter(state["evicted_summary"])
+
     # ----------------------------------------------------------------- queries
     @property
     def latest_stamp(self) -> float:

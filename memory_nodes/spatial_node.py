@@ -2,61 +2,60 @@
 
 Subscribes  observations (ObjectObservationArray, sensor QoS), robot_pose (PoseStamped in map).
 Publishes   scene_graph (SceneGraph snapshot, latched), scene_graph_updates (SceneGraph per
-            frame), changes (ChangeEvent).
-Serves      query_objects, where_is, get_scene_graph, spatial/evidence (Ask), spatial/forget,
-            spatial/reset.
+            frame, with a sequence number), changes (ChangeEvent), scene_graph_markers
+            (visualization_msgs/MarkerArray for RViz, latched).
+Serves      query_objects, where_is, get_scene_graph, spatial/evidence (Ask), and the management
+            services of ``MemoryNode``.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
+from visualization_msgs.msg import MarkerArray
 
 from memory_nodes.msg import ChangeEvent, ObjectObservationArray, SceneGraph, WhereCandidate
-from memory_nodes.srv import Ask, Forget, GetSceneGraph, QueryObjects, Reset, WhereIs
+from memory_nodes.srv import Ask, Forget, GetSceneGraph, QueryObjects, WhereIs
 
 from . import conversions as cv
 from .ask import EvidenceItem, spatial_evidence, validate_question
 from .errors import InvalidInputError
-from .node_support import EVENTS_QOS, LATCHED_QOS, SENSOR_QOS, InputCounters, guarded_reply
+from .memory_node import MemoryNode, run_nodes
+from .node_support import EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
 from .parameters import declare, declare_config
 from .spatial_memory import SpatialConfig, SpatialMemory
 from .text_embedding import shared_text_encoder
 
 
-class SpatialMemoryNode(Node):
+class SpatialMemoryNode(MemoryNode):
+    kind = "spatial"
+
     def __init__(self, **kwargs) -> None:
         super().__init__("spatial_memory", **kwargs)
-        config = declare_config(self, SpatialConfig)
+        self.config = declare_config(self, SpatialConfig)
         self.map_frame = declare(self, "map_frame", "map", "fixed frame of every pose (REP-105)")
         self.default_limit = declare(self, "default_limit", 10, "results returned when a request's limit is 0")
         snapshot_period = declare(self, "snapshot_period_s", 2.0, "period of the latched full scene graph, s")
-        text_search = declare(self, "text_search", True, "match free text to labels with sentence embeddings")
+        self.text_search = declare(self, "text_search", True, "match free text to labels with sentence embeddings")
         if snapshot_period <= 0 or self.default_limit <= 0:
             raise InvalidInputError("snapshot_period_s and default_limit must be > 0")
-        self.memory = SpatialMemory(config, shared_text_encoder() if text_search else None)
-        self.counters = InputCounters(self)
         self._sequence = 0
         self._dirty = True
+        self.subscribe(ObjectObservationArray, "observations", self._on_observations, SENSOR_QOS)
+        self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
+        self.snapshot_pub = self.create_lifecycle_publisher(SceneGraph, "scene_graph", LATCHED_QOS)
+        self.update_pub = self.create_lifecycle_publisher(SceneGraph, "scene_graph_updates", EVENTS_QOS)
+        self.change_pub = self.create_lifecycle_publisher(ChangeEvent, "changes", EVENTS_QOS)
+        self.marker_pub = self.create_lifecycle_publisher(MarkerArray, "scene_graph_markers", LATCHED_QOS)
+        self.serve(QueryObjects, "query_objects", self._query_objects)
+        self.serve(WhereIs, "where_is", self._where_is)
+        self.serve(GetSceneGraph, "get_scene_graph", self._get_scene_graph)
+        self.serve(Ask, "spatial/evidence", self._evidence)
+        self.create_timer(snapshot_period, self._publish_snapshot, callback_group=self.group)
+        self.start()
 
-        # One group: ingestion and queries take turns, so a query never sees half a frame.
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(ObjectObservationArray, "observations", self._on_observations, SENSOR_QOS,
-                                 callback_group=group)
-        self.create_subscription(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS, callback_group=group)
-        self.snapshot_pub = self.create_publisher(SceneGraph, "scene_graph", LATCHED_QOS)
-        self.update_pub = self.create_publisher(SceneGraph, "scene_graph_updates", EVENTS_QOS)
-        self.change_pub = self.create_publisher(ChangeEvent, "changes", EVENTS_QOS)
-        self.create_service(QueryObjects, "query_objects", self._query_objects, callback_group=group)
-        self.create_service(WhereIs, "where_is", self._where_is, callback_group=group)
-        self.create_service(GetSceneGraph, "get_scene_graph", self._get_scene_graph, callback_group=group)
-        self.create_service(Ask, "spatial/evidence", self._evidence, callback_group=group)
-        self.create_service(Forget, "spatial/forget", self._forget, callback_group=group)
-        self.create_service(Reset, "spatial/reset", self._reset, callback_group=group)
-        self.create_timer(snapshot_period, self._publish_snapshot, callback_group=group)
+    def create_memory(self) -> SpatialMemory:
+        return SpatialMemory(self.config, shared_text_encoder() if self.text_search else None)
 
     # ----------------------------------------------------------------- inputs
     def _on_observations(self, msg: ObjectObservationArray) -> None:
@@ -99,7 +98,7 @@ class SpatialMemoryNode(Node):
         self._dirty = True
 
     def _publish_snapshot(self) -> None:
-        if not self._dirty:
+        if not self._dirty or not self.active:
             return
         snapshot = cv.scene_graph_to_msg(self.memory, None, [])
         snapshot.header.stamp = cv.seconds_to_stamp(self.memory.latest_stamp)
@@ -107,7 +106,11 @@ class SpatialMemoryNode(Node):
         self._sequence += 1
         snapshot.sequence = self._sequence
         self.snapshot_pub.publish(snapshot)
+        self.marker_pub.publish(cv.scene_graph_to_markers(self.memory, snapshot.header))
         self._dirty = False
+
+    def after_replace(self) -> None:
+        self._dirty = True
 
     # ----------------------------------------------------------------- services
     def _limit(self, limit: int) -> int:
@@ -115,87 +118,61 @@ class SpatialMemoryNode(Node):
             raise InvalidInputError(f"limit must be >= 0, got {limit}")
         return limit or self.default_limit
 
-    def _query_objects(self, request: QueryObjects.Request, response: QueryObjects.Response):
-        def fill(response):
-            center = cv.point_from_msg(request.center) if request.radius > 0 else None
-            end = cv.stamp_to_seconds(request.end) if (request.end.sec or request.end.nanosec) else float("inf")
-            found = self.memory.query_objects(
-                label=request.label, text=request.text, center=center, radius=float(request.radius),
-                place_id=request.place_id, start=cv.stamp_to_seconds(request.start), end=end,
-                include_absent=request.include_absent, limit=self._limit(request.limit))
-            response.objects = [cv.object_to_msg(node, self.memory) for node, _ in found]
-            response.scores = [float(score) for _, score in found]
-            return f"{len(found)} objects"
-        return guarded_reply(self, self.counters, "query_objects", response, fill)
+    def _query_objects(self, request: QueryObjects.Request, response: QueryObjects.Response) -> str:
+        center = cv.point_from_msg(request.center) if request.radius > 0 else None
+        found = self.memory.query_objects(
+            label=request.label, text=request.text, center=center, radius=float(request.radius),
+            place_id=request.place_id, start=cv.optional_stamp(request.start, float("-inf")),
+            end=cv.optional_stamp(request.end, float("inf")), include_absent=request.include_absent,
+            limit=self._limit(request.limit))
+        response.objects = [cv.object_to_msg(node, self.memory) for node, _ in found]
+        response.scores = [float(score) for _, score in found]
+        return f"{len(found)} objects"
 
-    def _where_is(self, request: WhereIs.Request, response: WhereIs.Response):
-        def fill(response):
-            for node, score, components in self.memory.where_is(request.query, self._limit(request.limit)):
-                candidate = WhereCandidate(object_id=node.id, label=node.label, pose=cv.pose_to_msg(node.box.pose),
-                                           last_seen=cv.seconds_to_stamp(node.last_seen), place_id=node.place_id,
-                                           room_id=self.memory.room_of(node.place_id), status=node.status,
-                                           score=float(score))
-                candidate.evidence = [cv.evidence_to_msg(item) for item in spatial_evidence_for(self.memory, node, score, components)]
-                response.candidates.append(candidate)
-            return f"{len(response.candidates)} candidates"
-        return guarded_reply(self, self.counters, "where_is", response, fill)
+    def _where_is(self, request: WhereIs.Request, response: WhereIs.Response) -> str:
+        query = request.query.strip()
+        if query in {o.id for o in self.memory.objects()}:  # an id: that object, nothing else
+            node = self.memory.get(query)
+            found = [(node, 1.0, {"id_match": 1.0, "existence": node.confidence})]
+        else:
+            found = self.memory.where_is(query, self._limit(request.limit))
+        for node, score, components in found:
+            candidate = WhereCandidate(object_id=node.id, label=node.label, pose=cv.pose_to_msg(node.box.pose),
+                                       last_seen=cv.seconds_to_stamp(node.last_seen), place_id=node.place_id,
+                                       room_id=self.memory.room_of(node.place_id), status=node.status,
+                                       score=float(score))
+            candidate.evidence = [cv.evidence_to_msg(
+                EvidenceItem("spatial", node.id, self.memory.describe(node), score, components))]
+            response.candidates.append(candidate)
+        return f"{len(response.candidates)} candidates"
 
-    def _get_scene_graph(self, request: GetSceneGraph.Request, response: GetSceneGraph.Response):
-        def fill(response):
-            if request.depth < 0:
-                raise InvalidInputError(f"depth must be >= 0, got {request.depth}")
-            if request.root_id:
-                subgraph = self.memory.subgraph(request.root_id, request.depth or 1)
-                ids = {n for n in subgraph.nodes if subgraph.nodes[n].get("layer") == "object"}
-                response.graph = cv.scene_graph_to_msg(self.memory, ids, [])
-                response.graph.places = [p for p in response.graph.places if p.id in subgraph.nodes]
-            else:
-                response.graph = cv.scene_graph_to_msg(self.memory, None, [])
-            response.graph.header.frame_id = self.map_frame
-            response.graph.header.stamp = cv.seconds_to_stamp(self.memory.latest_stamp)
-            response.graph.sequence = self._sequence
-            return f"{len(response.graph.objects)} objects, {len(response.graph.places)} places"
-        return guarded_reply(self, self.counters, "get_scene_graph", response, fill)
+    def _get_scene_graph(self, request: GetSceneGraph.Request, response: GetSceneGraph.Response) -> str:
+        if request.depth < 0:
+            raise InvalidInputError(f"depth must be >= 0, got {request.depth}")
+        if request.root_id:
+            subgraph = self.memory.subgraph(request.root_id, request.depth or 1)
+            ids = {n for n in subgraph.nodes if subgraph.nodes[n].get("layer") == "object"}
+            response.graph = cv.scene_graph_to_msg(self.memory, ids, [])
+            response.graph.places = [p for p in response.graph.places if p.id in subgraph.nodes]
+            response.graph.relations = [r for r in response.graph.relations
+                                        if r.subject_id in subgraph.nodes and r.object_id in subgraph.nodes]
+        else:
+            response.graph = cv.scene_graph_to_msg(self.memory, None, [])
+        response.graph.is_full_snapshot = not request.root_id
+        response.graph.header.frame_id = self.map_frame
+        response.graph.header.stamp = cv.seconds_to_stamp(self.memory.latest_stamp)
+        response.graph.sequence = self._sequence
+        return f"{len(response.graph.objects)} objects, {len(response.graph.places)} places"
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response):
-        def fill(response):
-            question = validate_question(request.question, request.limit)
-            response.answers = [cv.evidence_to_msg(e) for e in spatial_evidence(self.memory, question, self._limit(request.limit))]
-            response.memories_answered = ["spatial"]
-        return guarded_reply(self, self.counters, "spatial/evidence", response, fill)
+    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
+        question = validate_question(request.question, request.limit)
+        response.answers = [cv.evidence_to_msg(e) for e in spatial_evidence(self.memory, question, self._limit(request.limit))]
+        response.memories_answered = ["spatial"]
 
-    def _forget(self, request: Forget.Request, response: Forget.Response):
-        def fill(response):
-            center = cv.point_from_msg(request.center) if request.radius > 0 else None
-            forgotten = self.memory.forget(list(request.ids), float(request.older_than_s), center, float(request.radius))
-            response.forgotten_count = len(forgotten)
-            if forgotten:
-                self._dirty = True
-            return f"forgot {', '.join(forgotten) or 'nothing'}"
-        return guarded_reply(self, self.counters, "spatial/forget", response, fill)
-
-    def _reset(self, request: Reset.Request, response: Reset.Response):
-        def fill(response):
-            if not request.confirm:
-                raise InvalidInputError("reset needs confirm=true")
-            self.memory.reset()
-            self._dirty = True
-            return "spatial memory cleared"
-        return guarded_reply(self, self.counters, "spatial/reset", response, fill)
+    def forget_items(self, request: Forget.Request) -> int:
+        center = cv.point_from_msg(request.center) if request.radius > 0 else None
+        return len(self.memory.forget(list(request.ids), float(request.older_than_s), center, float(request.radius)))
 
 
-def spatial_evidence_for(memory: SpatialMemory, node, score: float, components: dict[str, float]) -> list[EvidenceItem]:
-    return [EvidenceItem("spatial", node.id, memory.describe(node), score, components)]
-
-
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = SpatialMemoryNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-
+def main(args: list[str] | None = None) -> int:
+    return run_nodes(lambda: [SpatialMemoryNode()], args)

@@ -342,6 +342,44 @@ class TemporalMemory:
             self._changes, self._change_stamps = kept, [c.stamp for c in kept]
             return known
 
+    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+        """(JSON-able state, arrays) of every row, summary and change, for ``SnapshotStore``."""
+        with self._lock:
+            names = list(self._summary)
+            tables = [self._rows[n].view() if n in self._rows else np.zeros((0, 4)) for n in names]
+            state = {
+                "entities": names,
+                "summaries": [[s.label, s.observation_count, s.first_seen, s.last_seen, list(s.last_position)]
+                              for s in (self._summary[n] for n in names)],
+                "changes": [[c.stamp, c.kind, c.entity, c.label, list(c.from_position), list(c.to_position), c.detail,
+                             c.id] for c in self._changes],
+                "change_counter": self._change_counter,
+                "dropped_changes": dict(self.dropped_changes),
+                "latest_stamp": self.latest_stamp if math.isfinite(self.latest_stamp) else None,
+            }
+            rows = np.vstack(tables) if tables else np.zeros((0, 4))
+            return state, {"rows": rows, "row_counts": np.array([len(t) for t in tables], dtype=np.int64)}
+
+    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+        """Replace everything with a ``snapshot``."""
+        with self._lock:
+            self.reset()
+            offsets = np.concatenate([[0], np.cumsum(arrays["row_counts"])]).astype(int)
+            for index, (name, summary) in enumerate(zip(state["entities"], state["summaries"])):
+                label, count, first, last, position = summary
+                self._summary[name] = EntitySummary(label, count, first, last, tuple(position))
+                rows = arrays["rows"][offsets[index]:offsets[index + 1]]
+                if len(rows):
+                    store = self._rows[name] = _Rows(len(rows))
+                    store.extend(rows)
+                    self._total_rows += len(rows)
+            for stamp, kind, entity, label, origin, target, detail, change_id in state["changes"]:
+                self._changes.append(Change(stamp, kind, entity, label, tuple(origin), tuple(target), detail, change_id))
+                self._change_stamps.append(stamp)
+            self._change_counter = state["change_counter"]
+            self.dropped_changes = Counter(state["dropped_changes"])
+            self.latest_stamp = -math.inf if state["latest_stamp"] is None else state["latest_stamp"]
+
     def reset(self) -> None:
         with self._lock:
             self.__init__(self.config)  # type: ignore[misc]

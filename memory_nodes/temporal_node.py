@@ -2,7 +2,8 @@
 
 Subscribes  scene_graph_updates (SceneGraph: every object observed in a frame), changes
             (ChangeEvent), robot_pose (PoseStamped in map; recorded as entity "robot").
-Serves      query_changes, object_history, temporal/evidence (Ask), temporal/forget, temporal/reset.
+Serves      query_changes, object_history, temporal/evidence (Ask), and the management services
+            of ``MemoryNode``.
 """
 
 from __future__ import annotations
@@ -10,19 +11,17 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import PoseStamped
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
 
 from memory_nodes.msg import ChangeEvent, SceneGraph, TimedPose
-from memory_nodes.srv import Ask, Forget, ObjectHistory, QueryChanges, Reset
+from memory_nodes.srv import Ask, Forget, ObjectHistory, QueryChanges
 
 from . import conversions as cv
 from .ask import temporal_evidence, validate_question
 from .errors import InvalidInputError
 from .geometry import IDENTITY_QUATERNION, Pose
-from .node_support import EVENTS_QOS, SENSOR_QOS, InputCounters, guarded_reply
+from .memory_node import MemoryNode, run_nodes
+from .node_support import EVENTS_QOS, SENSOR_QOS
 from .parameters import declare, declare_config
 from .temporal_memory import Change, TemporalConfig, TemporalMemory
 from .text_embedding import shared_text_encoder
@@ -30,27 +29,28 @@ from .text_embedding import shared_text_encoder
 ROBOT = "robot"
 
 
-class TemporalMemoryNode(Node):
+class TemporalMemoryNode(MemoryNode):
+    kind = "temporal"
+
     def __init__(self, **kwargs) -> None:
         super().__init__("temporal_memory", **kwargs)
-        config = declare_config(self, TemporalConfig)
+        self.config = declare_config(self, TemporalConfig)
         self.map_frame = declare(self, "map_frame", "map", "fixed frame of every pose (REP-105)")
         self.default_limit = declare(self, "default_limit", 50, "results returned when a request's limit is 0")
         text_search = declare(self, "text_search", True, "match questions to labels with sentence embeddings")
         if self.default_limit <= 0:
             raise InvalidInputError("default_limit must be > 0")
-        self.memory = TemporalMemory(config)
         self.encoder = shared_text_encoder() if text_search else None
-        self.counters = InputCounters(self)
-        group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(SceneGraph, "scene_graph_updates", self._on_update, EVENTS_QOS, callback_group=group)
-        self.create_subscription(ChangeEvent, "changes", self._on_change, EVENTS_QOS, callback_group=group)
-        self.create_subscription(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS, callback_group=group)
-        self.create_service(QueryChanges, "query_changes", self._query_changes, callback_group=group)
-        self.create_service(ObjectHistory, "object_history", self._object_history, callback_group=group)
-        self.create_service(Ask, "temporal/evidence", self._evidence, callback_group=group)
-        self.create_service(Forget, "temporal/forget", self._forget, callback_group=group)
-        self.create_service(Reset, "temporal/reset", self._reset, callback_group=group)
+        self.subscribe(SceneGraph, "scene_graph_updates", self._on_update, EVENTS_QOS)
+        self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
+        self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
+        self.serve(QueryChanges, "query_changes", self._query_changes)
+        self.serve(ObjectHistory, "object_history", self._object_history)
+        self.serve(Ask, "temporal/evidence", self._evidence)
+        self.start()
+
+    def create_memory(self) -> TemporalMemory:
+        return TemporalMemory(self.config)
 
     def _on_update(self, msg: SceneGraph) -> None:
         stamp = cv.stamp_to_seconds(msg.header.stamp)
@@ -92,76 +92,52 @@ class TemporalMemoryNode(Node):
             raise InvalidInputError(f"limit must be >= 0, got {limit}")
         return limit or self.default_limit
 
-    def _query_changes(self, request: QueryChanges.Request, response: QueryChanges.Response):
-        def fill(response):
-            start = cv.optional_stamp(request.start, -math.inf)
-            end = cv.optional_stamp(request.end, math.inf)
-            center = cv.point_from_msg(request.center) if request.radius > 0 else None
-            if not math.isfinite(request.radius) or request.radius < 0:
-                raise InvalidInputError(f"radius must be finite and >= 0, got {request.radius}")
-            found = self.memory.changes(start, end, request.object_id, request.kind, center, float(request.radius),
-                                        self._limit(request.limit))
-            response.changes = [
-                ChangeEvent(stamp=cv.seconds_to_stamp(c.stamp), kind=c.kind, object_id=c.entity, label=c.label,
-                            from_position=cv.point_to_msg(c.from_position), to_position=cv.point_to_msg(c.to_position),
-                            detail=c.detail)
-                for c in found
-            ]
-            return f"{len(found)} changes"
-        return guarded_reply(self, self.counters, "query_changes", response, fill)
+    def _query_changes(self, request: QueryChanges.Request, response: QueryChanges.Response) -> str:
+        if not math.isfinite(request.radius) or request.radius < 0:
+            raise InvalidInputError(f"radius must be finite and >= 0, got {request.radius}")
+        center = cv.point_from_msg(request.center) if request.radius > 0 else None
+        found = self.memory.changes(cv.optional_stamp(request.start, -math.inf), cv.optional_stamp(request.end, math.inf),
+                                    request.object_id, request.kind, center, float(request.radius),
+                                    self._limit(request.limit))
+        response.changes = [
+            ChangeEvent(stamp=cv.seconds_to_stamp(c.stamp), kind=c.kind, object_id=c.entity, label=c.label,
+                        from_position=cv.point_to_msg(c.from_position), to_position=cv.point_to_msg(c.to_position),
+                        detail=c.detail)
+            for c in found
+        ]
+        return f"{len(found)} changes"
 
-    def _object_history(self, request: ObjectHistory.Request, response: ObjectHistory.Response):
-        def fill(response):
-            if not request.object_id:
-                raise InvalidInputError("object_id is empty")
-            rows = self.memory.history(request.object_id, limit=self._limit(request.limit))
-            response.poses = [self._timed_pose(row[0], row[1:]) for row in rows]
-            if request.at_time.sec or request.at_time.nanosec:
-                found = self.memory.pose_at(request.object_id, cv.stamp_to_seconds(request.at_time))
-                response.has_pose_at_time = found is not None
-                if found is not None:
-                    response.pose_at_time = self._timed_pose(*found)
-            return f"{len(rows)} poses"
-        return guarded_reply(self, self.counters, "object_history", response, fill)
+    def _object_history(self, request: ObjectHistory.Request, response: ObjectHistory.Response) -> str:
+        if not request.object_id:
+            raise InvalidInputError("object_id is empty")
+        rows = self.memory.history(request.object_id, limit=self._limit(request.limit))
+        response.poses = [self._timed_pose(row[0], row[1:]) for row in rows]
+        if request.at_time.sec or request.at_time.nanosec:
+            found = self.memory.pose_at(request.object_id, cv.stamp_to_seconds(request.at_time))
+            response.has_pose_at_time = found is not None
+            if found is not None:
+                response.pose_at_time = self._timed_pose(*found)
+        return f"{len(rows)} poses"
 
     @staticmethod
     def _timed_pose(stamp: float, position: np.ndarray) -> TimedPose:
         return TimedPose(stamp=cv.seconds_to_stamp(float(stamp)), pose=cv.pose_to_msg(Pose(position, IDENTITY_QUATERNION)))
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response):
-        def fill(response):
-            question = validate_question(request.question, request.limit)
-            response.answers = [cv.evidence_to_msg(e) for e in
-                                temporal_evidence(self.memory, self.encoder, question, self._limit(request.limit))]
-            response.memories_answered = ["temporal"]
-        return guarded_reply(self, self.counters, "temporal/evidence", response, fill)
+    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
+        question = validate_question(request.question, request.limit)
+        response.answers = [cv.evidence_to_msg(e) for e in
+                            temporal_evidence(self.memory, self.encoder, question, self._limit(request.limit))]
+        response.memories_answered = ["temporal"]
 
-    def _forget(self, request: Forget.Request, response: Forget.Response):
-        def fill(response):
-            ids = list(request.ids)
-            if request.older_than_s > 0:
-                ids += [e for e in self.memory.entities()
-                        if self.memory.latest_stamp - self.memory.summary(e).last_seen > request.older_than_s]
-            response.forgotten_count = self.memory.forget(sorted(set(ids)))
-            return f"forgot {response.forgotten_count} entities"
-        return guarded_reply(self, self.counters, "temporal/forget", response, fill)
-
-    def _reset(self, request: Reset.Request, response: Reset.Response):
-        def fill(response):
-            if not request.confirm:
-                raise InvalidInputError("reset needs confirm=true")
-            self.memory.reset()
-            return "temporal memory cleared"
-        return guarded_reply(self, self.counters, "temporal/reset", response, fill)
+    def forget_items(self, request: Forget.Request) -> int:
+        ids = list(request.ids)
+        if request.older_than_s > 0:
+            ids += [e for e in self.memory.entities()
+                    if self.memory.latest_stamp - self.memory.summary(e).last_seen > request.older_than_s]
+        if request.radius > 0:
+            ids += list(self.memory.in_region(cv.point_from_msg(request.center), float(request.radius)))
+        return self.memory.forget(sorted(set(ids)))
 
 
-def main(args: list[str] | None = None) -> None:
-    rclpy.init(args=args)
-    node = TemporalMemoryNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    return run_nodes(lambda: [TemporalMemoryNode()], args)

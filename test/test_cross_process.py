@@ -27,7 +27,7 @@ def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
     log = open(tmp_path / "spatial_memory.log", "w")
     process = subprocess.Popen(
         [str(PREFIX / "lib" / "memory_nodes" / "spatial_memory"), "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", "text_search:=false"],
+         "-p", "text_search:=false", "-p", f"memory_directory:={tmp_path}"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -64,7 +64,8 @@ def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
-    assert process.returncode in (0, -signal.SIGINT), (tmp_path / "spatial_memory.log").read_text()
+    assert process.returncode == 0, (tmp_path / "spatial_memory.log").read_text()
+    assert (tmp_path / "spatial.npz").is_file(), "SIGINT must shut the node down through its lifecycle (saving it)"
 
 
 def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
@@ -74,7 +75,8 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
     namespace = f"/system_{uuid.uuid4().hex[:8]}"
     log = open(tmp_path / "memory_system.log", "w")
     process = subprocess.Popen(
-        [str(PREFIX / "lib" / "memory_nodes" / "memory_system"), "--ros-args", "-r", f"__ns:={namespace}"],
+        [str(PREFIX / "lib" / "memory_nodes" / "memory_system"), "--ros-args", "-r", f"__ns:={namespace}",
+         "-p", f"memory_directory:={tmp_path}"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -101,4 +103,5 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
-    assert process.returncode in (0, -signal.SIGINT), (tmp_path / "memory_system.log").read_text()
+    assert process.returncode == 0, (tmp_path / "memory_system.log").read_text()
+    assert {p.name for p in tmp_path.glob("*.npz")} == {"spatial.npz", "temporal.npz", "episodic.npz", "semantic.npz"}

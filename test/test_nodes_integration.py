@@ -11,23 +11,30 @@ import numpy as np
 import pytest
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile
+from visualization_msgs.msg import MarkerArray
 
 from conftest import install_prefix
 from memory_nodes import conversions as cv
 from memory_nodes.client import MemoryClient, MemoryServiceError
 from memory_nodes.demo import feed_scenario
 from memory_nodes.memory_system import create_memory_nodes
-from memory_nodes.msg import ObjectObservation, ObjectObservationArray
+from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGraph
+from memory_nodes.node_support import LATCHED_QOS
+from memory_nodes.srv import Reset
 from memory_nodes.synthetic_scene import flat_scenario
 
 PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
 
 
 @pytest.fixture(scope="module")
-def system():
+def system(tmp_path_factory):
     context = rclpy.Context()
     rclpy.init(context=context, args=["--ros-args", "--params-file", str(PARAMS)])
-    nodes = create_memory_nodes(context=context)
+    memory_directory = tmp_path_factory.mktemp("memory")
+    nodes = create_memory_nodes(context=context, parameter_overrides=[
+        Parameter("memory_directory", value=str(memory_directory))])
     feeder = rclpy.create_node("integration_test", context=context)
     executor = MultiThreadedExecutor(num_threads=8, context=context)
     for node in [*nodes, feeder]:
@@ -37,7 +44,8 @@ def system():
     client = MemoryClient(node=feeder, timeout_s=10.0)
     client.wait_for_services()
     frames = feed_scenario(feeder, client)
-    yield {"nodes": {n.get_name(): n for n in nodes}, "client": client, "feeder": feeder, "frames": frames}
+    yield {"nodes": {n.get_name(): n for n in nodes}, "client": client, "feeder": feeder, "frames": frames,
+           "memory_directory": memory_directory}
     executor.shutdown()
     spinner.join(timeout=5)
     for node in [*nodes, feeder]:
@@ -182,3 +190,60 @@ def test_bad_messages_are_counted_and_do_not_corrupt_memory(system):
     after, _ = client.query_objects(include_absent=True, limit=100)
     assert len(after) == before and "ghost" not in {o.label for o in after}
     assert client.where_is("mug")[0].room_id == "room-office"
+
+
+def test_latched_scene_graph_and_markers_reach_a_late_subscriber(system):
+    feeder = system["feeder"]
+    graphs, markers = [], []
+    feeder.create_subscription(SceneGraph, "/memory/scene_graph", graphs.append, LATCHED_QOS)
+    feeder.create_subscription(MarkerArray, "/memory/scene_graph_markers", markers.append, LATCHED_QOS)
+    assert wait_until(lambda: graphs and markers, timeout_s=10.0)
+    graph = graphs[-1]
+    assert graph.is_full_snapshot and graph.header.frame_id == "map" and graph.sequence > system["frames"]
+    assert len(graph.objects) == len(flat_scenario().objects)
+    namespaces = {m.ns for m in markers[-1].markers}
+    assert {"objects", "labels", "places", "rooms", "relations"} <= namespaces
+    assert sum(m.ns == "objects" for m in markers[-1].markers) == len(graph.objects)
+
+
+def test_updates_carry_consecutive_sequence_numbers(system):
+    feeder, client = system["feeder"], system["client"]
+    updates = []
+    feeder.create_subscription(SceneGraph, "/memory/scene_graph_updates", updates.append, QoSProfile(depth=50))
+    publisher = feeder.create_publisher(ObjectObservationArray, "/memory/observations", 10)
+    assert wait_until(lambda: publisher.get_subscription_count() > 0 and feeder.count_publishers("/memory/scene_graph_updates"))
+    time.sleep(0.3)  # discovery of the new subscription by the publisher
+    frame = flat_scenario().frames[-1]
+    for k in range(3):
+        publisher.publish(cv.frame_to_msg(frame.observations, frame.view, frame.stamp + 100.0 + k))
+    assert wait_until(lambda: len(updates) >= 3)
+    sequences = [u.sequence for u in updates[-3:]]
+    assert sequences == list(range(sequences[0], sequences[0] + 3)) and not updates[-1].is_full_snapshot
+
+
+def test_save_forget_load_reset_through_services(system):
+    client = system["client"]
+    count = len(client.query_objects(include_absent=True, limit=100)[0])
+    path = client.save("spatial", "before_forget")
+    assert path.startswith(str(system["memory_directory"])) and path.endswith("before_forget.npz")
+    apple = client.query_objects(label="apple")[0][0]
+    assert client.forget("spatial", ids=[apple.id]) == 1
+    assert client.query_objects(label="apple")[0] == []
+    client.load("spatial", "before_forget")
+    assert client.query_objects(label="apple")[0][0].id == apple.id
+    assert len(client.query_objects(include_absent=True, limit=100)[0]) == count
+    for bad_name in ("../escape", "/tmp/x", "a/b"):
+        with pytest.raises(MemoryServiceError, match="plain file name"):
+            client.save("spatial", bad_name)
+    with pytest.raises(MemoryServiceError, match="no snapshot"):
+        client.load("spatial", "never_saved")
+    with pytest.raises(MemoryServiceError, match="not 'semantic'"):
+        client.load("semantic", "before_forget")
+    with pytest.raises(MemoryServiceError, match="confirm"):
+        client.call("episodic/reset", Reset, Reset.Request(confirm=False))
+    for memory in ("temporal", "episodic", "semantic"):
+        client.save(memory, f"{memory}_backup")
+    client.reset("temporal")
+    assert client.query_changes() == []
+    client.load("temporal", "temporal_backup")
+    assert client.query_changes(kind="moved")

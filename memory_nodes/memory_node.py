@@ -1,0 +1,209 @@
+"""The lifecycle shell every memory node shares.
+
+Lifecycle (REP-2002 managed nodes): the memory is opened on configure (restored from its snapshot
+in ``memory_directory`` when there is one), fed and queried while active, and saved and closed on
+cleanup and shutdown. With ``autostart`` (the default) the node configures and activates itself;
+set it false when a lifecycle manager brings the nodes up in order. Inputs arriving while the node
+is not active are counted and dropped; requests get ``success=false`` saying so.
+
+Every memory node also serves ``<memory>/save``, ``<memory>/load``, ``<memory>/forget`` and
+``<memory>/reset``, each allowed or refused by its ``allow_*`` parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
+
+from memory_nodes.srv import Forget, Load, Reset, Save
+
+from .errors import InvalidInputError, MemoryNodesError
+from .node_support import InputCounters, guarded_reply
+from .parameters import declare
+from .snapshot_store import SnapshotStore
+
+MANAGEMENT_OPERATIONS = ("save", "load", "forget", "reset")
+
+
+def default_memory_directory() -> str:
+    """``$ROS_HOME/memory_nodes``, or ``~/.ros/memory_nodes`` without ROS_HOME."""
+    return os.path.join(os.environ.get("ROS_HOME", os.path.expanduser("~/.ros")), "memory_nodes")
+
+
+class MemoryNode(LifecycleNode):
+    """Base of the four memory nodes. Subclasses set ``kind``, implement ``create_memory`` and
+    ``forget_items``, and create their topics and services with ``subscribe``/``serve``."""
+
+    kind = ""
+
+    def __init__(self, node_name: str, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self.counters = InputCounters(self)
+        self.autostart = declare(self, "autostart", True,
+                                 "configure and activate at start-up; false: wait for a lifecycle manager")
+        self.memory_directory = declare(self, "memory_directory", "",
+                                        "directory of the snapshot files; '' = $ROS_HOME/memory_nodes")
+        self.snapshot_name = declare(self, "snapshot_name", self.kind,
+                                     "snapshot restored on configure and written on cleanup and shutdown")
+        self.load_on_configure = declare(self, "load_on_configure", True, "restore the snapshot on configure")
+        self.save_on_cleanup = declare(self, "save_on_cleanup", True, "write the snapshot on cleanup and shutdown")
+        self.allowed = {op: declare(self, f"allow_{op}", True, f"serve {self.kind}/{op}") for op in MANAGEMENT_OPERATIONS}
+        self.store = SnapshotStore(self.memory_directory or default_memory_directory())
+        self.store.resolve(self.snapshot_name)  # a bad name fails at start-up, not at the first save
+        self.memory: Any = None
+        self._active = False
+        # One group: ingestion, queries and management of this memory take turns, so a query
+        # never sees half a frame and a save never sees half an update.
+        self.group = MutuallyExclusiveCallbackGroup()
+        self.serve(Save, f"{self.kind}/save", self._save)
+        self.serve(Load, f"{self.kind}/load", self._load)
+        self.serve(Forget, f"{self.kind}/forget", self._forget)
+        self.serve(Reset, f"{self.kind}/reset", self._reset)
+
+    # ----------------------------------------------------------------- for subclasses
+    def create_memory(self) -> Any:
+        raise NotImplementedError
+
+    def forget_items(self, request: Forget.Request) -> int:
+        raise NotImplementedError
+
+    def serve(self, srv_type: type, name: str, handler: Callable[[Any, Any], str | None]) -> None:
+        """A service whose ``handler(request, response)`` runs only while active, guarded (see
+        ``guarded_reply``); it returns the response's message."""
+        def callback(request, response):
+            if not self._active:
+                response.success = False
+                response.message = f"{self.get_name()} is not active"
+                self.counters.rejected(name, "not active")
+                return response
+            return guarded_reply(self, self.counters, name, response, lambda r: handler(request, r))
+        self.create_service(srv_type, name, callback, callback_group=self.group)
+
+    def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any) -> None:
+        """A subscription whose messages are dropped (and counted) while the node is not active."""
+        def guarded(msg):
+            if not self._active:
+                self.counters.counts[f"{topic}.dropped_inactive"] += 1
+                return
+            callback(msg)
+        self.create_subscription(msg_type, topic, guarded, qos, callback_group=self.group)
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    def start(self) -> None:
+        """Configure and activate when ``autostart`` is set (called once the subclass is built)."""
+        if self.autostart:
+            if self.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                raise MemoryNodesError(f"{self.get_name()} failed to configure (see the log)")
+            self.trigger_activate()
+
+    # ----------------------------------------------------------------- lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.memory = self.create_memory()
+            if self.load_on_configure and self.store.exists(self.snapshot_name):
+                self.memory.restore(*self.store.load(self.snapshot_name, self.kind))
+                self.get_logger().info(f"restored {self.kind} memory from {self.store.resolve(self.snapshot_name)}")
+        except MemoryNodesError as error:
+            self.get_logger().error(f"configure failed: {error}")
+            self.memory = None
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = True
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _close(self) -> None:
+        if self.memory is not None and self.save_on_cleanup:
+            path = self.store.save(self.snapshot_name, self.kind, *self.memory.snapshot())
+            self.get_logger().info(f"saved {self.kind} memory to {path}")
+        self.memory = None
+
+    # ----------------------------------------------------------------- management services
+    def _refuse_unless_allowed(self, operation: str) -> None:
+        if not self.allowed[operation]:
+            raise InvalidInputError(f"{self.kind}/{operation} is disabled by the parameter allow_{operation}")
+
+    def _save(self, request: Save.Request, response: Save.Response) -> str:
+        self._refuse_unless_allowed("save")
+        response.path = str(self.store.save(request.name or self.snapshot_name, self.kind, *self.memory.snapshot()))
+        return f"saved to {response.path}"
+
+    def _load(self, request: Load.Request, response: Load.Response) -> str:
+        self._refuse_unless_allowed("load")
+        state, arrays = self.store.load(request.name or self.snapshot_name, self.kind)
+        self.memory.restore(state, arrays)
+        self.after_replace()
+        return f"loaded {request.name or self.snapshot_name}"
+
+    def _forget(self, request: Forget.Request, response: Forget.Response) -> str:
+        self._refuse_unless_allowed("forget")
+        if request.older_than_s < 0 or request.radius < 0:
+            raise InvalidInputError("older_than_s and radius must be >= 0")
+        response.forgotten_count = self.forget_items(request)
+        if response.forgotten_count:
+            self.after_replace()
+        return f"forgot {response.forgotten_count} items"
+
+    def _reset(self, request: Reset.Request, response: Reset.Response) -> str:
+        self._refuse_unless_allowed("reset")
+        if not request.confirm:
+            raise InvalidInputError("reset needs confirm=true")
+        self.memory.reset()
+        self.after_replace()
+        return f"{self.kind} memory cleared"
+
+    def after_replace(self) -> None:
+        """Called after load, forget and reset changed the memory wholesale (e.g. to republish)."""
+
+
+def run_nodes(factory: Callable[[], list[Node]], args: list[str] | None = None) -> int:
+    """Initialise rclpy, build the nodes, spin them on one multi-threaded executor until SIGINT or
+    SIGTERM, then shut the memory nodes down through their lifecycle (which saves them)."""
+    rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too ends with a save
+    nodes: list[Node] = []
+    executor = None
+    try:
+        nodes = factory()
+        executor = MultiThreadedExecutor(num_threads=max(4, len(nodes) + 3))
+        for node in nodes:
+            executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=5.0)
+        for node in nodes:
+            if isinstance(node, MemoryNode) and node.memory is not None:
+                node.trigger_shutdown()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
