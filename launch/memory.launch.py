@@ -1,6 +1,9 @@
 """Start every memory node in the /memory namespace with config/memory.yaml.
 
-    ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml]
+    ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml] [namespace:=memory]
+        [autostart:=true]
+
+autostart:=false leaves the memory nodes unconfigured for a lifecycle manager to bring up.
 
 Without ros2 launch, the same nodes and file run in one process:
     memory_system --ros-args --params-file <share>/memory_nodes/config/memory.yaml
@@ -14,23 +17,32 @@ from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-MEMORY_NODES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory", "memory_ask")
+MEMORY_NODES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory", "memory_ask",
+                "memory_perception")
+MANAGED = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory")
 
 
 def generate_launch_description():
     default_params = os.path.join(get_package_share_directory("memory_nodes"), "config", "memory.yaml")
     params_file = LaunchConfiguration("params_file")
+    namespace = LaunchConfiguration("namespace")
+    autostart = LaunchConfiguration("autostart")
     nodes = [
         Node(
             package="memory_nodes",
             executable=executable,
             name=executable,
-            namespace="memory",
-            parameters=[params_file],
+            namespace=namespace,
+            parameters=[params_file, {"autostart": autostart}] if executable in MANAGED else [params_file],
             output="screen",
         )
         for executable in MEMORY_NODES
     ]
     return LaunchDescription(
-        [DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters")] + nodes
+        [
+            DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters"),
+            DeclareLaunchArgument("namespace", default_value="memory", description="namespace of every node"),
+            DeclareLaunchArgument("autostart", default_value="true", description="configure and activate at start"),
+        ]
+        + nodes
     )

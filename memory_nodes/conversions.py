@@ -261,3 +261,39 @@ def scene_graph_to_markers(memory: SpatialMemory, header) -> MarkerArray:
     if lines.points:
         markers.markers.append(lines)
     return markers
+
+
+_IMAGE_LAYOUTS = {"rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
+                  "mono8": (np.uint8, 1), "16UC1": (np.uint16, 1), "mono16": (np.uint16, 1), "32FC1": (np.float32, 1)}
+
+
+def image_to_array(msg) -> np.ndarray:
+    """A sensor_msgs/Image as (H, W) or (H, W, C) numpy (row padding removed, byte order honoured).
+    Colour images come back BGR, as OpenCV expects."""
+    if msg.encoding not in _IMAGE_LAYOUTS:
+        raise InvalidInputError(f"image encoding {msg.encoding!r} is not supported ({', '.join(_IMAGE_LAYOUTS)})")
+    dtype, channels = _IMAGE_LAYOUTS[msg.encoding]
+    dtype = np.dtype(dtype).newbyteorder(">" if msg.is_bigendian else "<")
+    row_bytes = msg.width * channels * dtype.itemsize
+    if msg.height == 0 or msg.width == 0 or msg.step < row_bytes or len(msg.data) != msg.step * msg.height:
+        raise InvalidInputError(f"{msg.width}x{msg.height} {msg.encoding} image with step {msg.step} cannot hold "
+                                f"{len(msg.data)} bytes")
+    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8).reshape(msg.height, msg.step)[:, :row_bytes]
+    array = np.ascontiguousarray(rows).view(dtype).reshape(msg.height, msg.width, channels)
+    if msg.encoding in ("rgb8", "rgba8"):
+        array = array[:, :, 2::-1]
+    elif msg.encoding == "bgra8":
+        array = array[:, :, :3]
+    return np.ascontiguousarray(array[:, :, 0] if channels == 1 else array).astype(dtype.newbyteorder("="))
+
+
+def array_to_image(array: np.ndarray, encoding: str, stamp: float = 0.0, frame_id: str = ""):
+    """The inverse of ``image_to_array`` for bgr8, 16UC1, 32FC1 and mono8 arrays."""
+    from sensor_msgs.msg import Image
+
+    array = np.ascontiguousarray(array)
+    msg = Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=False)
+    msg.header.stamp, msg.header.frame_id = seconds_to_stamp(stamp), frame_id
+    msg.step = array.shape[1] * array.itemsize * (array.shape[2] if array.ndim == 3 else 1)
+    msg.data = array.astype(array.dtype.newbyteorder("<")).tobytes()
+    return msg

@@ -15,11 +15,12 @@ from rclpy.node import Node
 from .ask_node import AskNode
 from .episodic_node import EpisodicMemoryNode
 from .memory_node import run_nodes
+from .perception_node import PerceptionNode
 from .semantic_node import SemanticMemoryNode
 from .spatial_node import SpatialMemoryNode
 from .temporal_node import TemporalMemoryNode
 
-NODE_CLASSES = (SpatialMemoryNode, TemporalMemoryNode, EpisodicMemoryNode, SemanticMemoryNode, AskNode)
+NODE_CLASSES = (PerceptionNode, SpatialMemoryNode, TemporalMemoryNode, EpisodicMemoryNode, SemanticMemoryNode, AskNode)
 NAMESPACE = "memory"
 
 

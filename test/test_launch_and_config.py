@@ -57,7 +57,7 @@ def test_package_is_registered_in_the_ament_index():
 def test_launch_file_names_installed_executables():
     nodes = launch_nodes()
     assert {n["executable"] for n in nodes} == {"spatial_memory", "temporal_memory", "episodic_memory",
-                                                "semantic_memory", "memory_ask"}
+                                                "semantic_memory", "memory_ask", "memory_perception"}
     for node in nodes:
         assert node["package"] == "memory_nodes"
         executable = PREFIX / "lib" / "memory_nodes" / node["executable"]
@@ -74,7 +74,7 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
     from memory_nodes.memory_system import NODE_CLASSES
 
     params = yaml.safe_load((SHARE / "config" / "memory.yaml").read_text())
-    nodes_by_name = {f"/memory/{n['name']}": n for n in launch_nodes()}
+    nodes_by_name = {f"/**/{n['name']}": n for n in launch_nodes()}
     assert set(params) == set(nodes_by_name), "sections of memory.yaml must match the launched nodes"
 
     def flatten(prefix, value):
@@ -92,7 +92,7 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
         rclpy.init(context=context, args=["--ros-args", "--params-file", str(SHARE / "config" / "memory.yaml")])
         try:
             node = node_class(namespace="memory", context=context)
-            section = params[node.get_fully_qualified_name()]["ros__parameters"]
+            section = params[f"/**/{node.get_name()}"]["ros__parameters"]
             for name, value in flatten("", section):
                 assert node.has_parameter(name), f"{node.get_name()} does not declare {name}"
                 actual = node.get_parameter(name).value

@@ -1,0 +1,265 @@
+"""Perception front-end: RGB-D frames and 2D detections to 3D object observations in ``map``.
+
+Two modes. With a detector, each 2D detection (box, optional mask) is lifted to 3D: its pixels
+with valid depth are back-projected through the pinhole intrinsics, moved into ``map`` by the
+camera pose, cleaned (the depth band of the object, then open3d voxel grid and statistical outlier
+removal) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
+detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
+table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
+plausible size is an object labelled ``unknown_object``.
+
+``StampMatcher`` pairs streams by stamp (approximate time, a tolerance in seconds), as
+message_filters' ApproximateTime would, written against stamps so it also works on replayed data.
+No rclpy here.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .appearance import colour_histogram
+from .errors import ConfigError, InvalidInputError
+from .geometry import CameraView, Pose, gravity_aligned_box
+from .point_clouds import downsample
+from .spatial_memory import Observation
+
+UNKNOWN_LABEL = "unknown_object"
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """Lifting and discovery thresholds; metres, seconds."""
+
+    min_points: int = 30
+    max_depth: float = 6.0
+    depth_band: float = 0.25
+    box_shrink: float = 0.1
+    voxel_size: float = 0.01
+    max_points: int = 2000
+    min_score: float = 0.3
+    plane_distance: float = 0.02
+    max_planes: int = 3
+    min_plane_fraction: float = 0.15
+    cluster_eps: float = 0.05
+    cluster_min_points: int = 30
+    min_object_size: float = 0.04
+    max_object_size: float = 1.5
+    discovery_stride: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "depth_band", "voxel_size", "plane_distance", "cluster_eps", "min_object_size",
+                     "max_object_size"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"perception {name} must be > 0")
+        if not 0.0 <= self.box_shrink < 0.5 or not 0.0 <= self.min_score <= 1.0:
+            raise ConfigError("perception box_shrink must be in [0, 0.5) and min_score in [0, 1]")
+        if self.min_points < 3 or self.max_points < self.min_points or self.discovery_stride < 1:
+            raise ConfigError("perception min_points >= 3, max_points >= min_points, discovery_stride >= 1")
+
+
+@dataclass
+class Detection:
+    """A 2D detection: pixel box [x_min, x_max) x [y_min, y_max), optional (H, W) mask."""
+
+    label: str
+    score: float
+    box: tuple[int, int, int, int]  # x_min, y_min, x_max, y_max
+    mask: np.ndarray | None = None
+
+
+def depth_to_metres(data: np.ndarray, encoding: str, scale: float = 0.001) -> np.ndarray:
+    """(H, W) float32 metres from a depth image; 16UC1 is multiplied by ``scale`` (REP-118:
+    millimetres, scale 0.001), 32FC1 is metres. Invalid depth becomes NaN."""
+    if encoding in ("16UC1", "mono16"):
+        metres = np.asarray(data, dtype=np.float32) * scale
+        metres[np.asarray(data) == 0] = np.nan
+    elif encoding == "32FC1":
+        metres = np.array(data, dtype=np.float32)
+        metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+    else:
+        raise InvalidInputError(f"depth encoding {encoding!r} is not supported; use 16UC1 (mm) or 32FC1 (m)")
+    return metres
+
+
+def back_project(depth_m: np.ndarray, intrinsics: tuple[float, float, float, float], pixels_v: np.ndarray,
+                 pixels_u: np.ndarray) -> np.ndarray:
+    """(N, 3) points in the optical frame (metres) of pixels (v, u) with their depth."""
+    fx, fy, cx, cy = intrinsics
+    z = depth_m[pixels_v, pixels_u]
+    return np.column_stack([(pixels_u - cx) * z / fx, (pixels_v - cy) * z / fy, z])
+
+
+class RgbdFrame:
+    """One synchronised RGB-D frame: ``rgb`` (H, W, 3) uint8 BGR or None, ``depth_m`` (H, W) float32
+    metres (NaN = unknown), intrinsics of the depth image, optical-frame ``camera_pose`` in ``map``."""
+
+    def __init__(self, depth_m: np.ndarray, intrinsics: tuple[float, float, float, float], camera_pose: Pose,
+                 rgb: np.ndarray | None = None) -> None:
+        if depth_m.ndim != 2:
+            raise InvalidInputError(f"depth must be (H, W), got {depth_m.shape}")
+        if rgb is not None and rgb.shape[:2] != depth_m.shape:
+            raise InvalidInputError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but depth is "
+                                    f"{depth_m.shape[1]}x{depth_m.shape[0]}; register them first")
+        self.depth_m = depth_m
+        self.rgb = rgb
+        self.intrinsics = intrinsics
+        self.camera_pose = camera_pose
+        self.view = CameraView(camera_pose, intrinsics, depth_m.shape[1], depth_m.shape[0], max_range=10.0,
+                               depth=np.nan_to_num(depth_m, nan=0.0))
+
+
+def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionConfig) -> Observation | None:
+    """The 3D observation of ``detection`` in ``map``, or None when too few valid depth pixels
+    support it (occluded, out of range, on a depth hole)."""
+    height, width = frame.depth_m.shape
+    x0, y0, x1, y1 = detection.box
+    x0, x1 = max(0, min(x0, x1)), min(width, max(x0, x1))
+    y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    if detection.mask is not None:
+        if detection.mask.shape != (height, width):
+            raise InvalidInputError(f"mask is {detection.mask.shape[::-1]}, image is {width}x{height}")
+        selected = np.zeros((height, width), dtype=bool)
+        selected[y0:y1, x0:x1] = detection.mask[y0:y1, x0:x1] > 0
+    else:  # the box's centre part: its border is mostly background
+        dx, dy = int((x1 - x0) * config.box_shrink), int((y1 - y0) * config.box_shrink)
+        selected = np.zeros((height, width), dtype=bool)
+        selected[y0 + dy:y1 - dy, x0 + dx:x1 - dx] = True
+    depth = frame.depth_m
+    selected &= np.isfinite(depth) & (depth < config.max_depth)
+    v, u = np.nonzero(selected)
+    if len(v) < config.min_points:
+        return None
+    points = frame.camera_pose.transform(back_project(depth, frame.intrinsics, v, u))
+    keep = ~_supporting_plane(points, config)
+    # The object is the nearest dense depth band of what is left; what lies behind is background.
+    z = depth[v, u]
+    front = np.percentile(z[keep], 20) if keep.any() else 0.0
+    keep &= np.abs(z - front) <= config.depth_band
+    if np.count_nonzero(keep) < config.min_points:
+        return None
+    cleaned = downsample(points[keep], config.voxel_size, config.max_points)
+    if len(cleaned) < 4:
+        return None
+    box = gravity_aligned_box(cleaned)
+    appearance = None
+    if frame.rgb is not None:
+        mask = np.zeros((height, width), np.uint8)
+        mask[v[keep], u[keep]] = 1
+        appearance = colour_histogram(frame.rgb, mask)
+    return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance)
+
+
+def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarray:
+    """Bool (N,): the points of a horizontal plane (floor, table top) that fills a large part of a
+    detection's pixels: what the object stands on, not the object."""
+    import open3d as o3d
+
+    if len(points) < 3 * config.min_points:
+        return np.zeros(len(points), dtype=bool)
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    plane, inliers = cloud.segment_plane(distance_threshold=config.plane_distance, ransac_n=3, num_iterations=100)
+    normal = np.asarray(plane[:3]) / max(float(np.linalg.norm(plane[:3])), 1e-9)
+    result = np.zeros(len(points), dtype=bool)
+    if abs(normal[2]) > 0.9 and len(inliers) >= 0.2 * len(points):
+        result[np.asarray(inliers, dtype=int)] = True
+    return result
+
+
+def discover_objects(frame: RgbdFrame, config: PerceptionConfig) -> list[Observation]:
+    """Objects found from depth alone: dominant planes removed, the rest clustered (see module doc)."""
+    import open3d as o3d
+
+    stride = config.discovery_stride
+    depth = frame.depth_m[::stride, ::stride]
+    v, u = np.nonzero(np.isfinite(depth) & (depth < config.max_depth))
+    if len(v) < config.cluster_min_points:
+        return []
+    fx, fy, cx, cy = frame.intrinsics
+    scaled = (fx / stride, fy / stride, cx / stride, cy / stride)
+    points = frame.camera_pose.transform(back_project(depth, scaled, v, u))
+    pixels = np.column_stack([v * stride, u * stride])
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    keep = np.ones(len(points), dtype=bool)
+    total = len(points)
+    for _ in range(config.max_planes):
+        remaining = np.flatnonzero(keep)
+        if len(remaining) < 3 * config.cluster_min_points:
+            break
+        _, inliers = cloud.select_by_index(remaining.tolist()).segment_plane(
+            distance_threshold=config.plane_distance, ransac_n=3, num_iterations=200)
+        if len(inliers) < config.min_plane_fraction * total:
+            break
+        keep[remaining[np.asarray(inliers, dtype=int)]] = False
+    remaining = np.flatnonzero(keep)
+    if len(remaining) < config.cluster_min_points:
+        return []
+    # Neighbouring samples lie z * stride / fx apart: the radius must bridge that at every range.
+    spacing = float(np.median(depth[v, u])) * stride / fx
+    labels = np.asarray(cloud.select_by_index(remaining.tolist()).cluster_dbscan(
+        eps=max(config.cluster_eps, 2.0 * spacing), min_points=4))
+    observations = []
+    min_members = max(5, config.cluster_min_points // stride)
+    for cluster in range(labels.max(initial=-1) + 1):
+        members = remaining[labels == cluster]
+        if len(members) < min_members:
+            continue
+        box = gravity_aligned_box(points[members])
+        if not (config.min_object_size <= box.extent.max() <= config.max_object_size):
+            continue
+        appearance = None
+        if frame.rgb is not None:
+            mask = np.zeros(frame.depth_m.shape, np.uint8)
+            mask[pixels[members, 0], pixels[members, 1]] = 1
+            appearance = colour_histogram(frame.rgb, mask)
+        observations.append(Observation(UNKNOWN_LABEL, box.pose, box.extent, 0.5,
+                                        downsample(points[members], config.voxel_size, config.max_points), appearance))
+    return observations
+
+
+class StampMatcher:
+    """Approximate-time matching of named streams. ``add(stream, stamp, item)`` buffers an item
+    (bounded per stream); ``match(stamp)`` returns, for every stream, the buffered item nearest to
+    ``stamp`` within ``tolerance_s`` seconds, or None if a stream has nothing close enough."""
+
+    def __init__(self, streams: tuple[str, ...], tolerance_s: float, depth: int = 30) -> None:
+        if not tolerance_s > 0:
+            raise ConfigError(f"sync tolerance must be > 0, got {tolerance_s}")
+        self.tolerance_s = tolerance_s
+        self._stamps: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+        self._items: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+
+    def add(self, stream: str, stamp: float, item: Any) -> None:
+        stamps, items = self._stamps[stream], self._items[stream]
+        if stamps and stamp < stamps[-1]:  # out of order: keep the buffer sorted
+            index = bisect.bisect_right(list(stamps), stamp)
+            stamps.insert(index, stamp)
+            items.insert(index, item)
+            return
+        stamps.append(stamp)
+        items.append(item)
+
+    def nearest(self, stream: str, stamp: float) -> tuple[float, Any] | None:
+        stamps = list(self._stamps[stream])
+        if not stamps:
+            return None
+        index = bisect.bisect_left(stamps, stamp)
+        best = min((i for i in (index - 1, index) if 0 <= i < len(stamps)), key=lambda i: abs(stamps[i] - stamp))
+        if abs(stamps[best] - stamp) > self.tolerance_s:
+            return None
+        return stamps[best], self._items[stream][best]
+
+    def match(self, stamp: float) -> dict[str, Any] | None:
+        found = {}
+        for stream in self._stamps:
+            hit = self.nearest(stream, stamp)
+            if hit is None:
+                return None
+            found[stream] = hit[1]
+        return found

@@ -1,0 +1,96 @@
+"""Perception core: depth encodings, lifting detections to 3D, discovery from depth, stamp matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from memory_nodes.errors import InvalidInputError
+from memory_nodes.geometry import look_at
+from memory_nodes.perception import (
+    UNKNOWN_LABEL, Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects,
+    lift_detection,
+)
+from rendering import INTRINSICS, render
+
+MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))      # red (BGR)
+BOX = (np.array([2.3, -0.6, 0.0]), np.array([2.6, -0.3, 0.3]), (200, 60, 30))         # blue
+CAMERA = look_at(np.array([0.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.0]))
+
+
+@pytest.fixture(scope="module")
+def scene():
+    bgr, depth, index = render(CAMERA, [MUG, BOX])
+    return RgbdFrame(depth, INTRINSICS, CAMERA, bgr), index
+
+
+def bounding_box(index, k):
+    v, u = np.nonzero(index == k)
+    return int(u.min()), int(v.min()), int(u.max()) + 1, int(v.max()) + 1
+
+
+def test_depth_encodings():
+    millimetres = np.array([[0, 1500]], dtype=np.uint16)
+    assert np.isnan(depth_to_metres(millimetres, "16UC1")[0, 0]) and depth_to_metres(millimetres, "16UC1")[0, 1] == pytest.approx(1.5)
+    assert depth_to_metres(np.array([[7500]], np.uint16), "16UC1", scale=1 / 5000)[0, 0] == pytest.approx(1.5)
+    metres = depth_to_metres(np.array([[np.inf, 2.0, -1.0]], np.float32), "32FC1")
+    assert np.isnan(metres[0, 0]) and metres[0, 1] == 2.0 and np.isnan(metres[0, 2])
+    with pytest.raises(InvalidInputError):
+        depth_to_metres(millimetres, "rgb8")
+
+
+@pytest.mark.parametrize("use_mask", [False, True])
+def test_a_detection_is_lifted_to_its_3d_box_in_map(scene, use_mask):
+    frame, index = scene
+    mask = (index == 0).astype(np.uint8) if use_mask else None
+    observation = lift_detection(frame, Detection("mug", 0.9, bounding_box(index, 0), mask), PerceptionConfig())
+    assert observation is not None and observation.label == "mug"
+    # the visible surface is the front half: the centre is within 5 cm, the top at the true height
+    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.05
+    top = observation.pose.position[2] + observation.extent[2] / 2
+    assert top == pytest.approx(0.12, abs=0.02)
+    assert observation.points is not None and len(observation.points) >= 20
+    red = lift_detection(frame, Detection("mug", 0.9, bounding_box(index, 0)), PerceptionConfig()).appearance
+    blue = lift_detection(frame, Detection("box", 0.9, bounding_box(index, 1)), PerceptionConfig()).appearance
+    assert float(red @ blue) < 0.3
+
+
+def test_background_in_the_box_is_not_part_of_the_object(scene):
+    frame, index = scene
+    x0, y0, x1, y1 = bounding_box(index, 0)
+    padded = (x0 - 20, y0 - 20, x1 + 20, y1 + 20)  # a loose detector box with floor around the mug
+    observation = lift_detection(frame, Detection("mug", 0.9, padded), PerceptionConfig(box_shrink=0.0))
+    assert observation.extent.max() < 0.25
+
+
+def test_detections_without_depth_support_are_dropped(scene):
+    frame, index = scene
+    empty = frame.depth_m.copy()
+    empty[:, :] = np.nan
+    hollow = RgbdFrame(empty, INTRINSICS, CAMERA, frame.rgb)
+    assert lift_detection(hollow, Detection("mug", 0.9, bounding_box(index, 0)), PerceptionConfig()) is None
+    assert lift_detection(frame, Detection("mug", 0.9, (5000, 5000, 5100, 5100)), PerceptionConfig()) is None
+    with pytest.raises(InvalidInputError):
+        lift_detection(frame, Detection("mug", 0.9, (0, 0, 10, 10), np.ones((4, 4))), PerceptionConfig())
+
+
+def test_geometric_mode_finds_both_objects_without_a_detector(scene):
+    frame, _ = scene
+    found = discover_objects(frame, PerceptionConfig())
+    assert all(o.label == UNKNOWN_LABEL for o in found)
+    centres = sorted((o.pose.position[:2] for o in found), key=lambda c: c[1])
+    assert len(centres) == 2
+    # one view sees the front faces, so a centre may sit toward the camera, but inside the footprint
+    for centre, (low, high, _) in zip(centres, (BOX, MUG)):
+        assert np.all(centre >= low[:2] - 0.01) and np.all(centre <= high[:2] + 0.01), (centre, low, high)
+
+
+def test_stamp_matcher_pairs_nearest_within_tolerance():
+    matcher = StampMatcher(("rgb", "depth"), tolerance_s=0.02)
+    for stamp in (1.00, 1.033, 1.066):
+        matcher.add("rgb", stamp, f"rgb@{stamp}")
+    for stamp in (1.005, 1.070, 1.038):  # out of order
+        matcher.add("depth", stamp, f"depth@{stamp}")
+    assert matcher.match(1.034) == {"rgb": "rgb@1.033", "depth": "depth@1.038"}
+    assert matcher.match(1.5) is None
+    assert matcher.nearest("depth", 1.0) == (1.005, "depth@1.005")

@@ -1,0 +1,133 @@
+"""The perception node over real topics: RGB-D images, camera pose and 2D detections become 3D
+objects in the spatial memory; the geometric mode finds them without a detector."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo
+
+from memory_nodes import conversions as cv
+from memory_nodes.errors import ConfigError
+from memory_nodes.geometry import Pose, look_at, yaw_quaternion
+from memory_nodes.msg import Detection2D, Detection2DArray
+from memory_nodes.perception_node import PerceptionNode
+from memory_nodes.spatial_node import SpatialMemoryNode
+from rendering import INTRINSICS, SIZE, render
+
+MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))
+BOX = (np.array([2.3, -0.6, 0.0]), np.array([2.6, -0.3, 0.3]), (200, 60, 30))
+CAMERA = look_at(np.array([0.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.0]))
+
+
+def start(context, tmp_path, perception_overrides):
+    spatial = SpatialMemoryNode(context=context, parameter_overrides=[
+        Parameter("text_search", value=False), Parameter("memory_directory", value=str(tmp_path)),
+        Parameter("load_on_configure", value=False)])
+    perception = PerceptionNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in perception_overrides.items()])
+    source = rclpy.create_node("camera_driver", context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    for node in (spatial, perception, source):
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    executor.spinner = spinner
+    return spatial, perception, source, executor
+
+
+def camera_messages(stamp):
+    bgr, depth, index = render(CAMERA, [MUG, BOX])
+    millimetres = np.nan_to_num(depth * 1000.0, nan=0.0).astype(np.uint16)
+    info = CameraInfo(width=SIZE[0], height=SIZE[1])
+    fx, fy, cx, cy = INTRINSICS
+    info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    pose = PoseStamped()
+    pose.header.stamp, pose.header.frame_id = cv.seconds_to_stamp(stamp), "map"
+    pose.pose = cv.pose_to_msg(CAMERA)
+    detections = Detection2DArray()
+    detections.header.stamp = cv.seconds_to_stamp(stamp)
+    for k, label in enumerate(("mug", "box")):
+        v, u = np.nonzero(index == k)
+        detections.detections.append(Detection2D(label=label, score=0.9, x_min=int(u.min()), y_min=int(v.min()),
+                                                 x_max=int(u.max()) + 1, y_max=int(v.max()) + 1))
+    return (cv.array_to_image(bgr, "bgr8", stamp, "camera"), cv.array_to_image(millimetres, "16UC1", stamp, "camera"),
+            info, pose, detections)
+
+
+def publish_until(source, spatial, messages_for, topics, predicate, timeout_s=20.0):
+    publishers = {name: source.create_publisher(type(msg), name, 10) for name, msg in zip(topics, messages_for(0.0))}
+    deadline = time.monotonic() + timeout_s
+    stamp = 10.0
+    while time.monotonic() < deadline:
+        for name, msg in zip(topics, messages_for(stamp)):
+            publishers[name].publish(msg)
+            time.sleep(0.01)
+        if predicate():
+            return True
+        stamp += 0.5
+        time.sleep(0.2)
+    return False
+
+
+TOPICS = ("rgb", "depth", "camera_info", "camera_pose", "detections")
+
+
+def test_detections_become_objects_in_the_spatial_memory(rclpy_context, tmp_path):
+    spatial, perception, source, executor = start(rclpy_context, tmp_path, {"mode": "detections"})
+    try:
+        found = publish_until(source, spatial, camera_messages, TOPICS,
+                              lambda: {o.label for o in spatial.memory.objects()} >= {"mug", "box"})
+        assert found, perception.counters.counts
+        mug = next(o for o in spatial.memory.objects() if o.label == "mug")
+        assert np.linalg.norm(mug.position[:2] - [2.0, 0.5]) < 0.06
+        assert len(mug.points) > 10 and mug.appearance is not None
+        assert perception.counters.counts["frames.accepted"] >= 1
+    finally:
+        executor.shutdown()
+        executor.spinner.join(timeout=5)
+        for node in (spatial, perception, source):
+            node.destroy_node()
+
+
+def test_geometric_mode_needs_no_detector(rclpy_context, tmp_path):
+    spatial, perception, source, executor = start(rclpy_context, tmp_path,
+                                                  {"mode": "geometric", "geometric_period_s": 0.0})
+    try:
+        found = publish_until(source, spatial, lambda s: camera_messages(s)[:4], TOPICS[:4],
+                              lambda: len([o for o in spatial.memory.objects() if o.label == "unknown_object"]) >= 2)
+        assert found, perception.counters.counts
+    finally:
+        executor.shutdown()
+        executor.spinner.join(timeout=5)
+        for node in (spatial, perception, source):
+            node.destroy_node()
+
+
+def test_odometry_pose_source_composes_the_base_to_camera_transform(rclpy_context):
+    node = PerceptionNode(context=rclpy_context, parameter_overrides=[
+        Parameter("pose_source", value="odometry"), Parameter("base_to_camera.translation", value=[0.2, 0.0, 1.0])])
+    odometry = Odometry()
+    odometry.header.stamp = cv.seconds_to_stamp(3.0)
+    odometry.pose.pose = cv.pose_to_msg(Pose(np.array([1.0, 2.0, 0.0]), yaw_quaternion(np.pi / 2)))
+    node._on_odometry(odometry)
+    _, camera = node.matcher.nearest("pose", 3.0)
+    expected = look_at(np.array([1.0, 2.2, 1.0]), np.array([1.0, 5.0, 1.0]))  # base faces +y
+    assert np.allclose(camera.position, expected.position, atol=1e-9)
+    assert np.allclose(camera.rotation(), expected.rotation(), atol=1e-9)
+    node.destroy_node()
+
+
+@pytest.mark.parametrize("overrides", [{"mode": "magic"}, {"pose_source": "gps"}, {"sync_tolerance_s": 0.0},
+                                       {"view_downsample": 0}, {"pose_source": "tf"}])
+def test_bad_perception_parameters_fail_at_start(rclpy_context, overrides):
+    with pytest.raises(ConfigError):
+        PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
