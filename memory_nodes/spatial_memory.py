@@ -853,7 +853,8 @@ class SpatialMemory:
                       include_absent: bool = False, limit: int = 20) -> list[tuple[ObjectNode, float]]:
         """Objects matching every given filter, best first with a score in [0, 1]: label (exact),
         free ``text`` (sentence similarity to the label), sphere (``center`` in ``map``, ``radius``
-        metres), place or room id, last seen in [``start``, ``end``] seconds."""
+        metres), place or room id, known during [``start``, ``end``] seconds (first seen before the
+        end, last seen after the start)."""
         if limit < 0:
             raise InvalidInputError(f"limit must be >= 0, got {limit}")
         if radius < 0 or not math.isfinite(radius):
@@ -867,7 +868,7 @@ class SpatialMemory:
                 and (not label or o.label == label)
                 and (center is None or radius == 0 or np.linalg.norm(o.position - center) <= radius)
                 and (places is None or o.place_id in places)
-                and start <= o.last_seen <= end
+                and o.first_seen <= end and o.last_seen >= start
             ]
             if not candidates:
                 return []

@@ -105,3 +105,20 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
             node.destroy_node()
         finally:
             rclpy.try_shutdown(context=context)
+
+
+def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp_path):
+    from rclpy.parameter import Parameter
+
+    from memory_nodes.memory_system import NODE_CLASSES
+
+    readme = (SOURCE_DIR / "README.md").read_text()
+    missing = []
+    for node_class in NODE_CLASSES:
+        overrides = [Parameter("memory_directory", value=str(tmp_path)), Parameter("autostart", value=False)]
+        node = node_class(context=rclpy_context, parameter_overrides=overrides)
+        for name in node._parameters:
+            if name not in ("use_sim_time", "start_type_description_service") and f"`{name}`" not in readme:
+                missing.append(f"{node.get_name()}: {name}")
+        node.destroy_node()
+    assert not missing, f"parameters missing from the README table: {missing}"

@@ -22,7 +22,7 @@ from memory_nodes.demo import feed_scenario
 from memory_nodes.memory_system import create_memory_nodes
 from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGraph
 from memory_nodes.node_support import LATCHED_QOS
-from memory_nodes.srv import Reset
+from memory_nodes.srv import QueryObjects, Reset
 from memory_nodes.synthetic_scene import flat_scenario
 
 PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
@@ -247,3 +247,21 @@ def test_save_forget_load_reset_through_services(system):
     assert client.query_changes() == []
     client.load("temporal", "temporal_backup")
     assert client.query_changes(kind="moved")
+
+
+def test_where_is_by_id_subgraph_and_time_window(system):
+    client = system["client"]
+    mug_id = client.where_is("mug")[0].object_id
+    (by_id,) = client.where_is(mug_id)
+    assert by_id.object_id == mug_id and by_id.evidence[0].component_names[0] == "id_match"
+    graph = client.get_scene_graph(root_id=mug_id, depth=1)
+    ids = {o.id for o in graph.objects}
+    assert mug_id in ids and not graph.is_full_snapshot
+    assert all(r.subject_id == mug_id or r.object_id == mug_id or r.subject_id in ids for r in graph.relations)
+    desk = client.query_objects(label="desk")[0][0].id
+    assert any(r.subject_id == mug_id and r.predicate == "on" and r.object_id == desk for r in graph.relations)
+    request = QueryObjects.Request(end=cv.seconds_to_stamp(1010.0), include_absent=True, limit=50)
+    early = client.call("query_objects", QueryObjects, request).objects
+    assert {o.label for o in early} == {"table", "mug", "apple", "drawer"}  # the office came later
+    request = QueryObjects.Request(start=cv.seconds_to_stamp(1.0e6), include_absent=True, limit=50)
+    assert client.call("query_objects", QueryObjects, request).objects == []  # nothing seen that late
