@@ -106,8 +106,7 @@ def run_demo(client: MemoryClient) -> None:
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=sys.argv if args is None else args)
     # The demo always starts from an empty memory and leaves no snapshot behind.
-    nodes = create_memory_nodes(parameter_overrides=[Parameter("load_on_configure", value=False),
-                                                     Parameter("save_on_cleanup", value=False)])
+    nodes = create_memory_nodes(parameter_overrides=[Parameter("persistence", value=False)])
     feeder = rclpy.create_node("memory_demo")
     executor = MultiThreadedExecutor(num_threads=len(nodes) + 4)
     for node in [*nodes, feeder]:

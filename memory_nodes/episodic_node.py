@@ -51,11 +51,17 @@ class EpisodicMemoryNode(MemoryNode):
             text = f"{msg.label} {msg.object_id} {msg.kind}" + (f" ({msg.detail})" if msg.detail else "")
             event = Event(msg.kind, stamp, text, place_id=self._room, object_ids=(msg.object_id,))
         try:
-            self.memory.add_event(event, room_id=self._room)
+            self._add(event)
         except InvalidInputError as error:
             self.counters.rejected("changes", str(error))
             return
         self.counters.accepted("changes")
+
+    def _add(self, event: Event) -> tuple[str, str]:
+        ids = self.memory.add_event(event, room_id=self._room)
+        self.record("event", {"kind": event.kind, "stamp": event.stamp, "text": event.text, "task": event.task,
+                              "place_id": event.place_id, "object_ids": list(event.object_ids), "room": self._room})
+        return ids
 
     def _limit(self, limit: int) -> int:
         if limit < 0:
@@ -71,7 +77,7 @@ class EpisodicMemoryNode(MemoryNode):
         text = request.text or f"{request.kind.replace('_', ' ')}: {request.task}"
         event = Event(request.kind, stamp, text, task=request.task, place_id=request.place_id or self._room,
                       object_ids=tuple(request.object_ids))
-        response.event_id, response.episode_id = self.memory.add_event(event, room_id=self._room)
+        response.event_id, response.episode_id = self._add(event)
         return f"recorded in {response.episode_id}"
 
     def _recall(self, request: RecallEpisodes.Request, response: RecallEpisodes.Response) -> str:
@@ -91,7 +97,9 @@ class EpisodicMemoryNode(MemoryNode):
     def forget_items(self, request: Forget.Request) -> int:
         if request.radius > 0:
             raise InvalidInputError("episodes are forgotten by id or age, not by region")
-        return len(self.memory.forget(list(request.ids), float(request.older_than_s)))
+        forgotten = self.memory.forget(list(request.ids), float(request.older_than_s))
+        self.record("forget", {"ids": forgotten, "older_than_s": 0.0})
+        return len(forgotten)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,8 +1,10 @@
 """The lifecycle shell every memory node shares.
 
-Lifecycle (REP-2002 managed nodes): the memory is opened on configure (restored from its snapshot
-in ``memory_directory`` when there is one), fed and queried while active, and saved and closed on
-cleanup and shutdown. With ``autostart`` (the default) the node configures and activates itself;
+Lifecycle (REP-2002 managed nodes): the memory is opened on configure (rebuilt from its journal in
+``memory_directory``: the latest snapshot plus the events after it), fed and queried while active,
+and compacted (a fresh snapshot) and closed on cleanup and shutdown. While active every change is
+appended to the journal (SQLite WAL, see ``event_store``), and service requests that change the
+memory are committed before they are acknowledged, so acknowledged data survives ``kill -9``. With ``autostart`` (the default) the node configures and activates itself;
 set it false when a lifecycle manager brings the nodes up in order. Inputs arriving while the node
 is not active are counted and dropped; requests get ``success=false`` saying so.
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +30,9 @@ from rclpy.signals import SignalHandlerOptions
 
 from memory_nodes.srv import Forget, Load, Reset, Save
 
-from .errors import InvalidInputError, MemoryNodesError
+from .errors import ConfigError, InvalidInputError, MemoryNodesError
+from .event_store import DURABILITY, SqliteEventStore
+from .journal import Journal
 from .node_support import InputCounters, guarded_reply
 from .parameters import declare
 from .snapshot_store import SnapshotStore
@@ -53,14 +58,23 @@ class MemoryNode(LifecycleNode):
                                  "configure and activate at start-up; false: wait for a lifecycle manager")
         self.memory_directory = declare(self, "memory_directory", "",
                                         "directory of the snapshot files; '' = $ROS_HOME/memory_nodes")
-        self.snapshot_name = declare(self, "snapshot_name", self.kind,
-                                     "snapshot restored on configure and written on cleanup and shutdown")
-        self.load_on_configure = declare(self, "load_on_configure", True, "restore the snapshot on configure")
-        self.save_on_cleanup = declare(self, "save_on_cleanup", True, "write the snapshot on cleanup and shutdown")
+        self.snapshot_name = declare(self, "snapshot_name", self.kind, "default file name of the save and load services")
+        self.persistence = declare(self, "persistence", True, "keep the memory in a journal in memory_directory")
+        self.journal_name = declare(self, "journal_name", self.kind, "journal file name (<name>.sqlite3)")
+        self.restore_on_configure = declare(self, "restore_on_configure", True, "rebuild the memory from its journal")
+        self.durability = declare(self, "durability", "batched", "journal commits: 'always' (every event), 'batched' "
+                                  "(every batch_interval_s, and before every acknowledged request) or 'off'")
+        self.batch_interval_s = declare(self, "batch_interval_s", 0.2, "longest time between journal commits, s")
+        self.snapshot_every_events = declare(self, "snapshot_every_events", 5000,
+                                             "events after which the journal is compacted into a snapshot")
         self.allowed = {op: declare(self, f"allow_{op}", True, f"serve {self.kind}/{op}") for op in MANAGEMENT_OPERATIONS}
         self.store = SnapshotStore(self.memory_directory or default_memory_directory())
         self.store.resolve(self.snapshot_name)  # a bad name fails at start-up, not at the first save
+        self.store.resolve(self.journal_name)
+        if self.durability not in DURABILITY or self.batch_interval_s < 0 or self.snapshot_every_events < 1:
+            raise ConfigError(f"durability must be one of {DURABILITY}, batch_interval_s >= 0, snapshot_every_events >= 1")
         self.memory: Any = None
+        self.journal: Journal | None = None
         self._active = False
         # One group: ingestion, queries and management of this memory take turns, so a query
         # never sees half a frame and a save never sees half an update.
@@ -86,8 +100,16 @@ class MemoryNode(LifecycleNode):
                 response.message = f"{self.get_name()} is not active"
                 self.counters.rejected(name, "not active")
                 return response
-            return guarded_reply(self, self.counters, name, response, lambda r: handler(request, r))
+            guarded_reply(self, self.counters, name, response, lambda r: handler(request, r))
+            if self.journal is not None:
+                self.journal.commit()  # what is acknowledged is durable
+            return response
         self.create_service(srv_type, name, callback, callback_group=self.group)
+
+    def record(self, event_kind: str, payload: dict[str, Any], arrays: dict[str, Any] | None = None) -> None:
+        """Journal a change just applied to the memory (no-op without persistence)."""
+        if self.journal is not None:
+            self.journal.record(event_kind, payload, arrays)
 
     def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any) -> None:
         """A subscription whose messages are dropped (and counted) while the node is not active."""
@@ -113,12 +135,21 @@ class MemoryNode(LifecycleNode):
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         try:
             self.memory = self.create_memory()
-            if self.load_on_configure and self.store.exists(self.snapshot_name):
-                self.memory.restore(*self.store.load(self.snapshot_name, self.kind))
-                self.get_logger().info(f"restored {self.kind} memory from {self.store.resolve(self.snapshot_name)}")
+            if self.persistence:
+                path = self.store.directory / f"{self.journal_name}.sqlite3"
+                existed = path.exists()
+                store = SqliteEventStore(path, self.kind, self.durability, self.batch_interval_s)
+                self.journal = Journal(self.memory, self.kind, store, self.snapshot_every_events)
+                if existed and self.restore_on_configure:
+                    started = time.perf_counter()
+                    replayed = self.journal.restore()
+                    self.get_logger().info(f"restored {self.kind} memory from {path}: snapshot + {replayed} events "
+                                           f"in {time.perf_counter() - started:.2f} s")
+                elif existed:
+                    self.journal.snapshot()  # start over: the empty memory becomes the journal's base
         except MemoryNodesError as error:
             self.get_logger().error(f"configure failed: {error}")
-            self.memory = None
+            self.memory, self.journal = None, None
             return TransitionCallbackReturn.FAILURE
         return TransitionCallbackReturn.SUCCESS
 
@@ -140,10 +171,11 @@ class MemoryNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _close(self) -> None:
-        if self.memory is not None and self.save_on_cleanup:
-            path = self.store.save(self.snapshot_name, self.kind, *self.memory.snapshot())
-            self.get_logger().info(f"saved {self.kind} memory to {path}")
-        self.memory = None
+        if self.journal is not None:
+            self.journal.snapshot()  # compacts the log: the next start restores without replaying
+            self.journal.store.close()
+            self.get_logger().info(f"{self.kind} memory saved in {self.journal.store.path}")
+        self.memory, self.journal = None, None
 
     # ----------------------------------------------------------------- management services
     def _refuse_unless_allowed(self, operation: str) -> None:
@@ -159,6 +191,8 @@ class MemoryNode(LifecycleNode):
         self._refuse_unless_allowed("load")
         state, arrays = self.store.load(request.name or self.snapshot_name, self.kind)
         self.memory.restore(state, arrays)
+        if self.journal is not None:
+            self.journal.snapshot()
         self.after_replace()
         return f"loaded {request.name or self.snapshot_name}"
 
@@ -176,6 +210,8 @@ class MemoryNode(LifecycleNode):
         if not request.confirm:
             raise InvalidInputError("reset needs confirm=true")
         self.memory.reset()
+        if self.journal is not None:
+            self.journal.snapshot()
         self.after_replace()
         return f"{self.kind} memory cleared"
 

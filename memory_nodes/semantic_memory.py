@@ -256,13 +256,13 @@ class SemanticMemory:
         return superseded
 
     def consolidate(self, events: list[tuple[float, str, str, str]], stamp: float,
-                    object_rooms: list[tuple[str, str]] = (), day_s: float = 86400.0) -> list[FactRecord]:
+                    object_rooms: list[tuple[str, str]] = (), day_s: float = 86400.0) -> list[tuple[FactRecord, float]]:
         """Learn regularities at ``stamp`` (seconds): "<label> usually_in <room>" from the objects
         seen per room (``observe_object`` sightings, one per distinct object and room, plus
         ``object_rooms`` (label, room) pairs), and "<label> <kind>_count_today <n>" from ``events``
         (stamp s, kind, object label, detail) of the last ``day_s`` seconds. Returns the facts added
-        or confirmed."""
-        learned: list[FactRecord] = []
+        or confirmed, each with the confidence it was asserted with."""
+        learned: list[tuple[FactRecord, float]] = []
         by_label: dict[str, Counter] = defaultdict(Counter)
         with self._lock:
             pairs = [(label, room) for label, room, _ in self._sightings] + list(object_rooms)
@@ -273,9 +273,10 @@ class SemanticMemory:
             room, count = rooms.most_common(1)[0]
             total = sum(rooms.values())
             if count >= self.config.usually_min_support and count / total >= self.config.usually_min_share:
-                fact, _ = self.add_fact(label, "usually_in", room, confidence=min(0.95, count / total),
-                                        source="consolidation", stamp=stamp)
-                learned.append(fact)
+                confidence = min(0.95, count / total)
+                fact, _ = self.add_fact(label, "usually_in", room, confidence=confidence, source="consolidation",
+                                        stamp=stamp)
+                learned.append((fact, confidence))
         day_start = stamp - day_s
         counts: Counter = Counter()
         for event_stamp, kind, label, detail in events:
@@ -288,7 +289,7 @@ class SemanticMemory:
             if count >= 2:
                 fact, _ = self.add_fact(label, f"{verb.replace(' ', '_')}_count_today", str(count), confidence=0.9,
                                         source="consolidation", stamp=stamp)
-                learned.append(fact)
+                learned.append((fact, 0.9))
         return learned
 
     def merge_entities(self, keep: str, drop: str) -> list[str]:

@@ -51,18 +51,24 @@ class SemanticMemoryNode(MemoryNode):
     def _on_update(self, msg: SceneGraph) -> None:
         stamp = cv.stamp_to_seconds(msg.header.stamp)
         self._latest = max(self._latest, stamp)
+        observed = []
         for obj in msg.objects:
             if obj.status == "present" and obj.room_id:
                 try:
                     self.memory.observe_object(obj.id, obj.label, obj.room_id, stamp)
+                    observed.append([obj.id, obj.label, obj.room_id])
                 except InvalidInputError as error:
                     self.counters.rejected("scene_graph_updates", str(error))
+        if observed:
+            self.record("observe", {"stamp": stamp, "objects": observed})
 
     def _on_change(self, msg: ChangeEvent) -> None:
         stamp = cv.stamp_to_seconds(msg.stamp)
         self._latest = max(self._latest, stamp)
         if msg.kind == "merged":
-            self.memory.merge_entities(msg.object_id, msg.detail.split(" ", 1)[0])
+            dropped = msg.detail.split(" ", 1)[0]
+            self.memory.merge_entities(msg.object_id, dropped)
+            self.record("merge", {"keep": msg.object_id, "drop": dropped})
         elif msg.kind != "entered_room":
             self._events.append((stamp, msg.kind, msg.label, msg.detail))
 
@@ -70,6 +76,8 @@ class SemanticMemoryNode(MemoryNode):
         if not self.active:
             return
         learned = self.memory.consolidate(list(self._events), self._latest)
+        for fact, confidence in learned:  # replaying these add_fact calls reproduces the consolidation
+            self._record_fact(fact.subject, fact.predicate, fact.object, confidence, "consolidation", self._latest)
         if learned:
             self.get_logger().debug(f"consolidation: {len(learned)} facts")
 
@@ -80,13 +88,19 @@ class SemanticMemoryNode(MemoryNode):
 
     def _add_fact(self, request: AddFact.Request, response: AddFact.Response) -> str:
         stamp = cv.optional_stamp(request.stamp, self._latest or self.get_clock().now().nanoseconds * 1e-9)
+        source = request.source or "planner"
         fact, superseded = self.memory.add_fact(request.subject, request.predicate, request.object,
-                                                float(request.confidence), request.source or "planner", stamp)
+                                                float(request.confidence), source, stamp)
+        self._record_fact(request.subject, request.predicate, request.object, float(request.confidence), source, stamp)
         response.fact_id = fact.id
         response.superseded_ids = superseded
         if fact.superseded:
             return f"stored as superseded: {fact.superseded_by} is better supported"
         return f"stored {fact.id}" + (f", superseding {', '.join(superseded)}" if superseded else "")
+
+    def _record_fact(self, subject: str, predicate: str, obj: str, confidence: float, source: str, stamp: float) -> None:
+        self.record("fact", {"subject": subject, "predicate": predicate, "object": obj, "confidence": confidence,
+                             "source": source, "stamp": stamp})
 
     def _query_facts(self, request: QueryFacts.Request, response: QueryFacts.Response) -> str:
         found = self.memory.query(request.subject, request.predicate, request.object, request.text,
@@ -103,7 +117,9 @@ class SemanticMemoryNode(MemoryNode):
     def forget_items(self, request: Forget.Request) -> int:
         if request.older_than_s > 0 or request.radius > 0:
             raise InvalidInputError("facts are forgotten by id, not by age or region")
-        return len(self.memory.forget(list(request.ids)))
+        forgotten = self.memory.forget(list(request.ids))
+        self.record("forget", {"ids": forgotten})
+        return len(forgotten)
 
     def after_replace(self) -> None:
         self._events.clear()

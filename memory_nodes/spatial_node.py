@@ -20,6 +20,7 @@ from memory_nodes.srv import Ask, Forget, GetSceneGraph, QueryObjects, WhereIs
 from . import conversions as cv
 from .ask import EvidenceItem, spatial_evidence, validate_question
 from .errors import InvalidInputError
+from .journal import encode_frame
 from .memory_node import MemoryNode, run_nodes
 from .node_support import EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
 from .parameters import declare, declare_config
@@ -68,6 +69,7 @@ class SpatialMemoryNode(MemoryNode):
         except InvalidInputError as error:
             self.counters.rejected("observations", str(error))
             return
+        self.record("frame", *encode_frame(observations, view, stamp, robot))
         self.counters.accepted("observations")
         self._publish_frame(msg.header.stamp, set(result.object_ids), result.changes)
 
@@ -77,10 +79,12 @@ class SpatialMemoryNode(MemoryNode):
             return
         try:
             position = cv.point_from_msg(msg.pose.position)
-            _, changes = self.memory.observe_robot(position, cv.stamp_to_seconds(msg.header.stamp))
+            stamp = cv.stamp_to_seconds(msg.header.stamp)
+            _, changes = self.memory.observe_robot(position, stamp)
         except InvalidInputError as error:
             self.counters.rejected("robot_pose", str(error))
             return
+        self.record("robot", {"position": position.tolist(), "stamp": stamp})
         self.counters.accepted("robot_pose")
         for change in changes:
             self.change_pub.publish(cv.change_to_msg(change))
@@ -171,7 +175,9 @@ class SpatialMemoryNode(MemoryNode):
 
     def forget_items(self, request: Forget.Request) -> int:
         center = cv.point_from_msg(request.center) if request.radius > 0 else None
-        return len(self.memory.forget(list(request.ids), float(request.older_than_s), center, float(request.radius)))
+        forgotten = self.memory.forget(list(request.ids), float(request.older_than_s), center, float(request.radius))
+        self.record("forget", {"ids": forgotten, "older_than_s": 0.0, "center": None, "radius": 0.0})
+        return len(forgotten)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -58,24 +58,28 @@ class TemporalMemoryNode(MemoryNode):
         if not seen:
             return
         positions = np.array([[o.pose.position.x, o.pose.position.y, o.pose.position.z] for o in seen])
-        stored = self.memory.add_observations(np.full(len(seen), stamp), [o.id for o in seen], positions,
-                                              [o.label for o in seen])
+        stamps, entities, labels = np.full(len(seen), stamp), [o.id for o in seen], [o.label for o in seen]
+        stored = self.memory.add_observations(stamps, entities, positions, labels)
+        self.record("observations", {"entities": entities, "labels": labels}, {"stamps": stamps, "positions": positions})
         if stored < len(seen):
             self.counters.rejected("scene_graph_updates", f"{len(seen) - stored} object poses with NaN")
         self.counters.accepted("scene_graph_updates")
 
     def _on_change(self, msg: ChangeEvent) -> None:
         try:
-            self.memory.add_change(Change(
-                cv.stamp_to_seconds(msg.stamp), msg.kind, msg.object_id, msg.label,
-                tuple(cv.point_from_msg(msg.from_position).tolist()), tuple(cv.point_from_msg(msg.to_position).tolist()),
-                msg.detail))
+            change = Change(cv.stamp_to_seconds(msg.stamp), msg.kind, msg.object_id, msg.label,
+                            tuple(cv.point_from_msg(msg.from_position).tolist()),
+                            tuple(cv.point_from_msg(msg.to_position).tolist()), msg.detail)
+            self.memory.add_change(change)
         except InvalidInputError as error:
             self.counters.rejected("changes", str(error))
             return
+        self.record("change", {"stamp": change.stamp, "kind": change.kind, "entity": change.entity, "label": change.label,
+                               "from": list(change.from_position), "to": list(change.to_position), "detail": change.detail})
         if msg.kind == "merged":
             dropped = msg.detail.split(" ", 1)[0]
             self.memory.merge_entities(msg.object_id, dropped)
+            self.record("merge", {"keep": msg.object_id, "drop": dropped})
         self.counters.accepted("changes")
 
     def _on_robot_pose(self, msg: PoseStamped) -> None:
@@ -83,9 +87,11 @@ class TemporalMemoryNode(MemoryNode):
             self.counters.rejected("robot_pose", f"frame {msg.header.frame_id!r} is not {self.map_frame!r}")
             return
         p = msg.pose.position
-        if self.memory.add_observations(np.array([cv.stamp_to_seconds(msg.header.stamp)]), [ROBOT],
-                                        np.array([[p.x, p.y, p.z]]), [ROBOT]) == 0:
+        stamps, positions = np.array([cv.stamp_to_seconds(msg.header.stamp)]), np.array([[p.x, p.y, p.z]])
+        if self.memory.add_observations(stamps, [ROBOT], positions, [ROBOT]) == 0:
             self.counters.rejected("robot_pose", "NaN in the pose")
+            return
+        self.record("observations", {"entities": [ROBOT], "labels": [ROBOT]}, {"stamps": stamps, "positions": positions})
 
     def _limit(self, limit: int) -> int:
         if limit < 0:
@@ -136,7 +142,10 @@ class TemporalMemoryNode(MemoryNode):
                     if self.memory.latest_stamp - self.memory.summary(e).last_seen > request.older_than_s]
         if request.radius > 0:
             ids += list(self.memory.in_region(cv.point_from_msg(request.center), float(request.radius)))
-        return self.memory.forget(sorted(set(ids)))
+        entities = sorted(set(ids))
+        forgotten = self.memory.forget(entities)
+        self.record("forget", {"entities": entities})
+        return forgotten
 
 
 def main(args: list[str] | None = None) -> int:

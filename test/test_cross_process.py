@@ -65,7 +65,7 @@ def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
     assert process.returncode == 0, (tmp_path / "spatial_memory.log").read_text()
-    assert (tmp_path / "spatial.npz").is_file(), "SIGINT must shut the node down through its lifecycle (saving it)"
+    assert (tmp_path / "spatial.sqlite3").is_file(), "SIGINT must shut the node down through its lifecycle (saving it)"
 
 
 def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
@@ -104,4 +104,4 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
             os.killpg(process.pid, signal.SIGKILL)
         log.close()
     assert process.returncode == 0, (tmp_path / "memory_system.log").read_text()
-    assert {p.name for p in tmp_path.glob("*.npz")} == {"spatial.npz", "temporal.npz", "episodic.npz", "semantic.npz"}
+    assert {p.name for p in tmp_path.glob("*.sqlite3")} == {f"{m}.sqlite3" for m in ("spatial", "temporal", "episodic", "semantic")}

@@ -59,27 +59,42 @@ def test_inputs_while_inactive_are_dropped_and_counted(rclpy_context, tmp_path):
     node.destroy_node()
 
 
+def feed(node, label, x, stamp):
+    frame = cv.frame_to_msg([Observation(label, Pose(np.array([x, 1.0, 0.8])), np.ones(3) * 0.1)], None, stamp)
+    node._subscriptions[0].callback(frame)
+
+
 def test_cleanup_saves_and_the_next_configure_restores(rclpy_context, tmp_path):
     first = spatial(rclpy_context, tmp_path)
-    first.memory.integrate([Observation("mug", Pose(np.array([1.0, 1.0, 0.8])), np.ones(3) * 0.1)], 5.0)
+    feed(first, "mug", 1.0, 5.0)
     first.trigger_deactivate()
     first.trigger_cleanup()
-    assert (tmp_path / "spatial.npz").is_file() and first.memory is None
+    assert (tmp_path / "spatial.sqlite3").is_file() and first.memory is None
     first.destroy_node()
     second = spatial(rclpy_context, tmp_path)
     assert [o.label for o in second.memory.objects()] == ["mug"]
+    feed(second, "apple", 3.0, 6.0)
     second.trigger_shutdown()  # shutdown saves too
     second.destroy_node()
-    fresh = spatial(rclpy_context, tmp_path, load_on_configure=False)
+    third = spatial(rclpy_context, tmp_path)
+    assert sorted(o.label for o in third.memory.objects()) == ["apple", "mug"]
+    feed(third, "vase", 5.0, 7.0)
+    third.journal.commit()
+    third.destroy_node()  # no shutdown, as after a crash: what was committed is there
+    fourth = spatial(rclpy_context, tmp_path)
+    assert sorted(o.label for o in fourth.memory.objects()) == ["apple", "mug", "vase"]
+    fourth.destroy_node()
+    fresh = spatial(rclpy_context, tmp_path, restore_on_configure=False)
     assert len(fresh.memory) == 0
     fresh.destroy_node()
+    assert len(spatial(rclpy_context, tmp_path).memory) == 0  # starting over replaced the journal's base
 
 
-def test_a_corrupt_snapshot_fails_configure_and_is_left_alone(rclpy_context, tmp_path):
-    (tmp_path / "spatial.npz").write_bytes(b"garbage")
+def test_a_corrupt_journal_fails_configure_and_is_left_alone(rclpy_context, tmp_path):
+    (tmp_path / "spatial.sqlite3").write_bytes(b"garbage" * 200)
     node = spatial(rclpy_context, tmp_path, autostart=False)
     assert node.trigger_configure() == TransitionCallbackReturn.FAILURE
-    assert (tmp_path / "spatial.npz").read_bytes() == b"garbage"
+    assert (tmp_path / "spatial.sqlite3").read_bytes() == b"garbage" * 200
     node.destroy_node()
 
 

@@ -31,7 +31,7 @@ CAMERA = look_at(np.array([0.0, 0.0, 1.2]), np.array([2.0, 0.0, 0.0]))
 def start(context, tmp_path, perception_overrides):
     spatial = SpatialMemoryNode(context=context, parameter_overrides=[
         Parameter("text_search", value=False), Parameter("memory_directory", value=str(tmp_path)),
-        Parameter("load_on_configure", value=False)])
+        Parameter("persistence", value=False)])
     perception = PerceptionNode(context=context, parameter_overrides=[
         Parameter(k, value=v) for k, v in perception_overrides.items()])
     source = rclpy.create_node("camera_driver", context=context)

@@ -76,10 +76,11 @@ def test_consolidation_learns_where_things_usually_are_and_daily_counts(memory):
     events = [(100.0, "state_changed", "drawer", "closed -> open"), (200.0, "state_changed", "drawer", "open -> closed"),
               (300.0, "state_changed", "drawer", "closed -> open")]
     learned = memory.consolidate(events, stamp=400.0)
-    texts = {(f.subject, f.predicate, f.object) for f in learned}
+    texts = {(f.subject, f.predicate, f.object) for f, _ in learned}
     assert ("mug", "usually_in", "room-kitchen") in texts
     assert ("drawer", "became_open_count_today", "2") in texts
-    assert all(f.sources == ["consolidation"] for f in learned)
+    assert all(f.sources == ["consolidation"] for f, _ in learned)
+    assert dict(((f.subject, f.predicate), c) for f, c in learned)[("mug", "usually_in")] == pytest.approx(0.8)
 
 
 def test_merged_objects_drop_the_duplicate_facts(memory):

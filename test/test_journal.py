@@ -1,0 +1,108 @@
+"""Event log and replay: a memory rebuilt from snapshot + log equals the one that wrote it."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from memory_nodes.episodic_memory import EpisodicMemory, Event
+from memory_nodes.errors import ConfigError, SnapshotError
+from memory_nodes.event_store import SqliteEventStore
+from memory_nodes.journal import Journal, encode_frame
+from memory_nodes.semantic_memory import SemanticMemory
+from memory_nodes.spatial_memory import SpatialConfig, SpatialMemory
+from memory_nodes.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.temporal_memory import Change, TemporalMemory
+
+
+def describe_spatial(memory):
+    return sorted((o.id, o.label, o.status, o.state, tuple(np.round(o.position, 6))) for o in memory.objects())
+
+
+@pytest.mark.parametrize("snapshot_every", [1000, 7])
+def test_spatial_memory_is_rebuilt_from_its_log(tmp_path, snapshot_every):
+    live = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    journal = Journal(live, "spatial", SqliteEventStore(tmp_path / "spatial.sqlite3", "spatial"), snapshot_every)
+    for frame in flat_scenario().frames:
+        live.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
+        journal.record("frame", *encode_frame(frame.observations, frame.view, frame.stamp, frame.robot_position))
+    journal.store.close()
+    rebuilt = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    replay = Journal(rebuilt, "spatial", SqliteEventStore(tmp_path / "spatial.sqlite3", "spatial"), snapshot_every)
+    replayed = replay.restore()
+    assert describe_spatial(rebuilt) == describe_spatial(live)
+    assert sorted(rebuilt.relations()) == sorted(live.relations())
+    assert replayed == len(flat_scenario().frames) % snapshot_every  # the rest is in the snapshot
+    assert replay.replay_errors == 0
+
+
+def test_other_memories_replay(tmp_path, encoder):
+    temporal, episodic, semantic = TemporalMemory(), EpisodicMemory(text_encoder=encoder), SemanticMemory(text_encoder=encoder)
+    stores = {k: SqliteEventStore(tmp_path / f"{k}.sqlite3", k) for k in ("temporal", "episodic", "semantic")}
+    journals = {"temporal": Journal(temporal, "temporal", stores["temporal"]),
+                "episodic": Journal(episodic, "episodic", stores["episodic"]),
+                "semantic": Journal(semantic, "semantic", stores["semantic"])}
+    stamps, positions = np.arange(5.0), np.arange(15.0).reshape(5, 3)
+    temporal.add_observations(stamps, ["a"] * 5, positions, ["mug"] * 5)
+    journals["temporal"].record("observations", {"entities": ["a"] * 5, "labels": ["mug"] * 5},
+                                {"stamps": stamps, "positions": positions})
+    change = {"stamp": 3.0, "kind": "moved", "entity": "a", "label": "mug", "from": [0, 0, 0], "to": [1, 1, 1], "detail": ""}
+    temporal.add_change(Change(3.0, "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))
+    journals["temporal"].record("change", change)
+    event = {"kind": "note", "stamp": 1.0, "text": "battery low", "task": "", "place_id": "", "object_ids": [], "room": ""}
+    episodic.add_event(Event("note", 1.0, "battery low"))
+    journals["episodic"].record("event", event)
+    semantic.add_fact("mug", "is_in", "kitchen", 0.9, "alice", 1.0)
+    journals["semantic"].record("fact", {"subject": "mug", "predicate": "is_in", "object": "kitchen", "confidence": 0.9,
+                                         "source": "alice", "stamp": 1.0})
+    semantic.add_fact("mug", "is_in", "office", 0.9, "bob", 2.0)
+    journals["semantic"].record("fact", {"subject": "mug", "predicate": "is_in", "object": "office", "confidence": 0.9,
+                                         "source": "bob", "stamp": 2.0})
+    for store in stores.values():
+        store.close()
+    rebuilt = {"temporal": TemporalMemory(), "episodic": EpisodicMemory(text_encoder=encoder),
+               "semantic": SemanticMemory(text_encoder=encoder)}
+    for kind, memory in rebuilt.items():
+        Journal(memory, kind, SqliteEventStore(tmp_path / f"{kind}.sqlite3", kind)).restore()
+    assert np.array_equal(rebuilt["temporal"].history("a"), temporal.history("a"))
+    assert rebuilt["temporal"].changes() == temporal.changes()
+    assert [e.id for e in rebuilt["episodic"].episodes()] == [e.id for e in episodic.episodes()]
+    assert [(f.id, f.object, f.superseded_by) for f in rebuilt["semantic"].all_facts()] == \
+        [(f.id, f.object, f.superseded_by) for f in semantic.all_facts()]
+
+
+def test_snapshot_bounds_the_log(tmp_path):
+    store = SqliteEventStore(tmp_path / "t.sqlite3", "temporal")
+    memory = TemporalMemory()
+    journal = Journal(memory, "temporal", store, snapshot_every=10)
+    for k in range(25):
+        memory.add_change(Change(float(k), "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))
+        journal.record("change", {"stamp": float(k), "kind": "moved", "entity": "a", "label": "mug", "from": [0, 0, 0],
+                                  "to": [1, 1, 1], "detail": ""})
+    assert store.event_count() == 5  # two snapshots absorbed 20 events
+    rebuilt = TemporalMemory()
+    assert Journal(rebuilt, "temporal", store).restore() == 5
+    assert len(rebuilt.changes()) == 25
+
+
+def test_foreign_newer_and_corrupt_files_are_refused_untouched(tmp_path):
+    SqliteEventStore(tmp_path / "s.sqlite3", "spatial").close()
+    with pytest.raises(SnapshotError, match="'spatial' memory"):
+        SqliteEventStore(tmp_path / "s.sqlite3", "semantic")
+    newer = tmp_path / "newer.sqlite3"
+    connection = sqlite3.connect(newer)
+    connection.execute("PRAGMA user_version=99")
+    connection.close()
+    before = newer.read_bytes()
+    with pytest.raises(SnapshotError, match="schema version 99"):
+        SqliteEventStore(newer, "spatial")
+    assert newer.read_bytes() == before
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(SnapshotError, match="corrupt"):
+        SqliteEventStore(corrupt, "spatial")
+    assert corrupt.read_bytes() == b"this is not a database at all" * 100
+    with pytest.raises(ConfigError):
+        SqliteEventStore(tmp_path / "x.sqlite3", "spatial", durability="sometimes")
