@@ -1,0 +1,84 @@
+"""Export to JSON lines + .npy + PLY and import back; the command-line tools on real journals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import install_prefix
+from memory_nodes.errors import SnapshotError
+from memory_nodes.event_store import SqliteEventStore
+from memory_nodes.geometry import Pose
+from memory_nodes.journal import Journal, encode_frame
+from memory_nodes.portable import export_memory, import_memory, read_ply
+from memory_nodes.semantic_memory import SemanticMemory
+from memory_nodes.spatial_memory import Observation, SpatialConfig, SpatialMemory
+from memory_nodes.synthetic_scene import ROOMS, flat_scenario
+
+
+def spatial_with_clouds():
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    for frame in flat_scenario().frames:
+        memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
+    rng = np.random.default_rng(0)
+    cloud = rng.uniform([2.9, 3.9, 0.1], [3.1, 4.1, 0.3], (400, 3))
+    memory.integrate([Observation("box", Pose(np.array([3.0, 4.0, 0.2])), np.ones(3) * 0.2, points=cloud)], 2000.0)
+    return memory
+
+
+def test_export_is_readable_without_the_package_and_imports_back(tmp_path, encoder):
+    spatial = spatial_with_clouds()
+    semantic = SemanticMemory(text_encoder=encoder)
+    semantic.add_fact("mug", "is_in", "kitchen", stamp=1.0)
+    semantic.add_fact("mug", "is_in", "office", stamp=2.0)
+    manifest = export_memory(tmp_path, {"spatial": spatial.snapshot(), "semantic": semantic.snapshot()})
+    document = json.loads(manifest.read_text())
+    assert document["memories"] == ["semantic", "spatial"] and document["counts"]["semantic"]["facts"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "semantic.jsonl").read_text().splitlines()]
+    assert {line["item"][3] for line in lines if line["key"] == "facts"} == {"kitchen", "office"}
+    box = next(o for o in spatial.objects() if o.label == "box")
+    cloud = read_ply(tmp_path / "clouds" / f"{box.id}.ply")
+    assert np.allclose(cloud, box.points, atol=1e-5)
+    imported = import_memory(tmp_path)
+    restored = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    restored.restore(*imported["spatial"])
+    assert sorted((o.id, o.label, o.status) for o in restored.objects()) == \
+        sorted((o.id, o.label, o.status) for o in spatial.objects())
+    assert np.allclose(restored.get(box.id).points, box.points, atol=1e-5)
+    facts = SemanticMemory(text_encoder=encoder)
+    facts.restore(*imported["semantic"])
+    assert [(f.object, f.superseded_by) for f in facts.all_facts()] == [("kitchen", "fact-2"), ("office", "")]
+    assert facts.query(text="where is the cup")[0][0].object == "office"
+
+
+def test_truncated_or_foreign_exports_are_refused(tmp_path):
+    export_memory(tmp_path, {"spatial": spatial_with_clouds().snapshot()})
+    lines = (tmp_path / "spatial.jsonl").read_text().splitlines()
+    (tmp_path / "spatial.jsonl").write_text("\n".join(lines[:-3]) + "\n")
+    with pytest.raises(SnapshotError):
+        import_memory(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": "something-else", "version": 1}')
+    with pytest.raises(SnapshotError, match="not a"):
+        import_memory(tmp_path)
+
+
+def test_command_line_round_trip_of_journals(tmp_path):
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    journal = Journal(memory, "spatial", SqliteEventStore(tmp_path / "memory" / "spatial.sqlite3", "spatial"))
+    for frame in flat_scenario().frames:
+        memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
+        journal.record("frame", *encode_frame(frame.observations, frame.view, frame.stamp, frame.robot_position))
+    journal.store.close()
+    tools = install_prefix() / "lib" / "memory_nodes"
+    exported = subprocess.run([str(tools / "memory_export"), str(tmp_path / "memory"), str(tmp_path / "export")],
+                              capture_output=True, text=True, timeout=120)
+    assert exported.returncode == 0, exported.stderr
+    imported = subprocess.run([str(tools / "memory_import"), str(tmp_path / "export"), str(tmp_path / "other")],
+                              capture_output=True, text=True, timeout=120)
+    assert imported.returncode == 0, imported.stderr
+    rebuilt = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    Journal(rebuilt, "spatial", SqliteEventStore(tmp_path / "other" / "spatial.sqlite3", "spatial")).restore()
+    assert sorted((o.id, o.label) for o in rebuilt.objects()) == sorted((o.id, o.label) for o in memory.objects())
