@@ -16,7 +16,7 @@ ROS_ENV := source $(VENV)/bin/activate && \
 	source $(WS)/install/setup.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
-.PHONY: install build demo test clean system-deps
+.PHONY: install build demo test bench clean system-deps
 .DEFAULT_GOAL := demo
 
 install: system-deps $(VENV)/.installed build
@@ -60,6 +60,10 @@ test: install
 		--event-handlers console_direct+ status- summary- ; rc=$$?; \
 		$(COLCON) test-result --test-result-base $(WS)/build/memory_nodes --verbose > /dev/null || true; \
 		python $(CURDIR)/tools/junit_summary.py $(WS)/build/memory_nodes/test_results && exit $$rc
+
+# Speed, scale and recovery figures (not part of the tests): prints a table, writes BENCHMARKS.md.
+bench: install
+	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/run_all.py
 
 clean:
 	rm -rf $(WS)

@@ -15,6 +15,7 @@ configuration. No rclpy here; times are message stamps in seconds.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 import threading
@@ -180,7 +181,12 @@ class ObjectNode:
         return 1.0 / (1.0 + math.exp(-self.existence_log_odds))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.box.axis_aligned_bounds()
+        """(min (3,), max (3,)) of the axis-aligned box around ``box``, cached until the box changes."""
+        cached = self.__dict__.get("_bounds")
+        if cached is None or cached[0] is not self.box:
+            cached = (self.box, self.box.axis_aligned_bounds())
+            self.__dict__["_bounds"] = cached
+        return cached[1]
 
 
 @dataclass
@@ -217,6 +223,60 @@ def _point_in_polygon(x: float, y: float, polygon: tuple[tuple[float, float], ..
     return inside
 
 
+class _ObjectIndex:
+    """A horizontal grid hash of object centres and the objects of each label, so association,
+    merging, relations and queries look at neighbours and namesakes, not at every object."""
+
+    def __init__(self, cell_size: float = 1.0) -> None:
+        self.cell_size = cell_size
+        self.cells: dict[tuple[int, int], set[str]] = {}
+        self.cell_of: dict[str, tuple[int, int]] = {}
+        self.by_label: dict[str, set[str]] = {}
+        self.label_of: dict[str, str] = {}
+
+    def _cell(self, position: np.ndarray) -> tuple[int, int]:
+        return int(math.floor(position[0] / self.cell_size)), int(math.floor(position[1] / self.cell_size))
+
+    def update(self, node: ObjectNode) -> None:
+        cell, label = self._cell(node.position), node.label
+        old_cell = self.cell_of.get(node.id)
+        if old_cell != cell:
+            if old_cell is not None:
+                self.cells[old_cell].discard(node.id)
+            self.cells.setdefault(cell, set()).add(node.id)
+            self.cell_of[node.id] = cell
+        old_label = self.label_of.get(node.id)
+        if old_label != label:
+            if old_label is not None:
+                self.by_label[old_label].discard(node.id)
+            self.by_label.setdefault(label, set()).add(node.id)
+            self.label_of[node.id] = label
+
+    def remove(self, object_id: str) -> None:
+        cell = self.cell_of.pop(object_id, None)
+        if cell is not None:
+            self.cells[cell].discard(object_id)
+        label = self.label_of.pop(object_id, None)
+        if label is not None:
+            self.by_label[label].discard(object_id)
+
+    def near(self, position: np.ndarray, radius: float) -> set[str]:
+        """Ids of objects whose centre may lie within ``radius`` (horizontally) of ``position``."""
+        low = self._cell(np.asarray(position) - radius)
+        high = self._cell(np.asarray(position) + radius)
+        found: set[str] = set()
+        for i in range(low[0], high[0] + 1):
+            for j in range(low[1], high[1] + 1):
+                found |= self.cells.get((i, j), set())
+        return found
+
+    def with_label(self, label: str) -> set[str]:
+        return self.by_label.get(label, set())
+
+    def labels(self) -> list[str]:
+        return [label for label, ids in self.by_label.items() if ids]
+
+
 class SpatialMemory:
     """The scene graph. All public methods are thread-safe (one re-entrant lock)."""
 
@@ -226,7 +286,10 @@ class SpatialMemory:
         self._lock = threading.RLock()
         self.graph = nx.MultiDiGraph()
         self._objects: dict[str, ObjectNode] = {}
+        self._index = _ObjectIndex()
         self._places: dict[str, PlaceNode] = {}
+        self._place_order: list[str] = []
+        self._place_xy = np.zeros((0, 2))
         self._ids = itertools.count(1)
         self._place_ids = itertools.count(1)
         self._last_place_id = ""
@@ -256,8 +319,7 @@ class SpatialMemory:
             changes: list[ChangeRecord] = []
             if robot_position is not None:
                 changes += self.observe_robot(robot_position, stamp)[1]
-            present = [o for o in self._objects.values() if o.status == PRESENT]
-            assignment = self._associate(observations, present)
+            assignment = self._associate(observations)
             ids: list[str | None] = [None] * len(observations)
             matched: set[str] = set()
             for obs_index, node in assignment.items():
@@ -343,30 +405,39 @@ class SpatialMemory:
             c.weight_appearance * components["appearance"]
         )
 
-    def _associate(self, observations: list[Observation], nodes: list[ObjectNode]) -> dict[int, ObjectNode]:
-        if not observations or not nodes:
+    def _associate(self, observations: list[Observation]) -> dict[int, ObjectNode]:
+        """Observation index -> present object: the assignment maximising the summed score
+        (Hungarian) among pairs inside the gate and above ``min_association_score``."""
+        if not observations:
             return {}
-        centres = np.array([n.position for n in nodes])
-        infeasible = -1e6
-        score = np.full((len(observations), len(nodes)), infeasible)
-        for i, obs in enumerate(observations):
+        candidates: list[set[str]] = []
+        for obs in observations:
             reach = max(self.config.association_distance, float(np.linalg.norm(obs.extent)) + 2.0)
-            nearby = np.flatnonzero(np.linalg.norm(centres - obs.pose.position, axis=1) < reach)
-            for j in nearby:
-                components = self._association_scores(obs, nodes[j])
+            candidates.append({i for i in self._index.near(obs.pose.position, reach)
+                               if self._objects[i].status == PRESENT})
+        ids = sorted(set().union(*candidates))
+        if not ids:
+            return {}
+        column = {object_id: j for j, object_id in enumerate(ids)}
+        infeasible = -1e6
+        score = np.full((len(observations), len(ids)), infeasible)
+        for i, obs in enumerate(observations):
+            for object_id in candidates[i]:
+                components = self._association_scores(obs, self._objects[object_id])
                 if components is not None:
                     value = self._combined(components)
                     if value >= self.config.min_association_score:
-                        score[i, j] = value
+                        score[i, column[object_id]] = value
         rows, cols = linear_sum_assignment(-score)
-        return {int(i): nodes[j] for i, j in zip(rows, cols) if score[i, j] > infeasible}
+        return {int(i): self._objects[ids[j]] for i, j in zip(rows, cols) if score[i, j] > infeasible}
 
     def _reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
         """The object ``obs`` most likely is after a move: same label, similar appearance, and no
         longer at its old place (absent, or just missed by the camera)."""
         best, best_similarity = None, self.config.reid_min_appearance
-        for node in self._objects.values():
-            if node.id in exclude or node.label != obs.label:
+        for object_id in sorted(self._index.with_label(obs.label)):
+            node = self._objects[object_id]
+            if node.id in exclude:
                 continue
             if stamp - node.last_seen > self.config.reid_max_age_s:
                 continue
@@ -396,6 +467,7 @@ class SpatialMemory:
         )
         node.recent.append((stamp, obs.pose.position.copy(), obs.appearance))
         self._objects[node_id] = node
+        self._index.update(node)
         self.graph.add_node(node_id, layer="object")
         self.counters["objects_created"] += 1
         return node
@@ -448,6 +520,7 @@ class SpatialMemory:
         else:
             node.box = obs.box()
             node.points = self._downsample(obs.points)
+        self._index.update(node)
 
     def _relocate(self, node: ObjectNode, obs: Observation, stamp: float, reason: str) -> list[ChangeRecord]:
         """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""
@@ -470,7 +543,8 @@ class SpatialMemory:
 
     def _negative_evidence(self, view: CameraView, stamp: float, exclude: set[str]) -> list[ChangeRecord]:
         changes: list[ChangeRecord] = []
-        for node in list(self._objects.values()):
+        for object_id in sorted(self._index.near(view.pose.position, view.max_range)):
+            node = self._objects[object_id]
             if node.status != PRESENT or node.id in exclude or node.last_seen >= stamp:
                 continue
             samples = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
@@ -499,8 +573,15 @@ class SpatialMemory:
             node = self._objects.get(object_id)
             if node is None:
                 continue
-            for other in list(self._objects.values()):
-                if other.id == node.id or other.label != node.label or node.id not in self._objects:
+            namesakes = self._index.with_label(node.label)
+            if node.status == PRESENT:  # overlapping twins are neighbours; absent twins may be anywhere
+                reach = float(np.linalg.norm(node.box.extent)) + 1.0
+                nearby = self._index.near(node.position, reach) & namesakes
+                absent = {i for i in namesakes if self._objects[i].status == ABSENT}
+                namesakes = nearby | absent
+            for other_id in sorted(namesakes):
+                other = self._objects.get(other_id)
+                if other is None or other.id == node.id or node.id not in self._objects:
                     continue
                 if node.status == PRESENT and other.status == PRESENT:
                     min_a, max_a = node.bounds()
@@ -535,6 +616,7 @@ class SpatialMemory:
         keep.recent.extend(drop.recent)
         keep.recent = deque(sorted(keep.recent, key=lambda r: r[0]), maxlen=keep.recent.maxlen)
         self._remove_object(drop.id)
+        self._index.update(keep)
         self.counters["objects_merged"] += 1
         changes = [ChangeRecord("merged", keep.id, keep.label, stamp, drop.position.copy(), keep.position.copy(),
                                 f"{drop.id} merged into {keep.id} ({detail})")]
@@ -581,6 +663,7 @@ class SpatialMemory:
             twin.recent = deque(members, maxlen=node.recent.maxlen)
             node.recent = deque([r for r, k in zip(recent, assign) if k == current], maxlen=node.recent.maxlen)
             node.observation_count = max(1, node.observation_count - len(members))
+            self._index.update(twin)
             self.counters["objects_split"] += 1
             changes.append(ChangeRecord("split", twin.id, twin.label, stamp, node.position.copy(), twin.position.copy(),
                                         f"{node.id} held two objects {np.linalg.norm(seeds[0] - seeds[1]):.2f} m apart"))
@@ -590,15 +673,22 @@ class SpatialMemory:
     def _add_place(self, place: PlaceNode) -> None:
         self._places[place.id] = place
         self.graph.add_node(place.id, layer=place.layer)
+        if place.layer == "place":  # places never move: an append-only array serves nearest queries
+            self._place_order.append(place.id)
+            if len(self._place_order) > len(self._place_xy):
+                grown = np.zeros((max(16, 2 * len(self._place_xy)), 2))
+                grown[: len(self._place_order) - 1] = self._place_xy[: len(self._place_order) - 1]
+                self._place_xy = grown
+            self._place_xy[len(self._place_order) - 1] = place.position[:2]
 
     def _nearest_place(self, position: np.ndarray) -> tuple[str | None, float]:
-        places = [p for p in self._places.values() if p.layer == "place"]
-        if not places:
+        count = len(self._place_order)
+        if count == 0:
             return None, math.inf
-        xy = np.array([p.position[:2] for p in places])
-        distances = np.linalg.norm(xy - position[:2], axis=1)
+        offsets = self._place_xy[:count] - position[:2]
+        distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
         index = int(np.argmin(distances))
-        return places[index].id, float(distances[index])
+        return self._place_order[index], float(distances[index])
 
     def _assign_room(self, place_id: str) -> None:
         place = self._places[place_id]
@@ -665,11 +755,6 @@ class SpatialMemory:
         return None
 
     def _update_relations(self, object_ids: set[str]) -> None:
-        present = [o for o in self._objects.values() if o.status == PRESENT]
-        if not present:
-            return
-        centres = np.array([o.position for o in present])
-        reach = self.config.near_distance + 3.0
         for object_id in object_ids:
             node = self._objects.get(object_id)
             if node is None:
@@ -677,9 +762,15 @@ class SpatialMemory:
             self._drop_relations(object_id)
             if node.status != PRESENT:
                 continue
-            for j in np.flatnonzero(np.linalg.norm(centres - node.position, axis=1) < reach):
-                other = present[j]
-                if other.id == node.id:
+            size = float(np.linalg.norm(node.box.extent))
+            for other_id in sorted(self._index.near(node.position, self.config.near_distance + size + 2.0)):
+                other = self._objects[other_id]
+                if other.id == node.id or other.status != PRESENT:
+                    continue
+                # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.
+                limit = self.config.near_distance + 0.5 * (size + float(np.linalg.norm(other.box.extent)))
+                offset = node.position - other.position
+                if float(offset @ offset) > limit * limit:
                     continue
                 forward, backward = self._relation(node, other), self._relation(other, node)
                 # A mug on a table is "on" it; the table is not also "next_to" the mug.
@@ -698,6 +789,7 @@ class SpatialMemory:
     # ----------------------------------------------------------------- bounds
     def _remove_object(self, object_id: str) -> None:
         self._objects.pop(object_id, None)
+        self._index.remove(object_id)
         if self.graph.has_node(object_id):
             self.graph.remove_node(object_id)
 
@@ -706,8 +798,7 @@ class SpatialMemory:
         if excess <= 0:
             return
         now = self._latest_stamp
-        ranked = sorted(self._objects.values(), key=lambda o: o.retention.value(now) * o.confidence)
-        for node in ranked[:excess]:
+        for node in heapq.nsmallest(excess, self._objects.values(), key=lambda o: o.retention.value(now) * o.confidence):
             self.evicted_summary[node.label] += 1
             self._remove_object(node.id)
             self.counters["objects_evicted"] += 1
@@ -775,7 +866,9 @@ class SpatialMemory:
         with self._lock:
             self.reset()
             self._objects.clear()
+            self._index = _ObjectIndex()
             self._places.clear()
+            self._place_order, self._place_xy = [], np.zeros((0, 2))
             self.graph = nx.MultiDiGraph()
             offsets = np.concatenate([[0], np.cumsum(arrays["point_counts"])]).astype(int)
             for index, item in enumerate(state["objects"]):
@@ -792,6 +885,7 @@ class SpatialMemory:
                 )
                 node.recent.extend((r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
                 self._objects[node.id] = node
+                self._index.update(node)
                 self.graph.add_node(node.id, layer="object")
             for item in state["places"]:
                 self._add_place(PlaceNode(item["id"], item["layer"], np.array(item["position"]), item["name"],
@@ -862,8 +956,14 @@ class SpatialMemory:
         with self._lock:
             places = self._resolve_region(place_id) if place_id else None
             label = label.strip().lower()
+            if label:
+                pool = [self._objects[i] for i in sorted(self._index.with_label(label))]
+            elif center is not None and radius > 0:
+                pool = [self._objects[i] for i in sorted(self._index.near(center, radius))]
+            else:
+                pool = list(self._objects.values())
             candidates = [
-                o for o in self._objects.values()
+                o for o in pool
                 if (include_absent or o.status == PRESENT)
                 and (not label or o.label == label)
                 and (center is None or radius == 0 or np.linalg.norm(o.position - center) <= radius)
@@ -893,10 +993,13 @@ class SpatialMemory:
         if not query.strip():
             raise InvalidInputError("where_is needs a non-empty query")
         with self._lock:
-            objects = list(self._objects.values())
-            if not objects:
+            labels = self._index.labels()
+            if not labels:
                 return []
-            match = self.label_similarity(query, [o.label for o in objects])
+            label_match = dict(zip(labels, self.label_similarity(query, labels).tolist()))
+            objects = [self._objects[i] for label, score in label_match.items() if score >= 0.35
+                       for i in sorted(self._index.with_label(label))]
+            match = [label_match[o.label] for o in objects]
             now = self._latest_stamp
             results = []
             for node, label_match in zip(objects, match):

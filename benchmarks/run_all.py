@@ -1,0 +1,42 @@
+"""Run every benchmark of this folder, print the table and write it to BENCHMARKS.md.
+
+    make bench            (or: python benchmarks/run_all.py [name ...])
+
+Each module exposes ``main() -> list[(measure, figure, note)]``. Figures are from one run on the
+machine at hand; compare ratios within a run, not absolute numbers across machines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("bench_recovery",)
+
+
+def main(names: list[str]) -> int:
+    sys.path.insert(0, str(HERE))
+    rows = []
+    for name in names or BENCHMARKS:
+        started = time.perf_counter()
+        module = importlib.import_module(name)
+        for measure, figure, note in module.main():
+            rows.append((measure, figure, note, f"python benchmarks/run_all.py {name}"))
+            print(f"{measure}: {figure} ({note})", flush=True)
+        print(f"  [{name} took {time.perf_counter() - started:.0f} s]", flush=True)
+    header = ["| measure | figure | note | command |", "|---|---|---|---|"]
+    table = header + [f"| {m} | {f} | {n} | `{c}` |" for m, f, n, c in rows]
+    text = (f"# Benchmarks\n\nMeasured on {platform.node()} ({platform.processor() or platform.machine()}, "
+            f"Python {platform.python_version()}), {time.strftime('%Y-%m-%d')}; `make bench` reproduces them.\n\n"
+            + "\n".join(table) + "\n")
+    (HERE.parent / "BENCHMARKS.md").write_text(text)
+    print("\n".join(table))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
