@@ -16,7 +16,7 @@ ROS_ENV := source $(VENV)/bin/activate && \
 	source $(WS)/install/setup.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
-.PHONY: install build demo test bench clean system-deps
+.PHONY: install build demo quick-demo test bench clean system-deps
 .DEFAULT_GOAL := demo
 
 install: system-deps $(VENV)/.installed build
@@ -50,7 +50,15 @@ build: $(VENV)/.installed
 
 PREFIX := $(WS)/install/memory_nodes
 
+# The main job: the household scenario in pybullet through the real nodes, scored; pictures in
+# demo_output/. SCENARIO=studio or SCENARIO=house for the other layouts.
+SCENARIO ?= flat
 demo: install
+	@$(ROS_ENV) && cd $(WS) && $(PREFIX)/lib/memory_nodes/memory_sim_demo --scenario $(SCENARIO) \
+		--output $(CURDIR)/demo_output
+
+# A shorter run without the simulator: a built-in sequence, each service asked once.
+quick-demo: install
 	@$(ROS_ENV) && $(PREFIX)/lib/memory_nodes/memory_demo --ros-args --log-level warn \
 		--params-file $(PREFIX)/share/memory_nodes/config/memory.yaml
 

@@ -79,6 +79,22 @@ class EpisodeRecord:
         return self.place_counts.most_common(1)[0][0] if self.place_counts else ""
 
 
+_OUTCOME_WORDS = {
+    "failed": {"fail", "failed", "fails", "failure", "failing", "unsuccessful", "went wrong"},
+    "succeeded": {"succeed", "succeeded", "success", "successful", "succeeds", "completed", "accomplished"},
+}
+
+
+def _outcome_named(text: str) -> str:
+    """"failed" or "succeeded" when ``text`` asks about that outcome, else ""."""
+    lowered = text.lower()
+    words = set(lowered.replace("?", " ").replace(",", " ").replace(".", " ").split())
+    for outcome, markers in _OUTCOME_WORDS.items():
+        if words & markers or any(" " in m and m in lowered for m in markers):
+            return outcome
+    return ""
+
+
 def summarize(episode: EpisodeRecord) -> str:
     """A readable text of what happened in ``episode``, used for display and for its embedding."""
     parts = []
@@ -250,6 +266,7 @@ class EpisodicMemory:
                         episode.summary = summarize(episode)
                         similarity[episode.id] = float(self._encoder.encode(episode.summary) @ query)
             results = []
+            wanted_outcome = _outcome_named(text)
             for episode in candidates:
                 components = {
                     "recency": math.exp(-max(0.0, now - episode.end) / 86400.0),
@@ -258,6 +275,10 @@ class EpisodicMemory:
                 if text:
                     components["text_similarity"] = max(0.0, similarity.get(episode.id, 0.0))
                     score = 0.8 * components["text_similarity"] + 0.1 * components["recency"] + 0.1 * components["retention"]
+                    if wanted_outcome:
+                        # Sentence embeddings barely tell "failed" from "succeeded": the outcome is a field.
+                        components["outcome_match"] = float(episode.outcome == wanted_outcome)
+                        score = 0.7 * score + 0.3 * components["outcome_match"]
                 else:
                     score = 0.7 * components["recency"] + 0.3 * components["retention"]
                 results.append((episode, score, components))

@@ -167,8 +167,13 @@ def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarra
     plane, inliers = cloud.segment_plane(distance_threshold=config.plane_distance, ransac_n=3, num_iterations=100)
     normal = np.asarray(plane[:3]) / max(float(np.linalg.norm(plane[:3])), 1e-9)
     result = np.zeros(len(points), dtype=bool)
-    if abs(normal[2]) > 0.9 and len(inliers) >= 0.2 * len(points):
-        result[np.asarray(inliers, dtype=int)] = True
+    inliers = np.asarray(inliers, dtype=int)
+    if abs(normal[2]) < 0.9 or len(inliers) < 0.2 * len(points):
+        return result  # not horizontal, or too small to be a support
+    rest = np.delete(points[:, 2], inliers)
+    if len(rest) < config.min_points or np.median(points[inliers, 2]) > np.median(rest):
+        return result  # nothing stands on it (a flat object, e.g. a laptop), or it is not below the rest
+    result[inliers] = True
     return result
 
 

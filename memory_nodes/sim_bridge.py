@@ -1,0 +1,63 @@
+"""The simulator bridge node: publishes a ``HouseholdSim`` frame as a robot's camera would.
+
+Publishes   rgb (Image bgr8), depth (Image 32FC1 metres), camera_info (CameraInfo), camera_pose
+            (PoseStamped of the optical frame in map), robot_pose (PoseStamped in map) and
+            detections (Detection2DArray with masks), all stamped with the simulation clock, on the
+            topics the perception and spatial nodes read (sensor-data QoS).
+"""
+
+from __future__ import annotations
+
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from memory_nodes.msg import Detection2D, Detection2DArray
+
+from . import conversions as cv
+from .household_sim import HouseholdSim, SimFrame
+from .node_support import SENSOR_QOS
+
+
+class SimBridge(Node):
+    def __init__(self, sim: HouseholdSim, namespace: str = "memory", **kwargs) -> None:
+        super().__init__("sim_bridge", namespace=namespace, **kwargs)
+        self.sim = sim
+        self.frame_id = "camera_color_optical_frame"
+        self.rgb = self.create_publisher(Image, "rgb", SENSOR_QOS)
+        self.depth = self.create_publisher(Image, "depth", SENSOR_QOS)
+        self.camera_info = self.create_publisher(CameraInfo, "camera_info", SENSOR_QOS)
+        self.camera_pose = self.create_publisher(PoseStamped, "camera_pose", SENSOR_QOS)
+        self.robot_pose = self.create_publisher(PoseStamped, "robot_pose", SENSOR_QOS)
+        self.detections = self.create_publisher(Detection2DArray, "detections", SENSOR_QOS)
+
+    def subscribers_ready(self) -> bool:
+        return all(p.get_subscription_count() > 0 for p in (self.rgb, self.depth, self.camera_info, self.camera_pose,
+                                                           self.detections))
+
+    def publish(self, frame: SimFrame) -> None:
+        stamp = cv.seconds_to_stamp(frame.stamp)
+        info = CameraInfo(width=self.sim.width, height=self.sim.height, distortion_model="plumb_bob")
+        fx, fy, cx, cy = self.sim.intrinsics
+        info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+        info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+        info.header.stamp, info.header.frame_id = stamp, self.frame_id
+        self.camera_info.publish(info)
+        camera = PoseStamped(pose=cv.pose_to_msg(frame.camera))
+        camera.header.stamp, camera.header.frame_id = stamp, "map"
+        self.camera_pose.publish(camera)
+        robot = PoseStamped()
+        robot.header.stamp, robot.header.frame_id = stamp, "map"
+        robot.pose.position = cv.point_to_msg(frame.robot_position)
+        robot.pose.orientation.w = 1.0
+        self.robot_pose.publish(robot)
+        self.rgb.publish(cv.array_to_image(frame.rgb, "bgr8", frame.stamp, self.frame_id))
+        self.depth.publish(cv.array_to_image(frame.depth, "32FC1", frame.stamp, self.frame_id))
+        detections = Detection2DArray()
+        detections.header.stamp, detections.header.frame_id = stamp, self.frame_id
+        for d in frame.detections:
+            x0, y0, x1, y1 = d.box
+            detection = Detection2D(label=d.label, score=d.score, x_min=x0, y_min=y0, x_max=x1, y_max=y1)
+            detection.mask = cv.array_to_image(d.mask, "mono8", frame.stamp, self.frame_id)
+            detections.detections.append(detection)
+        self.detections.publish(detections)
