@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_recovery",)
+BENCHMARKS = ("bench_core", "bench_services", "bench_recovery")
 
 
 def main(names: list[str]) -> int:

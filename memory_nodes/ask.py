@@ -110,10 +110,15 @@ def semantic_evidence(memory: SemanticMemory, question: str, limit: int) -> list
 class ParallelAsk:
     """Fans a question out to ``providers`` (memory name -> provider) on a thread pool."""
 
-    def __init__(self, providers: dict[str, Provider], timeout_s: float = 1.0, max_workers: int = 4) -> None:
+    def __init__(self, providers: dict[str, Provider], timeout_s: float = 1.0, max_workers: int = 4,
+                 prepare: Callable[[str], object] | None = None) -> None:
+        """``prepare(question)`` runs once before the fan-out, e.g. the text encoder's
+        ``encode_cached``, so the providers find the question's embedding cached instead of each
+        computing it."""
         if not timeout_s > 0:
             raise InvalidInputError(f"timeout_s must be > 0, got {timeout_s}")
         self._providers = providers
+        self._prepare = prepare
         self._timeout_s = timeout_s
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ask")
 
@@ -123,6 +128,8 @@ class ParallelAsk:
         limit = limit or 10
         chosen = [m for m in (memories or tuple(self._providers)) if m in self._providers]
         started = time.perf_counter()
+        if self._prepare is not None:
+            self._prepare(question)
         futures = {self._pool.submit(self._providers[m], question, limit): m for m in chosen}
         done, _ = wait(futures, timeout=self._timeout_s)
         answered, evidence = [], []

@@ -246,20 +246,31 @@ class EpisodicMemory:
             raise InvalidInputError(f"limit must be >= 0, got {limit}")
         if start > end:
             raise InvalidInputError(f"start {start} is after end {end}")
+        def wanted(e: EpisodeRecord) -> bool:
+            return (e.end >= start and e.start <= end
+                    and (place_ids is None or e.place_id in place_ids or bool(set(e.place_counts) & place_ids))
+                    and (not object_id or object_id in e.object_ids))
+
+        unfiltered = math.isinf(start) and math.isinf(end) and place_ids is None and not object_id
         with self._lock:
-            candidates = [
-                e for e in self._episodes.values()
-                if e.end >= start and e.start <= end
-                and (place_ids is None or e.place_id in place_ids or bool(set(e.place_counts) & place_ids))
-                and (not object_id or object_id in e.object_ids)
-            ]
+            similarity: dict[str, float] = {}
+            query = self._encoder.encode_cached(text) if text and self._encoder is not None else None
+            if query is not None and unfiltered:
+                # Free text alone: the nearest closed episodes and the open one are the candidates.
+                hits = self._index.search(query, min(len(self._index), max(64, 8 * (limit or 1))))
+                similarity = dict(hits)
+                candidates = [self._episodes[key] for key, _ in hits if key in self._episodes]
+                if self._open is not None and self._open.id not in similarity:
+                    candidates.append(self._open)
+            else:
+                candidates = [e for e in self._episodes.values() if wanted(e)]
             if not candidates:
                 return []
             now = self.latest_stamp
-            similarity: dict[str, float] = {}
-            if text and self._encoder is not None:
-                query = self._encoder.encode_cached(text)
+            if query is not None:
                 for episode in candidates:
+                    if episode.id in similarity:
+                        continue
                     if episode.closed and episode.id in self._index:
                         similarity[episode.id] = float(self._index.vector(episode.id) @ query)
                     else:

@@ -122,21 +122,22 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
+    if detection.mask is not None and detection.mask.shape != (height, width):
+        raise InvalidInputError(f"mask is {detection.mask.shape[::-1]}, image is {width}x{height}")
+    # Work inside the box only: a few thousand pixels, not the whole image, per detection.
+    depth = frame.depth_m[y0:y1, x0:x1]
     if detection.mask is not None:
-        if detection.mask.shape != (height, width):
-            raise InvalidInputError(f"mask is {detection.mask.shape[::-1]}, image is {width}x{height}")
-        selected = np.zeros((height, width), dtype=bool)
-        selected[y0:y1, x0:x1] = detection.mask[y0:y1, x0:x1] > 0
+        selected = detection.mask[y0:y1, x0:x1] > 0
     else:  # the box's centre part: its border is mostly background
         dx, dy = int((x1 - x0) * config.box_shrink), int((y1 - y0) * config.box_shrink)
-        selected = np.zeros((height, width), dtype=bool)
-        selected[y0 + dy:y1 - dy, x0 + dx:x1 - dx] = True
-    depth = frame.depth_m
+        selected = np.zeros(depth.shape, dtype=bool)
+        selected[dy:depth.shape[0] - dy, dx:depth.shape[1] - dx] = True
     selected &= np.isfinite(depth) & (depth < config.max_depth)
     v, u = np.nonzero(selected)
     if len(v) < config.min_points:
         return None
-    points = frame.camera_pose.transform(back_project(depth, frame.intrinsics, v, u))
+    fx, fy, cx, cy = frame.intrinsics
+    points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
     keep = ~_supporting_plane(points, config)
     # The object is the nearest dense depth band of what is left; what lies behind is background.
     z = depth[v, u]
@@ -150,9 +151,9 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     box = gravity_aligned_box(cleaned)
     appearance = None
     if frame.rgb is not None:
-        mask = np.zeros((height, width), np.uint8)
+        mask = np.zeros(depth.shape, np.uint8)
         mask[v[keep], u[keep]] = 1
-        appearance = colour_histogram(frame.rgb, mask)
+        appearance = colour_histogram(np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]), mask)
     return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance)
 
 

@@ -199,19 +199,25 @@ class SemanticMemory:
             raise InvalidInputError(f"min_confidence must be in [0, 1], got {min_confidence}")
         subject, obj = subject.strip().lower(), obj.strip().lower()
         predicate = predicate.strip().lower().replace(" ", "_")
+        def wanted(f: FactRecord) -> bool:
+            return ((not subject or f.subject == subject) and (not predicate or f.predicate == predicate)
+                    and (not obj or f.object == obj) and f.confidence >= min_confidence
+                    and (include_superseded or not f.superseded))
+
         with self._lock:
-            candidates = [
-                f for f in self._facts.values()
-                if (not subject or f.subject == subject) and (not predicate or f.predicate == predicate)
-                and (not obj or f.object == obj) and f.confidence >= min_confidence
-                and (include_superseded or not f.superseded)
-            ]
             now = self.latest_stamp
             similarity: dict[str, float] = {}
-            if text and self._encoder is not None and candidates:
+            if text and self._encoder is not None and not (subject or predicate or obj):
+                # Free text alone: the nearest neighbours are the candidates (no scan of every fact).
                 query = self._encoder.encode_cached(text)
-                hits = self._index.search(query, max(4 * limit, 64) if len(candidates) > 4 * limit else len(self._facts))
-                similarity = {key: value for key, value in hits}
+                hits = self._index.search(query, min(len(self._facts), max(64, 8 * (limit or 1))))
+                similarity = dict(hits)
+                candidates = [self._facts[key] for key, _ in hits if wanted(self._facts[key])]
+            else:
+                candidates = [f for f in self._facts.values() if wanted(f)]
+                if text and self._encoder is not None:
+                    query = self._encoder.encode_cached(text)
+                    similarity = {f.id: float(self._index.vector(f.id) @ query) for f in candidates if f.id in self._index}
             results = []
             for fact in candidates:
                 components = {"confidence": fact.confidence, "retention": fact.retention.value(now)}

@@ -907,6 +907,9 @@ class SpatialMemory:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def __contains__(self, object_id: object) -> bool:
+        return object_id in self._objects
+
     def get(self, object_id: str) -> ObjectNode:
         with self._lock:
             try:

@@ -135,7 +135,7 @@ class SpatialMemoryNode(MemoryNode):
 
     def _where_is(self, request: WhereIs.Request, response: WhereIs.Response) -> str:
         query = request.query.strip()
-        if query in {o.id for o in self.memory.objects()}:  # an id: that object, nothing else
+        if query in self.memory:  # an id: that object, nothing else
             node = self.memory.get(query)
             found = [(node, 1.0, {"id_match": 1.0, "existence": node.confidence})]
         else:

@@ -1,0 +1,94 @@
+"""Service round trips with a large memory, against the transport floor: an empty std_srvs/Trigger
+service in the same executor, called the same way, in the same run."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from std_srvs.srv import Trigger
+
+from memory_nodes.geometry import Pose
+from memory_nodes.spatial_memory import Observation
+from memory_nodes.spatial_node import SpatialMemoryNode
+from memory_nodes.srv import QueryObjects, WhereIs
+from memory_nodes.temporal_node import TemporalMemoryNode
+
+
+def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
+    rng = np.random.default_rng(0)
+    side = int(np.ceil(np.sqrt(objects)))
+    for start in range(0, objects, 100):
+        spatial.memory.integrate([Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
+                                              np.array([0.3, 0.3, 0.3]))
+                                  for i in range(start, min(start + 100, objects))], float(start))
+    temporal.memory.add_observations(np.sort(rng.uniform(0, 36_000, observations)),
+                                     [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)],
+                                     rng.normal(size=(observations, 3)))
+
+
+def round_trips(executor, clients, requests, count=400) -> dict[str, np.ndarray]:
+    """Calls interleaved round-robin, so every service meets the same conditions (timers, GC)."""
+    times: dict[str, list[float]] = {name: [] for name in clients}
+    for _ in range(count):
+        for name, client in clients.items():
+            started = time.perf_counter()
+            future = client.call_async(requests[name])
+            executor.spin_until_future_complete(future, timeout_sec=5.0)
+            assert future.done() and future.result().success, name
+            times[name].append(time.perf_counter() - started)
+    return {name: np.array(values[20:]) * 1000.0 for name, values in times.items()}
+
+
+def main() -> list[tuple[str, str, str]]:
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    overrides = [Parameter("text_search", value=False), Parameter("persistence", value=False),
+                 Parameter("capacity", value=20_000)]
+    spatial = SpatialMemoryNode(context=context, namespace="bench", parameter_overrides=overrides)
+    temporal = TemporalMemoryNode(context=context, namespace="bench", parameter_overrides=overrides)
+    server = rclpy.create_node("floor", namespace="bench", context=context)
+    def trigger(request, response):
+        response.success = True
+        return response
+
+    server.create_service(Trigger, "trigger", trigger)
+    fill(spatial, temporal)
+    servers = MultiThreadedExecutor(num_threads=3, context=context)
+    for node in (spatial, temporal, server):
+        servers.add_node(node)
+    spinner = threading.Thread(target=servers.spin, daemon=True)
+    spinner.start()
+    caller = rclpy.create_node("caller", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(caller)
+    clients = {name: caller.create_client(srv, f"/bench/{name}")
+               for name, srv in (("trigger", Trigger), ("where_is", WhereIs), ("query_objects", QueryObjects))}
+    for client in clients.values():
+        assert client.wait_for_service(timeout_sec=10.0)
+    requests = {"trigger": Trigger.Request(), "where_is": WhereIs.Request(query="thing7", limit=5),
+                "query_objects": QueryObjects.Request(label="thing7", limit=10)}
+    results = round_trips(executor, clients, requests)
+    servers.shutdown()
+    spinner.join(timeout=5.0)
+    for node in (spatial, temporal, server, caller):
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+    floor_median, floor_p99 = np.median(results["trigger"]), np.percentile(results["trigger"], 99)
+    rows = [("service floor: std_srvs/Trigger round trip", f"{floor_median:.2f} ms median",
+             f"p99 {floor_p99:.2f} ms")]
+    for name in ("where_is", "query_objects"):
+        median, p99 = np.median(results[name]), np.percentile(results[name], 99)
+        rows.append((f"{name} with 10k objects + 1M observations (targets: median <= 3x, p99 <= 10x the floor)",
+                     f"{median / floor_median:.1f}x median, {p99 / floor_p99:.1f}x p99",
+                     f"{median:.2f} ms median, {p99:.2f} ms p99"))
+    return rows
+
+
+if __name__ == "__main__":
+    for row in main():
+        print(" | ".join(row))
