@@ -9,10 +9,15 @@ machine at hand; compare ratios within a run, not absolute numbers across machin
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
 import time
 from pathlib import Path
+
+# The per-frame target is for one core: keep open3d/OpenMP and BLAS from spreading over both.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ("bench_core", "bench_services", "bench_recovery")

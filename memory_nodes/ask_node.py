@@ -34,6 +34,7 @@ class AskNode(Node):
         if self.timeout_s <= 0 or self.default_limit <= 0:
             raise InvalidInputError("timeout_s and default_limit must be > 0")
         self.counters = InputCounters(self)
+        self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"))
         # Reentrant: the ask callback waits for the clients' responses, which must be able to run
         # on other executor threads meanwhile; concurrent asks are allowed.
         self._group = ReentrantCallbackGroup()

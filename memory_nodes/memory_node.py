@@ -79,10 +79,19 @@ class MemoryNode(LifecycleNode):
         # One group: ingestion, queries and management of this memory take turns, so a query
         # never sees half a frame and a save never sees half an update.
         self.group = MutuallyExclusiveCallbackGroup()
+        diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
+        self.counters.report_on_diagnostics(diagnostics_period_s, self._diagnostic_values, self.group)
         self.serve(Save, f"{self.kind}/save", self._save)
         self.serve(Load, f"{self.kind}/load", self._load)
         self.serve(Forget, f"{self.kind}/forget", self._forget)
         self.serve(Reset, f"{self.kind}/reset", self._reset)
+
+    def _diagnostic_values(self) -> dict[str, Any]:
+        values: dict[str, Any] = {"active": self._active, "items": len(self.memory) if self.memory is not None else 0}
+        if self.journal is not None:
+            values["journal.appended"] = self.journal.store.appended
+            values["journal.replay_errors"] = self.journal.replay_errors
+        return values
 
     # ----------------------------------------------------------------- for subclasses
     def create_memory(self) -> Any:

@@ -240,14 +240,24 @@ class StampMatcher:
         self.tolerance_s = tolerance_s
         self._stamps: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
         self._items: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+        self.dropped = 0
 
     def add(self, stream: str, stamp: float, item: Any) -> None:
+        """Buffer ``item``; a full buffer drops its oldest item first (counted in ``dropped``)."""
         stamps, items = self._stamps[stream], self._items[stream]
+        full = len(stamps) == stamps.maxlen
         if stamps and stamp < stamps[-1]:  # out of order: keep the buffer sorted
+            if full:
+                self.dropped += 1
+                if stamp <= stamps[0]:
+                    return  # older than everything kept: it is the one to drop
+                stamps.popleft()
+                items.popleft()
             index = bisect.bisect_right(list(stamps), stamp)
             stamps.insert(index, stamp)
             items.insert(index, item)
             return
+        self.dropped += full
         stamps.append(stamp)
         items.append(item)
 

@@ -62,6 +62,9 @@ class PerceptionNode(Node):
             raise ConfigError("view_downsample >= 1, depth_scale > 0, max_range > 0, geometric_period_s >= 0")
         self.base_to_camera = Pose(np.array(translation, dtype=float), np.array(rotation, dtype=float))
         self.counters = InputCounters(self)
+        self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"),
+                                            lambda: {"pending_triggers": len(self._pending),
+                                                     "buffered_messages_dropped": self.matcher.dropped})
         self.matcher = StampMatcher(("rgb", "depth", "pose"), self.sync_tolerance_s)
         self.camera_info: CameraInfo | None = None
         self._last_geometric = -np.inf

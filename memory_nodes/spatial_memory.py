@@ -262,9 +262,18 @@ class _ObjectIndex:
 
     def near(self, position: np.ndarray, radius: float) -> set[str]:
         """Ids of objects whose centre may lie within ``radius`` (horizontally) of ``position``."""
+        span = 2.0 * radius / self.cell_size + 1.0
+        found: set[str] = set()
+        if not math.isfinite(span) or span * span > len(self.cells):
+            # A huge radius would visit more cells than are occupied: scan the occupied ones.
+            (px, py), reach = np.asarray(position)[:2], radius + self.cell_size
+            for (i, j), ids in self.cells.items():
+                cx, cy = (i + 0.5) * self.cell_size, (j + 0.5) * self.cell_size
+                if abs(cx - px) <= reach and abs(cy - py) <= reach:
+                    found |= ids
+            return found
         low = self._cell(np.asarray(position) - radius)
         high = self._cell(np.asarray(position) + radius)
-        found: set[str] = set()
         for i in range(low[0], high[0] + 1):
             for j in range(low[1], high[1] + 1):
                 found |= self.cells.get((i, j), set())

@@ -57,6 +57,7 @@ def test_acknowledged_facts_and_events_survive_sigkill(tmp_path):
     acknowledged_events: list[int] = []
     counter = 0
     log = open(tmp_path / "memory.log", "a")
+    processes: list[subprocess.Popen] = []
     try:
         for round_number in range(4):
             processes = [start_memory(tmp_path, namespace, exe, log) for exe in ("semantic_memory", "episodic_memory")]
@@ -92,6 +93,10 @@ def test_acknowledged_facts_and_events_survive_sigkill(tmp_path):
                 process.wait()
         assert len(acknowledged_facts) > 20 and len(acknowledged_events) > 20
     finally:
+        for process in processes:  # also when an assertion failed mid-round
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
         log.close()

@@ -94,3 +94,11 @@ def test_stamp_matcher_pairs_nearest_within_tolerance():
     assert matcher.match(1.034) == {"rgb": "rgb@1.033", "depth": "depth@1.038"}
     assert matcher.match(1.5) is None
     assert matcher.nearest("depth", 1.0) == (1.005, "depth@1.005")
+
+
+def test_stamp_matcher_stays_bounded_with_time_going_backwards():
+    matcher = StampMatcher(("depth",), tolerance_s=0.01, depth=3)
+    for stamp in (5.0, 6.0, 7.0, 4.0, 6.5, 1.0):
+        matcher.add("depth", stamp, stamp)
+    assert [matcher.nearest("depth", s) for s in (6.0, 6.5, 7.0)] == [(6.0, 6.0), (6.5, 6.5), (7.0, 7.0)]
+    assert matcher.nearest("depth", 5.0) is None and matcher.dropped == 3

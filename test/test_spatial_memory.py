@@ -268,3 +268,9 @@ def test_subgraph_around_an_object(memory):
     assert mug.id in sub and mug.place_id in sub
     with pytest.raises(UnknownItemError):
         memory.subgraph("obj-404")
+
+
+def test_huge_and_tiny_query_regions(memory):
+    memory.integrate([obs("mug", 1, 1), obs("laptop", 7, 2, appearance=BLUE)], 0.0)
+    assert {o.label for o, _ in memory.query_objects(center=np.array([0.0, 0.0, 0.0]), radius=1e30)} == {"mug", "laptop"}
+    assert memory.query_objects(center=np.array([50.0, 50.0, 0.0]), radius=1e-9) == []
