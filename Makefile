@@ -16,7 +16,7 @@ ROS_ENV := source $(VENV)/bin/activate && \
 	source $(WS)/install/setup.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
-.PHONY: install build demo quick-demo test bench clean system-deps
+.PHONY: install build demo quick-demo test bench soak clean system-deps
 .DEFAULT_GOAL := demo
 
 install: system-deps $(VENV)/.installed build
@@ -72,6 +72,10 @@ test: install
 # Speed, scale and recovery figures (not part of the tests): prints a table, writes BENCHMARKS.md.
 bench: install
 	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/run_all.py
+
+# 10 minutes of 30 Hz RGB-D + detections and 50 queries/s against every service (not in the tests).
+soak: install
+	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/soak.py 600
 
 clean:
 	rm -rf $(WS)

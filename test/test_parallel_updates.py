@@ -70,3 +70,45 @@ def test_concurrent_updates_and_questions(encoder):
     assert len(semantic) == 100
     assert len(spatial) == len(scenario.objects)
     assert all(a == ["spatial", "temporal", "episodic", "semantic"] for a in answered)
+
+
+def test_queries_during_heavy_ingestion_see_whole_frames():
+    """A reader never sees half a frame: every snapshot it takes satisfies the invariants a
+    finished frame leaves behind (no overlapping same-label twins, every edge between known nodes)."""
+    from memory_nodes.geometry import aabb_iou
+
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    scenario = flat_scenario()
+    stop = threading.Event()
+    problems: list[str] = []
+
+    def ingest():
+        stamp = 0.0
+        while not stop.is_set():
+            for frame in scenario.frames:
+                memory.integrate(frame.observations, frame.stamp + stamp, frame.view, frame.robot_position)
+            stamp += 1000.0
+
+    def read():
+        for _ in range(80):
+            graph = memory.subgraph()
+            objects = {o.id: o for o in memory.objects()}
+            present = [o for o in objects.values() if o.status == "present"]
+            for a in present:
+                for b in present:
+                    if a.id < b.id and a.label == b.label and aabb_iou(*a.bounds(), *b.bounds()) >= 0.5:
+                        problems.append(f"half-merged twins {a.id} {b.id}")
+            for u, v in graph.edges():
+                if u not in graph.nodes or v not in graph.nodes:
+                    problems.append(f"dangling edge {u} -> {v}")
+
+    writer = threading.Thread(target=ingest)
+    writer.start()
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=120)
+    stop.set()
+    writer.join(timeout=120)
+    assert not problems, problems[:5]
