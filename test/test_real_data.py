@@ -1,0 +1,110 @@
+"""Real sensor data from ../shared/data replayed through the real nodes, checked against ground truth."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rclpy
+from geometry_msgs.msg import PoseStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from conftest import SOURCE_DIR
+from memory_nodes.memory_system import create_memory_nodes
+from memory_nodes.replay import Replayer, read_tum
+
+DATA = SOURCE_DIR.parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")
+
+
+class Pipeline:
+    """Every memory node plus the perception node in one process, and a replayer."""
+
+    def __init__(self, **parameters) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, args=[])
+        overrides = [Parameter(k, value=v) for k, v in {"persistence": False, "text_search": False, **parameters}.items()]
+        self.nodes = {n.get_name(): n for n in create_memory_nodes(context=self.context, parameter_overrides=overrides)}
+        self.feeder = rclpy.create_node("replay", context=self.context)
+        self.executor = MultiThreadedExecutor(num_threads=8, context=self.context)
+        for node in [*self.nodes.values(), self.feeder]:
+            self.executor.add_node(node)
+        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner.start()
+        self.replayer = Replayer(self.feeder, rate=0.0, progress=False)
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.spinner.join(timeout=5)
+        for node in [*self.nodes.values(), self.feeder]:
+            node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def test_fr3_cabinet_is_one_object_at_its_true_place():
+    folder = DATA / "tum_fr3_cabinet_objects"
+    frames = read_tum(folder, folder / "bbox_2d_yolov2")
+    assert len(frames) == 58 and all(f.box is not None for f in frames)
+    pipeline = Pipeline(mode="detections", depth_band=0.6, max_depth=4.0, min_score=0.1, association_distance=1.0)
+    try:
+        started = time.perf_counter()
+        pipeline.replayer.replay_tum(frames, (535.4, 539.2, 320.1, 247.6), 1 / 5000.0, label="cabinet")
+        fps = len(frames) / (time.perf_counter() - started)
+        objects = [o for o in pipeline.nodes["spatial_memory"].memory.objects() if o.label == "cabinet"]
+    finally:
+        pipeline.close()
+    x, y, z, yaw, half_l, half_w, half_h = (float(v) for v in (folder / "truth_objects.txt").read_text().split()[:7])
+    assert len(objects) == 1, [(o.id, o.position) for o in objects]
+    cabinet = objects[0]
+    error = float(np.linalg.norm(cabinet.position - [x, y, z]))
+    assert error < 0.15, error
+    truth = np.array([2 * half_l, 2 * half_w, 2 * half_h])
+    measured = cabinet.box.extent
+    horizontal = np.sort(measured[:2]) / np.sort(truth[:2])  # the box's yaw may differ by 90 degrees
+    assert np.all(np.abs(horizontal - 1) <= 0.3) and abs(measured[2] / truth[2] - 1) <= 0.3, (measured, truth)
+    print(f"\nfr3/cabinet: centre error {error:.3f} m, extent {np.round(measured, 3)} vs {np.round(truth, 3)}, "
+          f"{fps:.1f} frames/s through the pipeline")
+
+
+def test_husky_odometry_becomes_places_and_a_queryable_trail():
+    from rosbags.highlevel import AnyReader
+
+    bag = DATA / "husky_odom_bag" / "test1.bag"
+    truth = {}
+    with AnyReader([bag]) as reader:
+        connections = [c for c in reader.connections if c.topic == "/husky_velocity_controller/odom"]
+        for connection, _, raw in reader.messages(connections=connections):
+            msg = reader.deserialize(raw, connection.msgtype)
+            stamp = round(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9, 6)
+            truth[stamp] = np.array([msg.pose.pose.position.x, msg.pose.pose.position.y, msg.pose.pose.position.z])
+    pipeline = Pipeline(place_spacing=2.0)
+    try:
+        pipeline.replayer.wait_for_subscribers([(PoseStamped, "robot_pose")])
+        pipeline.replayer.rate = 20.0  # 395 s of odometry in 20 s: the sensor QoS keeps only the newest few
+        sent = pipeline.replayer.replay_bag(bag, {"/husky_velocity_controller/odom": "robot_pose"}, odom_as_map=True)
+        time.sleep(1.0)
+        temporal = pipeline.nodes["temporal_memory"].memory
+        spatial = pipeline.nodes["spatial_memory"].memory
+        stamps = sorted(truth)
+        history = temporal.history("robot")
+        received = len(history)
+        checks = []
+        for t in np.linspace(history[0, 0], stamps[-1], 25):
+            found = temporal.pose_at("robot", float(t))
+            assert found is not None
+            stamp, position = found
+            assert stamp <= t
+            checks.append(np.linalg.norm(position - truth[round(stamp, 6)]))
+        places = [p for p in spatial.places() if p.layer == "place"]
+    finally:
+        pipeline.close()
+    assert sent == len(truth) == 3952
+    assert received >= 0.9 * sent, f"only {received} of {sent} odometry messages arrived"
+    assert max(checks) < 1e-6  # the answer is the recorded pose at the stamp it names
+    path_length = sum(np.linalg.norm(truth[b][:2] - truth[a][:2]) for a, b in zip(stamps, stamps[1:]))
+    assert len(places) >= 0.3 * path_length / 2.0, (len(places), path_length)
+    print(f"\nhusky: {received}/{sent} poses stored, {len(places)} places along {path_length:.0f} m")
