@@ -4,15 +4,17 @@
     for candidate in client.where_is("mug"):
         print(candidate.object_id, candidate.room_id)
 
-Every method waits at most ``timeout_s`` seconds, returns the response's payload and raises
-``MemoryServiceError`` (with the service's message) when the service is missing, times out or
-answers ``success=false``. Calls use ``call_async`` and wait on an event, so a client sharing an
+Every method waits at most ``timeout_s`` seconds, returns plain Python values (the dataclasses
+below: positions as (x, y, z) metres in ``map``, times as float seconds of message stamps) and
+raises ``MemoryServiceError`` (with the service's message) when the service is missing, times out
+or answers ``success=false``. Calls use ``call_async`` and wait on an event, so a client sharing an
 executor with other nodes never blocks that executor.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import rclpy
@@ -27,6 +29,8 @@ from memory_nodes.srv import (
     RecallEpisodes, RecordEvent, Reset, Save, WhereIs,
 )
 
+from .ask import EvidenceItem
+from .conversions import seconds_to_stamp
 from .errors import MemoryNodesError
 
 SERVICES: dict[str, type] = {
@@ -45,6 +49,148 @@ SERVICES: dict[str, type] = {
 
 class MemoryServiceError(MemoryNodesError):
     """A memory service was unavailable, timed out, or refused the request (its message)."""
+
+
+Vector = tuple[float, float, float]
+
+
+def _xyz(point) -> Vector:
+    return (float(point.x), float(point.y), float(point.z))
+
+
+def _seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """A remembered object: ``position`` of its box centre and ``orientation`` (x, y, z, w) in
+    ``map``, full ``extent`` in metres, existence ``confidence`` in [0, 1], seen times in seconds."""
+
+    id: str
+    label: str
+    label_confidence: float
+    position: Vector
+    orientation: tuple[float, float, float, float]
+    extent: Vector
+    confidence: float
+    first_seen: float
+    last_seen: float
+    observation_count: int
+    place_id: str
+    room_id: str
+    state: str
+    status: str
+
+    @classmethod
+    def from_msg(cls, msg) -> ObjectInfo:
+        o = msg.pose.orientation
+        return cls(msg.id, msg.label, float(msg.label_confidence), _xyz(msg.pose.position),
+                   (float(o.x), float(o.y), float(o.z), float(o.w)), _xyz(msg.extent), float(msg.confidence),
+                   _seconds(msg.first_seen), _seconds(msg.last_seen), int(msg.observation_count), msg.place_id,
+                   msg.room_id, msg.state, msg.status)
+
+
+@dataclass(frozen=True)
+class WhereAnswer:
+    """Where an object was last seen (``position`` in ``map``, ``last_seen`` in seconds) and why."""
+
+    object_id: str
+    label: str
+    position: Vector
+    last_seen: float
+    place_id: str
+    room_id: str
+    status: str
+    score: float
+    evidence: list[EvidenceItem]
+
+
+@dataclass(frozen=True)
+class ChangeInfo:
+    stamp: float
+    kind: str
+    object_id: str
+    label: str
+    from_position: Vector
+    to_position: Vector
+    detail: str
+
+
+@dataclass(frozen=True)
+class History:
+    """``poses``: (stamp s, position in ``map``) oldest first; ``pose_at_time``: the last pose at or
+    before the asked time, or None."""
+
+    poses: list[tuple[float, Vector]]
+    pose_at_time: tuple[float, Vector] | None
+
+
+@dataclass(frozen=True)
+class EpisodeInfo:
+    id: str
+    start: float
+    end: float
+    place_id: str
+    object_ids: list[str]
+    task: str
+    outcome: str
+    summary: str
+    event_count: int
+
+
+@dataclass(frozen=True)
+class FactInfo:
+    id: str
+    subject: str
+    predicate: str
+    object: str
+    confidence: float
+    source: str
+    stamp: float
+    superseded: bool
+    superseded_by: str
+
+
+@dataclass(frozen=True)
+class PlaceInfo:
+    id: str
+    layer: str
+    name: str
+    position: Vector
+    parent_id: str
+
+
+@dataclass(frozen=True)
+class SceneGraphInfo:
+    """Objects, places/rooms and relations (subject, predicate, object, confidence)."""
+
+    objects: list[ObjectInfo]
+    places: list[PlaceInfo]
+    relations: list[tuple[str, str, str, float]]
+    sequence: int
+    stamp: float
+
+
+@dataclass(frozen=True)
+class AskAnswer:
+    answers: list[EvidenceItem]
+    memories_answered: list[str]
+    elapsed_ms: float
+
+
+def _stamp(value: float | Time | None) -> Time:
+    """A request time from seconds (float) or a Time; None or 0 means unset."""
+    if value is None:
+        return Time()
+    if isinstance(value, Time):
+        return value
+    return seconds_to_stamp(float(value))
+
+
+def _evidence(msg) -> EvidenceItem:
+    return EvidenceItem(msg.memory, msg.item_id, msg.text, float(msg.score),
+                        dict(zip(msg.component_names, (float(v) for v in msg.component_values))))
 
 
 class MemoryClient:
@@ -90,57 +236,67 @@ class MemoryClient:
                 raise MemoryServiceError(f"service {self._namespace}/{name} is not available")
 
     # ----------------------------------------------------------------- spatial
-    def where_is(self, query: str, limit: int = 0):
-        """WhereCandidate list, best first."""
-        return self.call("where_is", WhereIs, WhereIs.Request(query=query, limit=limit)).candidates
+    def where_is(self, query: str, limit: int = 0) -> list[WhereAnswer]:
+        """Candidates best first, each with its evidence and score components."""
+        return [WhereAnswer(c.object_id, c.label, _xyz(c.pose.position), _seconds(c.last_seen), c.place_id, c.room_id,
+                            c.status, float(c.score), [_evidence(e) for e in c.evidence])
+                for c in self.call("where_is", WhereIs, WhereIs.Request(query=query, limit=limit)).candidates]
 
     def query_objects(self, label: str = "", text: str = "", center: tuple[float, float, float] | None = None,
                       radius: float = 0.0, place_id: str = "", include_absent: bool = False, limit: int = 0):
-        """(MemoryObject list, scores), best first; ``center`` in map, metres."""
+        """(objects, scores), best first; ``center`` in map, metres."""
         request = QueryObjects.Request(label=label, text=text, radius=float(radius), place_id=place_id,
                                        include_absent=include_absent, limit=limit)
         if center is not None:
             request.center = Point(x=float(center[0]), y=float(center[1]), z=float(center[2]))
         response = self.call("query_objects", QueryObjects, request)
-        return list(response.objects), list(response.scores)
+        return [ObjectInfo.from_msg(o) for o in response.objects], [float(v) for v in response.scores]
 
-    def get_scene_graph(self, root_id: str = "", depth: int = 0):
-        return self.call("get_scene_graph", GetSceneGraph, GetSceneGraph.Request(root_id=root_id, depth=depth)).graph
+    def get_scene_graph(self, root_id: str = "", depth: int = 0) -> SceneGraphInfo:
+        graph = self.call("get_scene_graph", GetSceneGraph, GetSceneGraph.Request(root_id=root_id, depth=depth)).graph
+        return SceneGraphInfo([ObjectInfo.from_msg(o) for o in graph.objects],
+                              [PlaceInfo(p.id, p.layer, p.name, _xyz(p.position), p.parent_id) for p in graph.places],
+                              [(r.subject_id, r.predicate, r.object_id, float(r.confidence)) for r in graph.relations],
+                              int(graph.sequence), _seconds(graph.header.stamp))
 
     # ----------------------------------------------------------------- temporal
-    def query_changes(self, object_id: str = "", kind: str = "", start: Time | None = None, end: Time | None = None,
+    def query_changes(self, object_id: str = "", kind: str = "", start: float | Time | None = None, end: float | Time | None = None,
                       limit: int = 0):
         request = QueryChanges.Request(object_id=object_id, kind=kind, limit=limit)
-        request.start, request.end = start or Time(), end or Time()
-        return list(self.call("query_changes", QueryChanges, request).changes)
+        request.start, request.end = _stamp(start), _stamp(end)
+        return [ChangeInfo(_seconds(c.stamp), c.kind, c.object_id, c.label, _xyz(c.from_position), _xyz(c.to_position),
+                           c.detail) for c in self.call("query_changes", QueryChanges, request).changes]
 
-    def object_history(self, object_id: str, at_time: Time | None = None, limit: int = 0):
-        """The ObjectHistory response (poses, has_pose_at_time, pose_at_time)."""
+    def object_history(self, object_id: str, at_time: float | Time | None = None, limit: int = 0) -> History:
         request = ObjectHistory.Request(object_id=object_id, limit=limit)
-        request.at_time = at_time or Time()
-        return self.call("object_history", ObjectHistory, request)
+        request.at_time = _stamp(at_time)
+        response = self.call("object_history", ObjectHistory, request)
+        at = response.pose_at_time
+        return History([(_seconds(p.stamp), _xyz(p.pose.position)) for p in response.poses],
+                       (_seconds(at.stamp), _xyz(at.pose.position)) if response.has_pose_at_time else None)
 
     # ----------------------------------------------------------------- episodic
-    def record_event(self, kind: str, task: str = "", text: str = "", stamp: Time | None = None,
+    def record_event(self, kind: str, task: str = "", text: str = "", stamp: float | Time | None = None,
                      object_ids: list[str] | None = None, place_id: str = "") -> tuple[str, str]:
         """(event id, episode id)."""
         request = RecordEvent.Request(kind=kind, task=task, text=text, object_ids=object_ids or [], place_id=place_id)
-        request.stamp = stamp or Time()
+        request.stamp = _stamp(stamp)
         response = self.call("record_event", RecordEvent, request)
         return response.event_id, response.episode_id
 
     def recall_episodes(self, text: str = "", place_id: str = "", object_id: str = "", limit: int = 0):
         request = RecallEpisodes.Request(text=text, place_id=place_id, object_id=object_id, limit=limit)
         response = self.call("recall_episodes", RecallEpisodes, request)
-        return list(response.episodes), list(response.scores)
+        return [EpisodeInfo(e.id, _seconds(e.start), _seconds(e.end), e.place_id, list(e.object_ids), e.task, e.outcome,
+                            e.summary, int(e.event_count)) for e in response.episodes], [float(v) for v in response.scores]
 
     # ----------------------------------------------------------------- semantic
     def add_fact(self, subject: str, predicate: str, obj: str, confidence: float = 1.0, source: str = "",
-                 stamp: Time | None = None) -> tuple[str, list[str]]:
+                 stamp: float | Time | None = None) -> tuple[str, list[str]]:
         """(fact id, ids of the facts it superseded)."""
         request = AddFact.Request(subject=subject, predicate=predicate, object=obj, confidence=float(confidence),
                                   source=source)
-        request.stamp = stamp or Time()
+        request.stamp = _stamp(stamp)
         response = self.call("add_fact", AddFact, request)
         return response.fact_id, list(response.superseded_ids)
 
@@ -150,12 +306,15 @@ class MemoryClient:
                                      min_confidence=float(min_confidence), include_superseded=include_superseded,
                                      limit=limit)
         response = self.call("query_facts", QueryFacts, request)
-        return list(response.facts), list(response.scores)
+        return [FactInfo(f.id, f.subject, f.predicate, f.object, float(f.confidence), f.source, _seconds(f.stamp),
+                         bool(f.superseded), f.superseded_by) for f in response.facts], [float(v) for v in response.scores]
 
     # ----------------------------------------------------------------- all memories
-    def ask(self, question: str, limit: int = 0):
-        """The Ask response: answers (Evidence, best first), memories_answered, elapsed_ms."""
-        return self.call("ask", Ask, Ask.Request(question=question, limit=limit))
+    def ask(self, question: str, limit: int = 0) -> AskAnswer:
+        """Evidence from all four memories, best first, and which memories answered in time."""
+        response = self.call("ask", Ask, Ask.Request(question=question, limit=limit))
+        return AskAnswer([_evidence(e) for e in response.answers], list(response.memories_answered),
+                         float(response.elapsed_ms))
 
     def save(self, memory: str, name: str = "") -> str:
         """Write ``memory``'s snapshot (``name`` in its memory directory; "" = its default); the path."""

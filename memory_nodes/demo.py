@@ -51,7 +51,7 @@ def feed_scenario(feeder, client: MemoryClient, namespace: str = "/memory", time
     for number, frame in enumerate(scenario.frames, start=1):
         while events and events[0][0] <= frame.stamp:
             stamp, kind, task, text = events.pop(0)
-            client.record_event(kind, task, text, stamp=cv.seconds_to_stamp(stamp))
+            client.record_event(kind, task, text, stamp=stamp)
         pose = PoseStamped()
         pose.header.stamp, pose.header.frame_id = cv.seconds_to_stamp(frame.stamp), "map"
         pose.pose.position = cv.point_to_msg(frame.robot_position)
@@ -62,7 +62,7 @@ def feed_scenario(feeder, client: MemoryClient, namespace: str = "/memory", time
                 raise MemoryServiceError(f"the spatial memory processed {len(processed)} of {number} frames")
             time.sleep(0.01)
     for stamp, kind, task, text in events:
-        client.record_event(kind, task, text, stamp=cv.seconds_to_stamp(stamp))
+        client.record_event(kind, task, text, stamp=stamp)
     time.sleep(0.3)  # changes fan out to the other memories
     return len(scenario.frames)
 
@@ -70,23 +70,21 @@ def feed_scenario(feeder, client: MemoryClient, namespace: str = "/memory", time
 def run_demo(client: MemoryClient) -> None:
     candidates = client.where_is("where is the mug?", limit=3)
     _print("where_is('where is the mug?')", [
-        f"{c.object_id} {c.label} {c.status} in {c.room_id or '?'} at ({c.pose.position.x:.2f}, "
-        f"{c.pose.position.y:.2f}, {c.pose.position.z:.2f}) score {c.score:.2f}" for c in candidates])
+        f"{c.object_id} {c.label} {c.status} in {c.room_id or '?'} at ({c.position[0]:.2f}, "
+        f"{c.position[1]:.2f}, {c.position[2]:.2f}) score {c.score:.2f}" for c in candidates])
     objects, scores = client.query_objects(place_id="room-kitchen")
     _print("query_objects(place_id='room-kitchen')",
            [f"{o.id} {o.label} {o.status} {o.state} conf {o.confidence:.2f}" for o in objects])
     graph = client.get_scene_graph()
     _print("get_scene_graph()", [f"{len(graph.objects)} objects, {len(graph.places)} places/rooms, "
                                  f"{len(graph.relations)} relations"] +
-           [f"{r.subject_id} {r.predicate} {r.object_id}" for r in graph.relations if r.predicate in ("on", "in")])
+           [f"{s} {p} {o}" for s, p, o, _ in graph.relations if p in ("on", "in")])
     changes = client.query_changes()
-    _print("query_changes()", [f"t={cv.stamp_to_seconds(c.stamp):.0f} {c.kind} {c.object_id} {c.label} {c.detail}"
-                               for c in changes])
+    _print("query_changes()", [f"t={c.stamp:.0f} {c.kind} {c.object_id} {c.label} {c.detail}" for c in changes])
     if candidates:
         history = client.object_history(candidates[0].object_id)
         _print(f"object_history('{candidates[0].object_id}')", [
-            f"t={cv.stamp_to_seconds(p.stamp):.0f} ({p.pose.position.x:.2f}, {p.pose.position.y:.2f})"
-            for p in history.poses[-6:]])
+            f"t={stamp:.0f} ({position[0]:.2f}, {position[1]:.2f})" for stamp, position in history.poses[-6:]])
     episodes, scores = client.recall_episodes(text="task that failed in the office", limit=2)
     _print("recall_episodes('task that failed in the office')",
            [f"{e.id} [{e.outcome or 'no task'}] {e.summary} (score {s:.2f})" for e, s in zip(episodes, scores)])
@@ -100,7 +98,7 @@ def run_demo(client: MemoryClient) -> None:
     _print(f"ask('where is the mug and what happened to it?') {answer.elapsed_ms:.1f} ms, "
            f"memories {list(answer.memories_answered)}",
            [f"[{e.memory}] {e.text} (score {e.score:.2f}: " + ", ".join(
-               f"{n} {v:.2f}" for n, v in zip(e.component_names, e.component_values)) + ")" for e in answer.answers])
+               f"{n} {v:.2f}" for n, v in e.components.items()) + ")" for e in answer.answers])
 
 
 def main(args: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ def top_down_map(path: Path, scenario, trajectory: np.ndarray, truth: dict[str, 
         axes.scatter(position[0], position[1], marker="x", color="black", s=40)
     for obj in memory_objects:
         present = obj.status == "present"
-        x, y = obj.pose.position.x, obj.pose.position.y
+        x, y = obj.position[0], obj.position[1]
         axes.scatter(x, y, s=60, color="tab:green" if present else "lightgrey", edgecolors="black", zorder=3)
         axes.annotate(f"{obj.label}\n{obj.id}", (x, y), textcoords="offset points", xytext=(6, 4), fontsize=7,
                       color="black" if present else "grey")
@@ -54,8 +54,8 @@ def top_down_map(path: Path, scenario, trajectory: np.ndarray, truth: dict[str, 
 
 
 def scene_graph(path: Path, graph_msg, title: str) -> Path:
-    """The layers of a SceneGraph message: rooms on top, places, objects below; part_of, at and the
-    geometric relations (on, in) as edges."""
+    """The layers of a scene graph (``MemoryClient.get_scene_graph``): rooms on top, places,
+    objects below; part_of, at and the geometric relations (on, in) as edges."""
     graph = nx.DiGraph()
     layer_of = {}
     for place in graph_msg.places:
@@ -65,16 +65,15 @@ def scene_graph(path: Path, graph_msg, title: str) -> Path:
         graph.add_node(obj.id, label=obj.label)
         layer_of[obj.id] = 0
     kinds = {}
-    for relation in graph_msg.relations:
-        if relation.predicate in ("part_of", "at", "on", "in") and relation.subject_id in layer_of \
-                and relation.object_id in layer_of:
-            graph.add_edge(relation.subject_id, relation.object_id)
-            kinds[(relation.subject_id, relation.object_id)] = relation.predicate
+    for subject, predicate, obj, _ in graph_msg.relations:
+        if predicate in ("part_of", "at", "on", "in") and subject in layer_of and obj in layer_of:
+            graph.add_edge(subject, obj)
+            kinds[(subject, obj)] = predicate
     positions = {}
     for layer in (0, 1, 2):
         members = sorted((n for n in graph.nodes if layer_of[n] == layer),
-                         key=lambda n: next((p.position.x for p in graph_msg.places if p.id == n), 0.0)
-                         if layer else next((o.pose.position.x for o in graph_msg.objects if o.id == n), 0.0))
+                         key=lambda n: next((p.position[0] for p in graph_msg.places if p.id == n), 0.0)
+                         if layer else next((o.position[0] for o in graph_msg.objects if o.id == n), 0.0))
         for i, node in enumerate(members):
             positions[node] = ((i + 0.5) / max(len(members), 1), layer)
     figure, axes = plt.subplots(figsize=(12, 5))

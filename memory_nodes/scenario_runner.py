@@ -30,7 +30,6 @@ from rclpy.parameter import Parameter
 
 from memory_nodes.msg import SceneGraph
 
-from . import conversions as cv
 from .client import MemoryClient, MemoryServiceError
 from .household_sim import HouseholdSim, SimFrame, load_scenario
 from .memory_system import create_memory_nodes
@@ -87,8 +86,8 @@ def _match(truth: dict[str, tuple[str, np.ndarray]], objects) -> dict[str, list]
     """Ground-truth name -> remembered present objects of its label within MATCH_RADIUS_M."""
     found: dict[str, list] = {}
     for name, (label, position) in truth.items():
-        found[name] = [o for o in objects if o.status == "present" and o.label == label and np.linalg.norm(
-            np.array([o.pose.position.x, o.pose.position.y, o.pose.position.z]) - position) <= MATCH_RADIUS_M]
+        found[name] = [o for o in objects if o.status == "present" and o.label == label
+                       and np.linalg.norm(np.array(o.position) - position) <= MATCH_RADIUS_M]
     return found
 
 
@@ -148,8 +147,7 @@ class ScenarioRun:
             if isinstance(item, tuple):
                 kind, content, stamp = item
                 if kind == "planner":
-                    client.record_event(content["kind"], content.get("task", ""), content.get("text", ""),
-                                        stamp=cv.seconds_to_stamp(stamp))
+                    client.record_event(content["kind"], content.get("task", ""), content.get("text", ""), stamp=stamp)
                 continue
             frame: SimFrame = item
             expected = len(updates) + 1
@@ -204,8 +202,7 @@ class ScenarioRun:
         stability = len(stable) / max(1, len(revisited))
         self._add("entity consistency", "ids stable across revisits and moves", stability, ">= 0.90", stability >= 0.9,
                   f"{len(stable)} of {len(revisited)}")
-        errors = [float(np.linalg.norm(np.array([m[0].pose.position.x, m[0].pose.position.y, m[0].pose.position.z])
-                                       - truth[n][1])) for n, m in matches.items() if m]
+        errors = [float(np.linalg.norm(np.array(m[0].position) - truth[n][1])) for n, m in matches.items() if m]
         median = float(np.median(errors)) if errors else float("nan")
         self._add("environment consistency", "position error, median (m)", median, "< 0.10", median < 0.10,
                   f"p90 {np.percentile(errors, 90):.3f} m over {len(errors)} objects" if errors else "")
@@ -219,18 +216,17 @@ class ScenarioRun:
                 continue
             changes = client.query_changes(object_id=object_id)
             wanted = ("moved",) if kind == "moved" else ("disappeared",)
-            hits = [c for c in changes if c.kind in wanted and cv.stamp_to_seconds(c.stamp) >= stamp]
+            hits = [c for c in changes if c.kind in wanted and c.stamp >= stamp]
             if kind == "removed":
                 status = next((o.status for o in objects if o.id == object_id), "forgotten")
                 hits = hits if status == "absent" or hits else []
             if hits:
                 noticed += 1
-                delays.append(cv.stamp_to_seconds(hits[0].stamp) - stamp)
+                delays.append(hits[0].stamp - stamp)
             if before is not None:
-                history = client.object_history(object_id, at_time=cv.seconds_to_stamp(stamp - 0.1))
-                if history.has_pose_at_time:
-                    p = history.pose_at_time.pose.position
-                    past_ok += np.linalg.norm(np.array([p.x, p.y, p.z]) - before) < 0.15
+                history = client.object_history(object_id, at_time=stamp - 0.1)
+                if history.pose_at_time is not None:
+                    past_ok += np.linalg.norm(np.array(history.pose_at_time[1]) - before) < 0.15
         detected = noticed / max(1, len(events))
         self._add("causal/temporal consistency", "moves and removals noticed", detected, ">= 0.90", detected >= 0.9,
                   f"{noticed} of {len(events)}; noticed {np.mean(delays):.1f} s after the fact (sim time)"

@@ -112,8 +112,11 @@ class TextEncoder:
 
 @lru_cache(maxsize=1)
 def shared_text_encoder() -> TextEncoder:
-    """One encoder per process (the weights are 90 MB); loaded on first use."""
-    return TextEncoder()
+    """One encoder per process (the weights are 90 MB); loaded on first use and run once, so the
+    first real question does not pay for the tokenizer's and BLAS's first-call set-up."""
+    encoder = TextEncoder()
+    encoder.encode("warm up")
+    return encoder
 
 
 def label_similarity(encoder: TextEncoder | None, text: str, labels: list[str]) -> np.ndarray:

@@ -68,13 +68,12 @@ def test_scene_graph_matches_ground_truth(system):
     assert sorted(o.label for o in objects) == sorted(t.label for t in truth.values())
     for obj in objects:
         (expected,) = [t for t in truth.values() if t.label == obj.label]
-        position = np.array([obj.pose.position.x, obj.pose.position.y, obj.pose.position.z])
-        assert np.linalg.norm(position - expected.position) < 0.05, obj.label
+        assert np.linalg.norm(np.array(obj.position) - expected.position) < 0.05, obj.label
         assert obj.status == "present"
     drawer = next(o for o in objects if o.label == "drawer")
     assert drawer.state == "open" and drawer.room_id == "room-kitchen"
     graph = system["client"].get_scene_graph()
-    on = {(r.subject_id, r.object_id) for r in graph.relations if r.predicate == "on"}
+    on = {(s, o) for s, p, o, _ in graph.relations if p == "on"}
     ids = {o.label: o.id for o in graph.objects}
     assert {(ids["mug"], ids["desk"]), (ids["laptop"], ids["desk"]), (ids["apple"], ids["table"])} <= on
 
@@ -82,8 +81,8 @@ def test_scene_graph_matches_ground_truth(system):
 def test_where_is_finds_the_moved_mug_in_the_office(system):
     (best, *_) = system["client"].where_is("where is the mug?")
     assert best.label == "mug" and best.room_id == "room-office" and best.status == "present"
-    assert abs(best.pose.position.x - 7.8) < 0.05
-    assert "label_match" in best.evidence[0].component_names
+    assert abs(best.position[0] - 7.8) < 0.05
+    assert "label_match" in best.evidence[0].components
 
 
 def test_changes_and_history_tell_the_move(system):
@@ -91,14 +90,13 @@ def test_changes_and_history_tell_the_move(system):
     mug_id = client.where_is("mug")[0].object_id
     moved = client.query_changes(kind="moved")
     assert [c.object_id for c in moved] == [mug_id]
-    assert moved[0].from_position.x < 5.0 < moved[0].to_position.x
+    assert moved[0].from_position[0] < 5.0 < moved[0].to_position[0]
     assert [c.detail for c in client.query_changes(kind="state_changed")] == ["closed -> open"]
-    history = client.object_history(mug_id, at_time=cv.seconds_to_stamp(1050.0))
-    xs = [p.pose.position.x for p in history.poses]
+    history = client.object_history(mug_id, at_time=1050.0)
+    xs = [position[0] for _, position in history.poses]
     assert min(xs) < 2.5 and max(xs) > 7.0  # kitchen then office, one id
-    assert history.has_pose_at_time and history.pose_at_time.pose.position.x < 2.5  # at t=1050 it was in the kitchen
-    before = client.object_history(mug_id, at_time=cv.seconds_to_stamp(10.0))
-    assert not before.has_pose_at_time
+    assert history.pose_at_time is not None and history.pose_at_time[1][0] < 2.5  # at t=1050 it was in the kitchen
+    assert client.object_history(mug_id, at_time=10.0).pose_at_time is None
 
 
 def test_episodes_follow_the_planner_tasks(system):
@@ -111,8 +109,8 @@ def test_episodes_follow_the_planner_tasks(system):
 
 def test_facts_contradictions_through_services(system):
     client = system["client"]
-    first, _ = client.add_fact("keys", "is_in", "hallway", 0.8, "alice", stamp=cv.seconds_to_stamp(2000.0))
-    second, superseded = client.add_fact("keys", "is_in", "bedroom", 0.8, "bob", stamp=cv.seconds_to_stamp(2100.0))
+    first, _ = client.add_fact("keys", "is_in", "hallway", 0.8, "alice", stamp=2000.0)
+    second, superseded = client.add_fact("keys", "is_in", "bedroom", 0.8, "bob", stamp=2100.0)
     assert superseded == [first]
     facts, _ = client.query_facts(subject="keys", include_superseded=True)
     by_id = {f.id: f for f in facts}
@@ -130,7 +128,7 @@ def test_ask_merges_all_four_memories(system):
     scores = [a.score for a in answer.answers]
     assert scores == sorted(scores, reverse=True)
     for item in answer.answers:
-        assert len(item.component_names) == len(item.component_values) > 0
+        assert item.components and all(isinstance(v, float) for v in item.components.values())
     assert answer.elapsed_ms > 0
 
 
@@ -253,13 +251,13 @@ def test_where_is_by_id_subgraph_and_time_window(system):
     client = system["client"]
     mug_id = client.where_is("mug")[0].object_id
     (by_id,) = client.where_is(mug_id)
-    assert by_id.object_id == mug_id and by_id.evidence[0].component_names[0] == "id_match"
+    assert by_id.object_id == mug_id and "id_match" in by_id.evidence[0].components
     graph = client.get_scene_graph(root_id=mug_id, depth=1)
     ids = {o.id for o in graph.objects}
-    assert mug_id in ids and not graph.is_full_snapshot
-    assert all(r.subject_id == mug_id or r.object_id == mug_id or r.subject_id in ids for r in graph.relations)
+    assert mug_id in ids and len(ids) < len(client.get_scene_graph().objects)
+    assert all(s == mug_id or o == mug_id or s in ids for s, _, o, _ in graph.relations)
     desk = client.query_objects(label="desk")[0][0].id
-    assert any(r.subject_id == mug_id and r.predicate == "on" and r.object_id == desk for r in graph.relations)
+    assert (mug_id, "on", desk) in {(s, p, o) for s, p, o, _ in graph.relations}
     request = QueryObjects.Request(end=cv.seconds_to_stamp(1010.0), include_absent=True, limit=50)
     early = client.call("query_objects", QueryObjects, request).objects
     assert {o.label for o in early} == {"table", "mug", "apple", "drawer"}  # the office came later
