@@ -4,6 +4,7 @@ memories, resident memory, and query latency from 1k to 1M items against a naive
 from __future__ import annotations
 
 import gc
+import uuid
 import resource
 import sys
 import time
@@ -111,7 +112,7 @@ def bench_ask() -> list[tuple[str, str, str]]:
                       prepare=encoder.encode_cached)
     times = []
     for k in range(60):
-        question = f"where did I leave the thing number {k}?"  # new text each time: the embedding is computed
+        question = f"where did I leave the thing number {k} ({uuid.uuid4().hex[:6]})?"  # never cached: embedded each time
         started = time.perf_counter()
         answers, answered, _ = ask.ask(question, 5)
         times.append(time.perf_counter() - started)
