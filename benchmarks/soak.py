@@ -21,7 +21,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import numpy as np
 import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter

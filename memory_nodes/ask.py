@@ -13,7 +13,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import numpy as np
 
 from .episodic_memory import EpisodicMemory
 from .errors import InvalidInputError
@@ -144,6 +143,3 @@ class ParallelAsk:
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-
-def rank_scores(items: list[EvidenceItem]) -> np.ndarray:
-    return np.array([item.score for item in items], dtype=np.float32)

@@ -161,11 +161,6 @@ def evidence_to_msg(item: EvidenceItem) -> Evidence:
                     component_names=list(item.components), component_values=[float(v) for v in item.components.values()])
 
 
-def evidence_from_msg(msg: Evidence) -> EvidenceItem:
-    return EvidenceItem(msg.memory, msg.item_id, msg.text, float(msg.score),
-                        dict(zip(msg.component_names, (float(v) for v in msg.component_values))))
-
-
 def episode_to_msg(episode: EpisodeRecord) -> Episode:
     return Episode(id=episode.id, start=seconds_to_stamp(episode.start), end=seconds_to_stamp(episode.end),
                    place_id=episode.place_id, object_ids=list(episode.object_ids), task=episode.task,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 
 from memory_nodes.msg import ChangeEvent
-from memory_nodes.srv import Ask, Forget, RecallEpisodes, RecordEvent
+from memory_nodes.srv import Forget, RecallEpisodes, RecordEvent
 
 from . import conversions as cv
-from .ask import episodic_evidence, validate_question
+from .ask import EvidenceItem, episodic_evidence
 from .episodic_memory import PLANNER_KINDS, EpisodicConfig, EpisodicMemory, Event
 from .errors import InvalidInputError
 from .memory_node import MemoryNode, run_nodes
@@ -36,7 +36,6 @@ class EpisodicMemoryNode(MemoryNode):
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
         self.serve(RecordEvent, "record_event", self._record_event)
         self.serve(RecallEpisodes, "recall_episodes", self._recall)
-        self.serve(Ask, "episodic/evidence", self._evidence)
         self.start()
 
     def create_memory(self) -> EpisodicMemory:
@@ -63,11 +62,6 @@ class EpisodicMemoryNode(MemoryNode):
                               "place_id": event.place_id, "object_ids": list(event.object_ids), "room": self._room})
         return ids
 
-    def _limit(self, limit: int) -> int:
-        if limit < 0:
-            raise InvalidInputError(f"limit must be >= 0, got {limit}")
-        return limit or self.default_limit
-
     def _record_event(self, request: RecordEvent.Request, response: RecordEvent.Response) -> str:
         if request.kind not in PLANNER_KINDS:
             raise InvalidInputError(f"kind must be one of {', '.join(PLANNER_KINDS)}; got {request.kind!r}")
@@ -89,10 +83,8 @@ class EpisodicMemoryNode(MemoryNode):
         response.scores = [float(s) for _, s, _ in found]
         return f"{len(found)} episodes"
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
-        question = validate_question(request.question, request.limit)
-        response.answers = [cv.evidence_to_msg(e) for e in episodic_evidence(self.memory, question, self._limit(request.limit))]
-        response.memories_answered = ["episodic"]
+    def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
+        return episodic_evidence(self.memory, question, limit)
 
     def forget_items(self, request: Forget.Request) -> int:
         if request.radius > 0:

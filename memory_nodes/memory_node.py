@@ -8,8 +8,9 @@ memory are committed before they are acknowledged, so acknowledged data survives
 set it false when a lifecycle manager brings the nodes up in order. Inputs arriving while the node
 is not active are counted and dropped; requests get ``success=false`` saying so.
 
-Every memory node also serves ``<memory>/save``, ``<memory>/load``, ``<memory>/forget`` and
-``<memory>/reset``, each allowed or refused by its ``allow_*`` parameter.
+Every memory node also serves ``<memory>/evidence`` (its answer to the ask node) and
+``<memory>/save``, ``<memory>/load``, ``<memory>/forget`` and ``<memory>/reset``, each of the
+last four allowed or refused by its ``allow_*`` parameter.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from memory_nodes.srv import Forget, Load, Reset, Save
+from memory_nodes.srv import Ask, Forget, Load, Reset, Save
 
+from .ask import EvidenceItem, validate_question
+from .conversions import evidence_to_msg
 from .errors import ConfigError, InvalidInputError, MemoryNodesError
 from .event_store import DURABILITY, SqliteEventStore
 from .journal import Journal
@@ -50,6 +53,7 @@ class MemoryNode(LifecycleNode):
     ``forget_items``, and create their topics and services with ``subscribe``/``serve``."""
 
     kind = ""
+    default_limit = 10  # results when a request's limit is 0; subclasses declare it as a parameter
 
     def __init__(self, node_name: str, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
@@ -81,6 +85,7 @@ class MemoryNode(LifecycleNode):
         self.group = MutuallyExclusiveCallbackGroup()
         diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
         self.counters.report_on_diagnostics(diagnostics_period_s, self._diagnostic_values, self.group)
+        self.serve(Ask, f"{self.kind}/evidence", self._evidence)
         self.serve(Save, f"{self.kind}/save", self._save)
         self.serve(Load, f"{self.kind}/load", self._load)
         self.serve(Forget, f"{self.kind}/forget", self._forget)
@@ -99,6 +104,20 @@ class MemoryNode(LifecycleNode):
 
     def forget_items(self, request: Forget.Request) -> int:
         raise NotImplementedError
+
+    def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
+        """This memory's evidence for the ask node (``<memory>/evidence``)."""
+        raise NotImplementedError
+
+    def _limit(self, limit: int) -> int:
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        return limit or self.default_limit
+
+    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
+        question = validate_question(request.question, request.limit)
+        response.answers = [evidence_to_msg(e) for e in self.evidence(question, self._limit(request.limit))]
+        response.memories_answered = [self.kind]
 
     def serve(self, srv_type: type, name: str, handler: Callable[[Any, Any], str | None]) -> None:
         """A service whose ``handler(request, response)`` runs only while active, guarded (see

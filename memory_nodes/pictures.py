@@ -12,6 +12,13 @@ import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _save(figure, path: Path) -> Path:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
 def top_down_map(path: Path, scenario, trajectory: np.ndarray, truth: dict[str, np.ndarray], memory_objects,
                  title: str) -> Path:
     """Walls, furniture, rooms, the camera's path, ground-truth objects (x) and remembered objects
@@ -47,10 +54,7 @@ def top_down_map(path: Path, scenario, trajectory: np.ndarray, truth: dict[str, 
     axes.set_ylabel("y (m, map)")
     axes.set_title(title)
     axes.legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
 
 
 def scene_graph(path: Path, graph_msg, title: str) -> Path:
@@ -93,7 +97,4 @@ def scene_graph(path: Path, graph_msg, title: str) -> Path:
     axes.tick_params(left=True, labelleft=True)
     axes.set_title(title)
     axes.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections import deque
 
 from memory_nodes.msg import ChangeEvent, SceneGraph
-from memory_nodes.srv import AddFact, Ask, Forget, QueryFacts
+from memory_nodes.srv import AddFact, Forget, QueryFacts
 
 from . import conversions as cv
-from .ask import semantic_evidence, validate_question
+from .ask import EvidenceItem, semantic_evidence
 from .errors import InvalidInputError
 from .memory_node import MemoryNode, run_nodes
 from .node_support import EVENTS_QOS
@@ -41,7 +41,6 @@ class SemanticMemoryNode(MemoryNode):
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
         self.serve(AddFact, "add_fact", self._add_fact)
         self.serve(QueryFacts, "query_facts", self._query_facts)
-        self.serve(Ask, "semantic/evidence", self._evidence)
         self.create_timer(period, self.consolidate, callback_group=self.group)
         self.start()
 
@@ -81,11 +80,6 @@ class SemanticMemoryNode(MemoryNode):
         if learned:
             self.get_logger().debug(f"consolidation: {len(learned)} facts")
 
-    def _limit(self, limit: int) -> int:
-        if limit < 0:
-            raise InvalidInputError(f"limit must be >= 0, got {limit}")
-        return limit or self.default_limit
-
     def _add_fact(self, request: AddFact.Request, response: AddFact.Response) -> str:
         stamp = cv.optional_stamp(request.stamp, self._latest or self.get_clock().now().nanoseconds * 1e-9)
         source = request.source or "planner"
@@ -109,10 +103,8 @@ class SemanticMemoryNode(MemoryNode):
         response.scores = [float(s) for _, s, _ in found]
         return f"{len(found)} facts"
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
-        question = validate_question(request.question, request.limit)
-        response.answers = [cv.evidence_to_msg(e) for e in semantic_evidence(self.memory, question, self._limit(request.limit))]
-        response.memories_answered = ["semantic"]
+    def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
+        return semantic_evidence(self.memory, question, limit)
 
     def forget_items(self, request: Forget.Request) -> int:
         if request.older_than_s > 0 or request.radius > 0:

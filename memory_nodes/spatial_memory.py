@@ -21,6 +21,7 @@ import math
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -237,28 +238,23 @@ class _ObjectIndex:
     def _cell(self, position: np.ndarray) -> tuple[int, int]:
         return int(math.floor(position[0] / self.cell_size)), int(math.floor(position[1] / self.cell_size))
 
+    @staticmethod
+    def _file(buckets: dict, key_of: dict[str, Any], object_id: str, key: Any) -> None:
+        """Move ``object_id`` into bucket ``key`` (out of its old one); ``key`` None removes it."""
+        old = key_of.pop(object_id, None)
+        if old is not None:
+            buckets[old].discard(object_id)
+        if key is not None:
+            buckets.setdefault(key, set()).add(object_id)
+            key_of[object_id] = key
+
     def update(self, node: ObjectNode) -> None:
-        cell, label = self._cell(node.position), node.label
-        old_cell = self.cell_of.get(node.id)
-        if old_cell != cell:
-            if old_cell is not None:
-                self.cells[old_cell].discard(node.id)
-            self.cells.setdefault(cell, set()).add(node.id)
-            self.cell_of[node.id] = cell
-        old_label = self.label_of.get(node.id)
-        if old_label != label:
-            if old_label is not None:
-                self.by_label[old_label].discard(node.id)
-            self.by_label.setdefault(label, set()).add(node.id)
-            self.label_of[node.id] = label
+        self._file(self.cells, self.cell_of, node.id, self._cell(node.position))
+        self._file(self.by_label, self.label_of, node.id, node.label)
 
     def remove(self, object_id: str) -> None:
-        cell = self.cell_of.pop(object_id, None)
-        if cell is not None:
-            self.cells[cell].discard(object_id)
-        label = self.label_of.pop(object_id, None)
-        if label is not None:
-            self.by_label[label].discard(object_id)
+        self._file(self.cells, self.cell_of, object_id, None)
+        self._file(self.by_label, self.label_of, object_id, None)
 
     def near(self, position: np.ndarray, radius: float) -> set[str]:
         """Ids of objects whose centre may lie within ``radius`` (horizontally) of ``position``."""

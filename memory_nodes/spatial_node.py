@@ -15,10 +15,10 @@ from geometry_msgs.msg import PoseStamped
 from visualization_msgs.msg import MarkerArray
 
 from memory_nodes.msg import ChangeEvent, ObjectObservationArray, SceneGraph, WhereCandidate
-from memory_nodes.srv import Ask, Forget, GetSceneGraph, QueryObjects, WhereIs
+from memory_nodes.srv import Forget, GetSceneGraph, QueryObjects, WhereIs
 
 from . import conversions as cv
-from .ask import EvidenceItem, spatial_evidence, validate_question
+from .ask import EvidenceItem, spatial_evidence
 from .errors import InvalidInputError
 from .journal import encode_frame
 from .memory_node import MemoryNode, run_nodes
@@ -51,7 +51,6 @@ class SpatialMemoryNode(MemoryNode):
         self.serve(QueryObjects, "query_objects", self._query_objects)
         self.serve(WhereIs, "where_is", self._where_is)
         self.serve(GetSceneGraph, "get_scene_graph", self._get_scene_graph)
-        self.serve(Ask, "spatial/evidence", self._evidence)
         self.create_timer(snapshot_period, self._publish_snapshot, callback_group=self.group)
         self.start()
 
@@ -117,11 +116,6 @@ class SpatialMemoryNode(MemoryNode):
         self._dirty = True
 
     # ----------------------------------------------------------------- services
-    def _limit(self, limit: int) -> int:
-        if limit < 0:
-            raise InvalidInputError(f"limit must be >= 0, got {limit}")
-        return limit or self.default_limit
-
     def _query_objects(self, request: QueryObjects.Request, response: QueryObjects.Response) -> str:
         center = cv.point_from_msg(request.center) if request.radius > 0 else None
         found = self.memory.query_objects(
@@ -168,10 +162,8 @@ class SpatialMemoryNode(MemoryNode):
         response.graph.sequence = self._sequence
         return f"{len(response.graph.objects)} objects, {len(response.graph.places)} places"
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
-        question = validate_question(request.question, request.limit)
-        response.answers = [cv.evidence_to_msg(e) for e in spatial_evidence(self.memory, question, self._limit(request.limit))]
-        response.memories_answered = ["spatial"]
+    def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
+        return spatial_evidence(self.memory, question, limit)
 
     def forget_items(self, request: Forget.Request) -> int:
         center = cv.point_from_msg(request.center) if request.radius > 0 else None

@@ -14,10 +14,10 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 
 from memory_nodes.msg import ChangeEvent, SceneGraph, TimedPose
-from memory_nodes.srv import Ask, Forget, ObjectHistory, QueryChanges
+from memory_nodes.srv import Forget, ObjectHistory, QueryChanges
 
 from . import conversions as cv
-from .ask import temporal_evidence, validate_question
+from .ask import EvidenceItem, temporal_evidence
 from .errors import InvalidInputError
 from .geometry import IDENTITY_QUATERNION, Pose
 from .memory_node import MemoryNode, run_nodes
@@ -46,7 +46,6 @@ class TemporalMemoryNode(MemoryNode):
         self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
         self.serve(QueryChanges, "query_changes", self._query_changes)
         self.serve(ObjectHistory, "object_history", self._object_history)
-        self.serve(Ask, "temporal/evidence", self._evidence)
         self.start()
 
     def create_memory(self) -> TemporalMemory:
@@ -93,11 +92,6 @@ class TemporalMemoryNode(MemoryNode):
             return
         self.record("observations", {"entities": [ROBOT], "labels": [ROBOT]}, {"stamps": stamps, "positions": positions})
 
-    def _limit(self, limit: int) -> int:
-        if limit < 0:
-            raise InvalidInputError(f"limit must be >= 0, got {limit}")
-        return limit or self.default_limit
-
     def _query_changes(self, request: QueryChanges.Request, response: QueryChanges.Response) -> str:
         if not math.isfinite(request.radius) or request.radius < 0:
             raise InvalidInputError(f"radius must be finite and >= 0, got {request.radius}")
@@ -129,11 +123,8 @@ class TemporalMemoryNode(MemoryNode):
     def _timed_pose(stamp: float, position: np.ndarray) -> TimedPose:
         return TimedPose(stamp=cv.seconds_to_stamp(float(stamp)), pose=cv.pose_to_msg(Pose(position, IDENTITY_QUATERNION)))
 
-    def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
-        question = validate_question(request.question, request.limit)
-        response.answers = [cv.evidence_to_msg(e) for e in
-                            temporal_evidence(self.memory, self.encoder, question, self._limit(request.limit))]
-        response.memories_answered = ["temporal"]
+    def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
+        return temporal_evidence(self.memory, self.encoder, question, limit)
 
     def forget_items(self, request: Forget.Request) -> int:
         ids = list(request.ids)

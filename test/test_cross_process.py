@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,19 +23,36 @@ from memory_nodes.srv import WhereIs
 PREFIX = install_prefix()
 
 
-def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
-    namespace = f"/xproc_{uuid.uuid4().hex[:8]}"
-    log = open(tmp_path / "spatial_memory.log", "w")
-    process = subprocess.Popen(
-        [str(PREFIX / "lib" / "memory_nodes" / "spatial_memory"), "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", "text_search:=false", "-p", f"memory_directory:={tmp_path}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+@contextlib.contextmanager
+def installed_process(executable: str, tmp_path, ros_args: list[str], stop_timeout_s: float):
+    """Start an installed executable with ``ros_args`` (its output in tmp_path/<executable>.log) and a
+    client node of our own; on exit, SIGINT the executable (as Ctrl-C would) and wait for it."""
+    log = open(tmp_path / f"{executable}.log", "w")
+    process = subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = rclpy.create_node("cross_process_test", context=context)
+    node = rclpy.create_node(f"{executable}_test", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     try:
+        yield process, node, executor
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=stop_timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
+    namespace = f"/xproc_{uuid.uuid4().hex[:8]}"
+    ros_args = ["-r", f"__ns:={namespace}", "-p", "text_search:=false", "-p", f"memory_directory:={tmp_path}"]
+    with installed_process("spatial_memory", tmp_path, ros_args, 10.0) as (process, node, executor):
         client = node.create_client(WhereIs, f"{namespace}/where_is")
         assert client.wait_for_service(timeout_sec=30.0), (tmp_path / "spatial_memory.log").read_text()
         publisher = node.create_publisher(ObjectObservationArray, f"{namespace}/observations", 10)
@@ -55,15 +73,6 @@ def test_installed_spatial_node_answers_where_is_from_another_process(tmp_path):
         refused = client.call_async(WhereIs.Request(query="mug", limit=-3))
         executor.spin_until_future_complete(refused, timeout_sec=5.0)
         assert refused.result().success is False and "limit" in refused.result().message
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
     assert process.returncode == 0, (tmp_path / "spatial_memory.log").read_text()
     assert (tmp_path / "spatial.sqlite3").is_file(), "SIGINT must shut the node down through its lifecycle (saving it)"
 
@@ -73,17 +82,8 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
     from memory_nodes.srv import Ask
 
     namespace = f"/system_{uuid.uuid4().hex[:8]}"
-    log = open(tmp_path / "memory_system.log", "w")
-    process = subprocess.Popen(
-        [str(PREFIX / "lib" / "memory_nodes" / "memory_system"), "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", f"memory_directory:={tmp_path}"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("memory_system_test", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    try:
+    ros_args = ["-r", f"__ns:={namespace}", "-p", f"memory_directory:={tmp_path}"]
+    with installed_process("memory_system", tmp_path, ros_args, 15.0) as (process, node, executor):
         client = node.create_client(Ask, f"{namespace}/ask")
         assert client.wait_for_service(timeout_sec=60.0), (tmp_path / "memory_system.log").read_text()
         answered = []
@@ -94,14 +94,5 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
             if future.done() and future.result().success:
                 answered = list(future.result().memories_answered)
         assert answered == ["spatial", "temporal", "episodic", "semantic"]
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
     assert process.returncode == 0, (tmp_path / "memory_system.log").read_text()
     assert {p.name for p in tmp_path.glob("*.sqlite3")} == {f"{m}.sqlite3" for m in ("spatial", "temporal", "episodic", "semantic")}

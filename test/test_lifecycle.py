@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from memory_nodes import conversions as cv
 from memory_nodes.geometry import Pose
-from memory_nodes.msg import ObjectObservationArray
 from memory_nodes.semantic_node import SemanticMemoryNode
 from memory_nodes.spatial_memory import Observation
 from memory_nodes.spatial_node import SpatialMemoryNode

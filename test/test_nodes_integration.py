@@ -205,7 +205,7 @@ def test_latched_scene_graph_and_markers_reach_a_late_subscriber(system):
 
 
 def test_updates_carry_consecutive_sequence_numbers(system):
-    feeder, client = system["feeder"], system["client"]
+    feeder = system["feeder"]
     updates = []
     feeder.create_subscription(SceneGraph, "/memory/scene_graph_updates", updates.append, QoSProfile(depth=50))
     publisher = feeder.create_publisher(ObjectObservationArray, "/memory/observations", 10)
