@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import ConfigError, InvalidInputError, UnknownItemError
 from .retention import Retention, RetentionPolicy
-from .text_embedding import EMBEDDING_DIM, TextEncoder
+from .text_embedding import TextEncoder
 from .vector_index import VectorIndex
 
 TASK_KINDS = ("task_started", "task_succeeded", "task_failed")
@@ -338,7 +338,7 @@ class EpisodicMemory:
                                for ev in e.events],
                 })
             indexed = [e.id for e in self._episodes.values() if e.id in self._index]
-            vectors = np.array([self._index.vector(i) for i in indexed], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+            vectors = self._index.vectors(indexed)
             state = {
                 "episodes": episodes, "indexed": indexed, "open": self._open.id if self._open else "",
                 "next_episode": next(self._episode_ids), "next_event": next(self._event_ids),
@@ -348,7 +348,8 @@ class EpisodicMemory:
             }
             self._episode_ids = itertools.count(state["next_episode"])
             self._event_ids = itertools.count(state["next_event"])
-            return state, {"vectors": vectors}
+            state["index_slots"], graph = self._index.dump()
+            return state, {"vectors": vectors, "vector_index": graph}
 
     def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         """Replace every episode with a ``snapshot``."""
@@ -362,7 +363,8 @@ class EpisodicMemory:
                     Retention(*item["retention"]) if item["retention"] else None)
                 self._episodes[episode.id] = episode
             if state["indexed"]:
-                self._index.add(list(state["indexed"]), arrays["vectors"])
+                self._index.restore(list(state["indexed"]), arrays["vectors"], state.get("index_slots"),
+                                    arrays.get("vector_index"))
             self._open = self._episodes.get(state["open"]) if state["open"] else None
             self._episode_ids = itertools.count(state["next_episode"])
             self._event_ids = itertools.count(state["next_event"])

@@ -54,6 +54,9 @@ def export_memory(directory: Path, snapshots: dict[str, tuple[dict[str, Any], di
     (directory / "clouds").mkdir(parents=True, exist_ok=True)
     counts, keys = {}, {}
     for kind, (state, arrays) in snapshots.items():
+        # The faiss graph of the text index is faiss' own format, not portable: an import rebuilds it.
+        state = {key: value for key, value in state.items() if key != "index_slots"}
+        arrays = {name: array for name, array in arrays.items() if name != "vector_index"}
         with open(directory / f"{kind}.jsonl", "w") as stream:
             for key, value in state.items():
                 if isinstance(value, list):
@@ -61,7 +64,6 @@ def export_memory(directory: Path, snapshots: dict[str, tuple[dict[str, Any], di
                         stream.write(json.dumps({"key": key, "item": item}) + "\n")
                 else:
                     stream.write(json.dumps({"key": key, "value": value}) + "\n")
-        arrays = dict(arrays)
         if kind == "spatial":
             offsets = np.concatenate([[0], np.cumsum(arrays.pop("point_counts"))]).astype(int)
             points = arrays.pop("points")

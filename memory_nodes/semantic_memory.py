@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import ConfigError, InvalidInputError, UnknownItemError
 from .retention import Retention, RetentionPolicy
-from .text_embedding import EMBEDDING_DIM, TextEncoder
+from .text_embedding import TextEncoder
 from .vector_index import VectorIndex
 
 
@@ -325,7 +325,7 @@ class SemanticMemory:
                       f.superseded_by, [f.retention.strength_s, f.retention.reinforced_at]]
                      for f in self.all_facts()]
             indexed = [f[0] for f in facts if f[0] in self._index]
-            vectors = np.array([self._index.vector(i) for i in indexed], dtype=np.float32).reshape(-1, EMBEDDING_DIM)
+            vectors = self._index.vectors(indexed)
             next_id = next(self._ids)
             self._ids = itertools.count(next_id)
             state = {
@@ -334,7 +334,8 @@ class SemanticMemory:
                 "latest_stamp": self.latest_stamp if math.isfinite(self.latest_stamp) else None,
                 "evicted_count": self.evicted_count,
             }
-            return state, {"vectors": vectors}
+            state["index_slots"], graph = self._index.dump()
+            return state, {"vectors": vectors, "vector_index": graph}
 
     def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
         """Replace every fact with a ``snapshot``."""
@@ -349,7 +350,8 @@ class SemanticMemory:
                     self._active[(subject, predicate, obj)] = fact_id
                     self._by_subject_predicate[(subject, predicate)].add(fact_id)
             if state["indexed"]:
-                self._index.add(list(state["indexed"]), arrays["vectors"])
+                self._index.restore(list(state["indexed"]), arrays["vectors"], state.get("index_slots"),
+                                    arrays.get("vector_index"))
             self._ids = itertools.count(state["next_fact"])
             self._sightings = {tuple(s) for s in state["sightings"]}
             self._labels = dict(state["labels"])
