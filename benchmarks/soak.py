@@ -50,6 +50,8 @@ class SoakReport:
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
     rejected_inputs: int = 0
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
     def rows(self) -> list[tuple[str, str, str]]:
         return [
@@ -151,7 +153,10 @@ def run(seconds: float) -> SoakReport:
     warm_up = min(10.0, seconds / 4)
     time.sleep(warm_up)
     report.rss_start_mb = rss_mb()
-    time.sleep(max(0.0, seconds - warm_up))
+    began = time.monotonic()
+    while time.monotonic() - began < seconds - warm_up:
+        time.sleep(min(5.0, seconds - warm_up))
+        report.rss_samples.append((time.monotonic() - began + warm_up, rss_mb()))
     stop.set()
     for worker in workers:
         worker.join(timeout=10.0)
@@ -160,6 +165,9 @@ def run(seconds: float) -> SoakReport:
     report.rss_end_mb = rss_mb()
     report.frames_processed = spatial.counters.counts["observations.accepted"]
     report.rejected_inputs = sum(n.counters.rejected_total() for n in nodes if hasattr(n, "counters"))
+    for node in nodes:
+        if hasattr(node, "counters"):
+            report.counts.update({f"{node.get_name()}.{k}": v for k, v in node.counters.counts.items()})
     executor.shutdown()
     spinner.join(timeout=5.0)
     for node in [*nodes, planner]:
@@ -180,5 +188,7 @@ if __name__ == "__main__":
     report = run(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0)
     for row in report.rows():
         print(" | ".join(row))
+    print("rss samples", [(round(t), round(m)) for t, m in report.rss_samples])
+    print("counts", {k: v for k, v in report.counts.items() if "frame" in k or "observ" in k or "detect" in k or "depth" in k})
     print("ok" if report.ok else "FAILED")
     sys.exit(0 if report.ok else 1)

@@ -113,6 +113,18 @@ def summarize(episode: EpisodeRecord) -> str:
     return f"{head}. {body}{more}".strip()
 
 
+def embedding_text(episode: EpisodeRecord) -> str:
+    """What an episode's sentence embedding is computed from: its summary without the time span and
+    the event counts. Those change with every event of the open episode, carry no meaning for a
+    text search, and would make every question re-embed the open episode."""
+    parts = [f"task '{episode.task}' ({episode.outcome or 'in progress'})"] if episode.task else []
+    where = f" at {episode.place_id}" if episode.place_id else ""
+    texts = list(dict.fromkeys(e.text for e in episode.events if e.text))[:12]
+    body = "; ".join(texts) if texts else ", ".join(sorted({e.kind for e in episode.events}))
+    head = f"Episode{where}" + (": " + ", ".join(parts) if parts else "")
+    return f"{head}. {body}".strip()
+
+
 class EpisodicMemory:
     """Episodes and their events. Thread-safe."""
 
@@ -126,6 +138,7 @@ class EpisodicMemory:
         self._episode_ids = itertools.count(1)
         self._event_ids = itertools.count(1)
         self._current_room = ""
+        self._open_embedding: tuple[str, np.ndarray] | None = None  # (embedding_text, vector) of the open episode
         self.latest_stamp = -math.inf
         self.evicted_summary: Counter = Counter()  # place -> episodes dropped at the capacity bound
 
@@ -191,9 +204,15 @@ class EpisodicMemory:
         episode.closed = True
         episode.summary = summarize(episode)
         if self._encoder is not None:
-            self._index.add([episode.id], self._encoder.encode(episode.summary)[None, :])
+            self._index.add([episode.id], self._encoder.encode(embedding_text(episode))[None, :])
         if self._open is episode:
             self._open = None
+
+    def _open_vector(self, episode: EpisodeRecord) -> np.ndarray:
+        text = embedding_text(episode)
+        if self._open_embedding is None or self._open_embedding[0] != text:
+            self._open_embedding = (text, self._encoder.encode(text))
+        return self._open_embedding[1]
 
     def close_open_episode(self) -> str:
         """Close the current episode (e.g. at shutdown); returns its id or ""."""
@@ -274,8 +293,7 @@ class EpisodicMemory:
                     if episode.closed and episode.id in self._index:
                         similarity[episode.id] = float(self._index.vector(episode.id) @ query)
                     else:
-                        episode.summary = summarize(episode)
-                        similarity[episode.id] = float(self._encoder.encode(episode.summary) @ query)
+                        similarity[episode.id] = float(self._open_vector(episode) @ query)
             results = []
             wanted_outcome = _outcome_named(text)
             for episode in candidates:

@@ -70,3 +70,27 @@ def test_forget_and_unknown_ids(memory):
     assert memory.forget([episode]) == [episode]
     with pytest.raises(UnknownItemError):
         memory.get(episode)
+
+
+def test_the_open_episode_is_embedded_once_per_meaning_not_per_question(encoder):
+    class CountingEncoder:
+        def __init__(self):
+            self.texts = []
+
+        def encode(self, text):
+            self.texts.append(text)
+            return encoder.encode(text)
+
+        def encode_cached(self, text):
+            return encoder.encode_cached(text)
+
+    counting = CountingEncoder()
+    memory = EpisodicMemory(EpisodicConfig(episode_gap_s=60.0), counting)
+    for k in range(5):
+        memory.add_event(Event("seen", float(k), "mug on the table"))  # only the span and count change
+        assert memory.recall("where was the mug?")[0][0].summary.startswith("Episode from t=0.0s")
+    assert len(counting.texts) == 1
+    memory.add_event(Event("moved", 6.0, "the mug went to the sink"))
+    hits = memory.recall("what went to the sink?")
+    assert len(counting.texts) == 2 and "sink" in counting.texts[-1]
+    assert hits[0][2]["text_similarity"] > 0.4
