@@ -1,72 +1,133 @@
 """Soak: 30 Hz RGB-D + detections and 50 queries per second against every service, for a while.
 
-    make soak                      (10 minutes)
-    python benchmarks/soak.py 60   (seconds; test/test_soak.py runs this for 60 s)
+    make soak                                    (10 minutes)
+    python benchmarks/soak.py 60                 (seconds; test/test_soak.py runs 60 s)
 
-Everything runs in one process over real topics and services: the perception node, the four memory
-nodes (with their journals) and the ask node, a camera publisher replaying frames rendered by the
-household simulator with fresh stamps, and a planner calling the services round-robin. Reports the
-resident memory at the start and the end, the frames the pipeline kept up with, and every query's
-outcome. Returns non-zero when a query went unanswered or memory grew beyond the bound.
+Processes as ``ros2 launch memory_nodes memory.launch.py`` starts them: each installed node
+(memory_perception, spatial/temporal/episodic/semantic_memory, memory_ask) in its own process with
+the installed config/memory.yaml (journals in a temporary directory, the scenario's rooms); a
+camera process replaying the household simulator's frames at 30 Hz with fresh stamps; and this
+process as the planner, calling the services round-robin at 50 per second from several threads
+and listening to /diagnostics for the nodes' input counters.
+
+Reports: every query's outcome and latency per service; detections published / seen by
+perception / lifted / dropped because lifting lagged (oldest first) / rejected; the resident memory
+of the node processes over time; whether every node process was alive to the end and exited
+cleanly on SIGINT. Fails (non-zero exit) when a query went unanswered, a node died, the
+detections seen do not add up, or the memory grew in the second half of the run by more than
+RSS_GROWTH_BOUND_MB (after warm-up the memories' capacities bound it; growth means a leak).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import rclpy
+import yaml
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
-from rclpy.parameter import Parameter
 
+import memory_nodes
 from memory_nodes.client import MemoryClient, MemoryServiceError
 from memory_nodes.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.memory_system import create_memory_nodes
 from memory_nodes.scenario_runner import scenario_path
 from memory_nodes.sim_bridge import SimBridge
 
-RSS_GROWTH_BOUND_MB = 300.0
-QUERY_THREADS = 4
+NODE_EXECUTABLES = ("memory_perception", "spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory",
+                    "memory_ask")
+MEMORY_EXECUTABLES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory")
+NAMESPACE = "/memory"
+QUERY_RATE_HZ = 50.0
+QUERY_THREADS = 8
+RSS_GROWTH_BOUND_MB = 60.0  # over the second half, all node processes together
+PREFIX = Path(memory_nodes.__file__).resolve().parents[4]  # <prefix>/lib/python3.X/site-packages/memory_nodes
 
 
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024.0 for line in status if line.startswith("VmRSS:"))
+def rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next(int(line.split()[1]) / 1024.0 for line in status if line.startswith("VmRSS:"))
+    except (FileNotFoundError, StopIteration):
+        return 0.0
 
 
 @dataclass
 class SoakReport:
     seconds: float
     frames_published: int = 0
-    frames_processed: int = 0
     queries: int = 0
     query_failures: list[str] = field(default_factory=list)
-    rss_start_mb: float = 0.0
-    rss_end_mb: float = 0.0
-    rejected_inputs: int = 0
-    rss_samples: list[tuple[float, float]] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
+    latencies: dict[str, list[float]] = field(default_factory=dict)
+    rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s since start, MB of all nodes)
+    rss_by_node: dict[str, tuple[float, float]] = field(default_factory=dict)  # node -> (after warm-up, end)
+    counts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> its last /diagnostics values
+    died: list[str] = field(default_factory=list)
+    unclean_exits: list[str] = field(default_factory=list)
+
+    def count(self, node: str, key: str) -> int:
+        return int(self.counts.get(node, {}).get(key, 0))
+
+    @property
+    def detections_seen(self) -> int:
+        return self.count("memory_perception", "detections.received")
+
+    @property
+    def detections_unaccounted(self) -> int:
+        """Detections perception received but neither lifted, dropped (counted) nor still waiting."""
+        perception = "memory_perception"
+        handled = sum(self.count(perception, k) for k in ("frames.accepted", "detections.dropped_lagging",
+                                                           "detections.rejected", "pending_triggers"))
+        return self.detections_seen - handled
+
+    @property
+    def second_half_growth_mb(self) -> float:
+        half = [mb for t, mb in self.rss_samples if t >= self.seconds / 2]
+        return max(half) - half[0] if len(half) > 1 else 0.0
 
     def rows(self) -> list[tuple[str, str, str]]:
-        return [
-            (f"soak {self.seconds:.0f} s: frames kept up with", f"{self.frames_processed}/{self.frames_published}",
-             "30 Hz published; the sensor QoS drops the oldest when the pipeline lags"),
-            (f"soak {self.seconds:.0f} s: queries answered (target 50/s)",
+        perception = "memory_perception"
+        lifted = self.count(perception, "frames.accepted")
+        rows = [
+            (f"soak {self.seconds:.0f} s: detections lifted", f"{lifted}/{self.frames_published}",
+             f"published at 30 Hz; perception received {self.detections_seen} (depth images "
+             f"{self.count(perception, 'depth.received')}, rgb {self.count(perception, 'rgb.received')}): lifted {lifted}, dropped oldest-first "
+             f"while lifting lagged {self.count(perception, 'detections.dropped_lagging')}, rejected (frame "
+             f"incomplete) {self.count(perception, 'detections.rejected')}; spatial integrated "
+             f"{self.count('spatial_memory', 'observations.accepted')}; unaccounted {self.detections_unaccounted}; "
+             f"the rest was lost in transport (best-effort sensor QoS)"),
+            (f"soak {self.seconds:.0f} s: queries answered (target {QUERY_RATE_HZ:.0f}/s)",
              f"{self.queries - len(self.query_failures)}/{self.queries}",
-             f"{self.queries / self.seconds:.0f} queries/s; " + "; ".join(self.query_failures[:3])),
-            (f"soak {self.seconds:.0f} s: resident memory start -> end", f"{self.rss_start_mb:.0f} -> {self.rss_end_mb:.0f} MB",
-             f"bound: growth <= {RSS_GROWTH_BOUND_MB:.0f} MB"),
+             f"{self.queries / self.seconds:.0f} queries/s; " + (
+                 "; ".join(self.query_failures[:3]) or ", ".join(
+                     f"{name} {1000 * sorted(t)[len(t) // 2]:.0f}/{1000 * max(t):.0f} ms"
+                     for name, t in self.latencies.items()) + " (median/max)")),
+            (f"soak {self.seconds:.0f} s: resident memory of the node processes",
+             f"{self.rss_samples[0][1]:.0f} -> {self.rss_samples[-1][1]:.0f} MB" if self.rss_samples else "-",
+             f"second half: {self.second_half_growth_mb:+.0f} MB (bound {RSS_GROWTH_BOUND_MB:.0f}); per node after "
+             f"warm-up -> end: " + ", ".join(f"{n} {a:.0f}->{b:.0f}" for n, (a, b) in self.rss_by_node.items())),
+            (f"soak {self.seconds:.0f} s: node processes", "all alive, clean exit" if self.ok_processes else "FAILED",
+             "; ".join(self.died + self.unclean_exits)),
         ]
+        return rows
+
+    @property
+    def ok_processes(self) -> bool:
+        return not self.died and not self.unclean_exits
 
     @property
     def ok(self) -> bool:
-        return not self.query_failures and self.rss_end_mb - self.rss_start_mb <= RSS_GROWTH_BOUND_MB
+        return (not self.query_failures and self.ok_processes and self.second_half_growth_mb <= RSS_GROWTH_BOUND_MB
+                and self.count("memory_perception", "frames.accepted") > 0
+                and self.detections_seen <= self.frames_published and self.detections_unaccounted == 0)
 
 
 def _frames() -> tuple[HouseholdSim, list[SimFrame]]:
@@ -81,99 +142,145 @@ def _frames() -> tuple[HouseholdSim, list[SimFrame]]:
 def camera_process(seconds: float) -> None:
     """The camera driver, in its own process as on a robot: 30 Hz frames with fresh stamps."""
     sim, frames = _frames()
-    rclpy.init(args=[])
+    rclpy.init(args=["--ros-args", "-r", f"__ns:={NAMESPACE}"])
     bridge = SimBridge(sim)
     deadline = time.monotonic() + seconds
     while not bridge.subscribers_ready() and time.monotonic() < deadline:
         time.sleep(0.05)
     stamp, period, published = 1000.0, 1.0 / 30.0, 0
+    next_frame = time.monotonic()
     for frame in itertools.cycle(frames):
         if time.monotonic() > deadline:
             break
-        started = time.perf_counter()
         frame.stamp = stamp
         bridge.publish(frame)
         published += 1
         stamp += period
-        time.sleep(max(0.0, period - (time.perf_counter() - started)))
+        next_frame += period
+        time.sleep(max(0.0, next_frame - time.monotonic()))
     print(f"published {published}", flush=True)
     bridge.destroy_node()
     rclpy.try_shutdown()
 
 
+def _params_file(directory: Path, sim: HouseholdSim) -> Path:
+    """The installed memory.yaml with the journals in ``directory`` and the scenario's rooms."""
+    params = yaml.safe_load((PREFIX / "share" / "memory_nodes" / "config" / "memory.yaml").read_text())
+    for executable in MEMORY_EXECUTABLES:
+        section = params.setdefault(f"/**/{executable}", {}).setdefault("ros__parameters", {})
+        section.update({"memory_directory": str(directory), "snapshot_every_events": 500})
+    params["/**/spatial_memory"]["ros__parameters"]["rooms"] = {
+        "names": [name for name, _ in sim.scenario.rooms],
+        "vertex_counts": [len(polygon) for _, polygon in sim.scenario.rooms],
+        "vertices": [float(c) for _, polygon in sim.scenario.rooms for vertex in polygon for c in vertex]}
+    path = directory / "soak.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
 def run(seconds: float) -> SoakReport:
     report = SoakReport(seconds)
     sim, _ = _frames()
+    directory = Path(tempfile.mkdtemp(prefix="memory_soak_"))
+    params = _params_file(directory, sim)
+    logs = {name: open(directory / f"{name}.log", "w") for name in NODE_EXECUTABLES}
+    processes = {name: subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / name), "--ros-args", "-r",
+                                         f"__ns:={NAMESPACE}", "--params-file", str(params)],
+                                        stdout=logs[name], stderr=subprocess.STDOUT, start_new_session=True)
+                 for name in NODE_EXECUTABLES}
     context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    directory = tempfile.mkdtemp(prefix="memory_soak_")
-    names = [name for name, _ in sim.scenario.rooms]
-    overrides = [Parameter("memory_directory", value=directory), Parameter("snapshot_every_events", value=500),
-                 Parameter("rooms.names", value=names),
-                 Parameter("rooms.vertex_counts", value=[len(p) for _, p in sim.scenario.rooms]),
-                 Parameter("rooms.vertices", value=[float(c) for _, p in sim.scenario.rooms for v in p for c in v])]
-    nodes = create_memory_nodes(context=context, parameter_overrides=overrides)
+    rclpy.init(context=context, args=["--ros-args", "-r", f"__ns:={NAMESPACE}"])
     planner = rclpy.create_node("soak_planner", context=context)
-    executor = MultiThreadedExecutor(num_threads=len(nodes) + 4, context=context)
-    for node in [*nodes, planner]:
-        executor.add_node(node)
+    diagnostics_lock = threading.Lock()
+
+    def on_diagnostics(message: DiagnosticArray) -> None:
+        with diagnostics_lock:
+            for status in message.status:
+                report.counts[status.name.rsplit("/", 1)[-1]] = {v.key: v.value for v in status.values}
+
+    planner.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    executor.add_node(planner)
     spinner = threading.Thread(target=executor.spin, daemon=True)
     spinner.start()
     client = MemoryClient(node=planner, timeout_s=5.0)
-    client.wait_for_services(timeout_s=30.0)
-    spatial = next(n for n in nodes if n.get_name() == "spatial_memory")
-    stop = threading.Event()
+    camera = None
+    try:
+        client.wait_for_services(timeout_s=60.0)
+        stop = threading.Event()
+        calls = [
+            ("where_is", lambda: client.where_is("mug")),
+            ("query_objects text", lambda: client.query_objects(text="something to drink from")),
+            ("query_changes", lambda: client.query_changes(limit=20)),
+            ("recall_episodes", lambda: client.recall_episodes(text="what happened")),
+            ("query_facts", lambda: client.query_facts(text="where is the mug")),
+            ("get_scene_graph", lambda: client.get_scene_graph()),
+            ("ask", lambda: client.ask("where is the mug?")),
+            ("query_objects label", lambda: client.query_objects(label="book")),
+        ]
+        counter = itertools.count()
 
+        def ask_services(offset: float) -> None:
+            period = QUERY_THREADS / QUERY_RATE_HZ
+            due = time.monotonic() + offset
+            while not stop.is_set():
+                time.sleep(max(0.0, due - time.monotonic()))
+                due += period
+                name, call = calls[next(counter) % len(calls)]
+                started = time.perf_counter()
+                try:
+                    call()
+                except MemoryServiceError as error:
+                    report.query_failures.append(f"{name}: {error}")
+                report.latencies.setdefault(name, []).append(time.perf_counter() - started)
+                report.queries += 1
 
-    calls = [
-        lambda: client.where_is("mug"), lambda: client.query_objects(text="something to drink from"),
-        lambda: client.query_changes(limit=20), lambda: client.recall_episodes(text="what happened"),
-        lambda: client.query_facts(text="where is the mug"), lambda: client.get_scene_graph(),
-        lambda: client.ask("where is the mug?"), lambda: client.query_objects(label="book"),
-    ]
-
-    def ask_services() -> None:
-        period = QUERY_THREADS / 50.0  # 50 queries per second in all
-        for call in itertools.cycle(calls):
-            if stop.is_set():
-                return
-            started = time.perf_counter()
-            report.queries += 1
+        began = time.monotonic()
+        camera = subprocess.Popen([sys.executable, __file__, "--camera", str(seconds)], stdout=subprocess.PIPE,
+                                  text=True)
+        workers = [threading.Thread(target=ask_services, args=(k / QUERY_RATE_HZ,), daemon=True)
+                   for k in range(QUERY_THREADS)]
+        for worker in workers:
+            worker.start()
+        warm_up = min(10.0, seconds / 4)
+        while (elapsed := time.monotonic() - began) < seconds:
+            time.sleep(min(1.0, seconds - elapsed))
+            elapsed = time.monotonic() - began
+            if elapsed >= warm_up and (not report.rss_samples or elapsed - report.rss_samples[-1][0] >= 5.0):
+                report.rss_samples.append((elapsed, sum(rss_mb(p.pid) for p in processes.values())))
+                for name, process in processes.items():
+                    first = report.rss_by_node.get(name, (rss_mb(process.pid), 0.0))[0]
+                    report.rss_by_node[name] = (first, rss_mb(process.pid))
+            for name, process in processes.items():
+                if process.poll() is not None and name not in " ".join(report.died):
+                    report.died.append(f"{name} exited with {process.returncode} at {elapsed:.0f} s")
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10.0)
+        output, _ = camera.communicate(timeout=30.0)
+        report.frames_published = int(output.strip().split()[-1]) if output.strip() else 0
+        time.sleep(2.5)  # the last /diagnostics reports (1 s period) after the camera stopped
+        with diagnostics_lock:
+            report.counts = {name: dict(values) for name, values in report.counts.items()}
+    finally:
+        if camera is not None and camera.poll() is None:
+            camera.kill()
+        executor.shutdown()
+        planner.destroy_node()
+        rclpy.try_shutdown(context=context)
+        for name, process in processes.items():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGINT)
+        for name, process in processes.items():
             try:
-                call()
-            except MemoryServiceError as error:
-                report.query_failures.append(str(error))
-            time.sleep(max(0.0, period - (time.perf_counter() - started)))
-
-    camera = subprocess.Popen([sys.executable, __file__, "--camera", str(seconds)], stdout=subprocess.PIPE, text=True,
-                              env=os.environ.copy())
-    workers = [threading.Thread(target=ask_services, daemon=True) for _ in range(QUERY_THREADS)]
-    for worker in workers:
-        worker.start()
-    warm_up = min(10.0, seconds / 4)
-    time.sleep(warm_up)
-    report.rss_start_mb = rss_mb()
-    began = time.monotonic()
-    while time.monotonic() - began < seconds - warm_up:
-        time.sleep(min(5.0, seconds - warm_up))
-        report.rss_samples.append((time.monotonic() - began + warm_up, rss_mb()))
-    stop.set()
-    for worker in workers:
-        worker.join(timeout=10.0)
-    output, _ = camera.communicate(timeout=30.0)
-    report.frames_published = int(output.strip().split()[-1]) if output.strip() else 0
-    report.rss_end_mb = rss_mb()
-    report.frames_processed = spatial.counters.counts["observations.accepted"]
-    report.rejected_inputs = sum(n.counters.rejected_total() for n in nodes if hasattr(n, "counters"))
-    for node in nodes:
-        if hasattr(node, "counters"):
-            report.counts.update({f"{node.get_name()}.{k}": v for k, v in node.counters.counts.items()})
-    executor.shutdown()
-    spinner.join(timeout=5.0)
-    for node in [*nodes, planner]:
-        node.destroy_node()
-    rclpy.try_shutdown(context=context)
-    sim.close()
+                code = process.wait(timeout=30.0)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                code = process.wait()
+            if code != 0 and name not in " ".join(report.died):
+                report.unclean_exits.append(f"{name} exited with {code} on SIGINT (log: {directory / name}.log)")
+            logs[name].close()
+        sim.close()
     return report
 
 
@@ -188,7 +295,6 @@ if __name__ == "__main__":
     report = run(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0)
     for row in report.rows():
         print(" | ".join(row))
-    print("rss samples", [(round(t), round(m)) for t, m in report.rss_samples])
-    print("counts", {k: v for k, v in report.counts.items() if "frame" in k or "observ" in k or "detect" in k or "depth" in k})
+    print("resident memory samples (s, MB):", [(round(t), round(mb)) for t, mb in report.rss_samples])
     print("ok" if report.ok else "FAILED")
     sys.exit(0 if report.ok else 1)

@@ -3,6 +3,11 @@
 Serves      ask (Ask): sends the question to <memory>/evidence of each memory node at once
             (call_async), waits until all answered or ``timeout_s`` passed, merges the evidence
             by score and reports which memories answered in time.
+
+The evidence clients live on a hidden helper node with its own single-threaded executor. Were
+they on this node, every executor thread could be blocked in an ask waiting for responses that
+only an executor thread can deliver: with as many concurrent asks as threads, each ask would wait
+out its deadline and answer empty, and under load the asks would pile up behind each other.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import threading
 import time
 
 from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
 from memory_nodes.srv import Ask
@@ -35,11 +41,21 @@ class AskNode(Node):
             raise InvalidInputError("timeout_s and default_limit must be > 0")
         self.counters = InputCounters(self)
         self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"))
-        # Reentrant: the ask callback waits for the clients' responses, which must be able to run
-        # on other executor threads meanwhile; concurrent asks are allowed.
-        self._group = ReentrantCallbackGroup()
-        self._evidence_clients = {m: self.create_client(Ask, f"{m}/evidence", callback_group=self._group) for m in memories}
-        self.create_service(Ask, "ask", self._ask, callback_group=self._group)
+        self._evidence_node = Node("_memory_ask_evidence", namespace=self.get_namespace(), context=self.context)
+        self._evidence_clients = {m: self._evidence_node.create_client(Ask, f"{m}/evidence") for m in memories}
+        self._evidence_executor = SingleThreadedExecutor(context=self.context)
+        self._evidence_executor.add_node(self._evidence_node)
+        self._evidence_thread = threading.Thread(target=self._evidence_executor.spin, daemon=True,
+                                                 name="ask_evidence")
+        self._evidence_thread.start()
+        # Reentrant: concurrent asks are allowed, each waits on its own responses.
+        self.create_service(Ask, "ask", self._ask, callback_group=ReentrantCallbackGroup())
+
+    def destroy_node(self) -> None:
+        self._evidence_executor.shutdown(timeout_sec=2.0)
+        self._evidence_thread.join(timeout=2.0)  # out of its wait set before the node goes
+        self._evidence_node.destroy_node()
+        super().destroy_node()
 
     def _ask(self, request: Ask.Request, response: Ask.Response):
         def fill(response):

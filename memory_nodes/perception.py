@@ -64,7 +64,8 @@ class PerceptionConfig:
 
 @dataclass
 class Detection:
-    """A 2D detection: pixel box [x_min, x_max) x [y_min, y_max), optional (H, W) mask."""
+    """A 2D detection: pixel box [x_min, x_max) x [y_min, y_max), optional mask of the image's
+    (H, W) or cropped to the box (y_max - y_min, x_max - x_min)."""
 
     label: str
     score: float
@@ -117,17 +118,25 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     """The 3D observation of ``detection`` in ``map``, or None when too few valid depth pixels
     support it (occluded, out of range, on a depth hole)."""
     height, width = frame.depth_m.shape
-    x0, y0, x1, y1 = detection.box
-    x0, x1 = max(0, min(x0, x1)), min(width, max(x0, x1))
-    y0, y1 = max(0, min(y0, y1)), min(height, max(y0, y1))
+    bx0, by0, bx1, by1 = detection.box
+    bx0, bx1, by0, by1 = min(bx0, bx1), max(bx0, bx1), min(by0, by1), max(by0, by1)
+    x0, x1 = max(0, bx0), min(width, bx1)
+    y0, y1 = max(0, by0), min(height, by1)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
-    if detection.mask is not None and detection.mask.shape != (height, width):
-        raise InvalidInputError(f"mask is {detection.mask.shape[::-1]}, image is {width}x{height}")
+    mask = detection.mask
+    if mask is not None:
+        if mask.shape == (height, width):
+            mask = mask[y0:y1, x0:x1]
+        elif mask.shape == (by1 - by0, bx1 - bx0):  # cropped to the box, as instance segmenters send it
+            mask = mask[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+        else:
+            raise InvalidInputError(f"mask is {mask.shape[1]}x{mask.shape[0]}; expected the image's "
+                                    f"{width}x{height} or the box's {bx1 - bx0}x{by1 - by0}")
     # Work inside the box only: a few thousand pixels, not the whole image, per detection.
     depth = frame.depth_m[y0:y1, x0:x1]
-    if detection.mask is not None:
-        selected = detection.mask[y0:y1, x0:x1] > 0
+    if mask is not None:
+        selected = mask > 0
     else:  # the box's centre part: its border is mostly background
         dx, dy = int((x1 - x0) * config.box_shrink), int((y1 - y0) * config.box_shrink)
         selected = np.zeros(depth.shape, dtype=bool)

@@ -11,13 +11,22 @@ Publishes   observations (ObjectObservationArray) with the camera view (pose, in
 Modes: ``detections`` lifts each 2D detection matched by stamp (``sync_tolerance_s``) with an RGB
 image, a depth image and a camera pose; ``geometric`` finds objects from depth alone (for a robot
 with no detector), at most once per ``geometric_period_s``. All streams use the sensor-data QoS.
+
+Intake and processing are separate callback groups: the subscriptions only buffer (so the
+middleware's small sensor queues are emptied at once and drop nothing unseen), and a guard
+condition wakes the processing, which keeps at most ``max_backlog_frames`` complete frames: when
+lifting falls behind the camera, the oldest frames are dropped first and counted
+(``<trigger>.dropped_lagging`` on /diagnostics).
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -32,6 +41,7 @@ from .parameters import declare, declare_config
 from .perception import Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects, lift_detection
 
 MODES = ("detections", "geometric")
+MAX_WAITING_TRIGGERS = 20  # incomplete frames waiting for their depth, pose or camera_info
 POSE_SOURCES = ("pose", "odometry", "tf")
 
 
@@ -54,12 +64,17 @@ class PerceptionNode(Node):
         self.max_range = declare(self, "max_range", 5.0, "range beyond which objects are not expected to be detected, m")
         self.geometric_period_s = declare(self, "geometric_period_s", 1.0, "least time between geometric frames, s")
         self.max_wait_s = declare(self, "max_wait_s", 1.0, "how long a detection waits for its images and pose, s")
+        self.max_backlog_frames = declare(self, "max_backlog_frames", 2, "complete frames kept waiting for "
+                                          "processing; older ones are dropped (counted) when lifting lags")
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.pose_source not in POSE_SOURCES:
             raise ConfigError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
         if self.view_downsample < 1 or self.depth_scale <= 0 or self.max_range <= 0 or self.geometric_period_s < 0:
             raise ConfigError("view_downsample >= 1, depth_scale > 0, max_range > 0, geometric_period_s >= 0")
+        if self.max_backlog_frames < 1 or not self.max_wait_s > 0:
+            raise ConfigError(f"max_backlog_frames must be >= 1 and max_wait_s > 0, got {self.max_backlog_frames} "
+                              f"and {self.max_wait_s}")
         self.base_to_camera = Pose(np.array(translation, dtype=float), np.array(rotation, dtype=float))
         self.counters = InputCounters(self)
         self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"),
@@ -72,6 +87,9 @@ class PerceptionNode(Node):
         # their stamp have arrived: topics are not delivered in stamp order.
         self._pending: list[tuple[float, str, object]] = []
         self._latest_input = -np.inf
+        self._lock = threading.Lock()  # intake and processing run on different executor threads
+        intake = MutuallyExclusiveCallbackGroup()
+        self._wake = self.create_guard_condition(self._work, callback_group=MutuallyExclusiveCallbackGroup())
         self._tf_buffer = None
         if self.pose_source == "tf":
             try:
@@ -83,50 +101,75 @@ class PerceptionNode(Node):
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
         self.publisher = self.create_publisher(ObjectObservationArray, "observations", SENSOR_QOS)
         self.create_subscription(Image, "rgb", lambda m: self._buffer("rgb", cv.stamp_to_seconds(m.header.stamp), m),
-                                 SENSOR_QOS)
-        self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS)
+                                 SENSOR_QOS, callback_group=intake)
+        self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS, callback_group=intake)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS, callback_group=intake)
         if self.pose_source == "pose":
-            self.create_subscription(PoseStamped, "camera_pose", self._on_pose, SENSOR_QOS)
+            self.create_subscription(PoseStamped, "camera_pose", self._on_pose, SENSOR_QOS, callback_group=intake)
         elif self.pose_source == "odometry":
-            self.create_subscription(Odometry, "odom", self._on_odometry, SENSOR_QOS)
+            self.create_subscription(Odometry, "odom", self._on_odometry, SENSOR_QOS, callback_group=intake)
         if self.mode == "detections":
-            self.create_subscription(Detection2DArray, "detections", self._on_detections, SENSOR_QOS)
+            self.create_subscription(Detection2DArray, "detections", self._on_detections, SENSOR_QOS,
+                                     callback_group=intake)
 
     # ----------------------------------------------------------------- buffering
     def _buffer(self, stream: str, stamp: float, item) -> None:
-        self.matcher.add(stream, stamp, item)
-        self._latest_input = max(self._latest_input, stamp)
-        self._drain()
+        with self._lock:
+            self.counters.counts[f"{stream}.received"] += 1
+            self.matcher.add(stream, stamp, item)
+            self._latest_input = max(self._latest_input, stamp)
+        self._wake.trigger()
 
     def _trigger(self, kind: str, stamp: float, msg) -> None:
-        self._pending.append((stamp, kind, msg))
-        self._latest_input = max(self._latest_input, stamp)
-        self._drain()
+        with self._lock:
+            self.counters.counts[f"{kind}.received"] += 1
+            if len(self._pending) >= MAX_WAITING_TRIGGERS + self.max_backlog_frames:
+                self._pending.sort(key=lambda item: item[0])
+                self.counters.counts[f"{self._pending.pop(0)[1]}.dropped_lagging"] += 1
+            self._pending.append((stamp, kind, msg))
+            self._latest_input = max(self._latest_input, stamp)
+        self._wake.trigger()
 
     def _ready(self, stamp: float) -> bool:
         streams = ("depth", "pose") if self._tf_buffer is None else ("depth",)
         return self.camera_info is not None and all(self.matcher.nearest(s, stamp) is not None for s in streams)
 
-    def _drain(self) -> None:
-        """Process the waiting triggers whose frame is complete; drop those too old to complete."""
-        waiting = []
-        for stamp, kind, msg in self._pending:
-            if self._ready(stamp):
-                self._process(kind, stamp, msg)
-            elif stamp < self._latest_input - self.max_wait_s or len(waiting) >= 20:
-                self.counters.rejected(kind, f"no depth, camera pose or camera_info within "
-                                             f"{self.sync_tolerance_s} s of {stamp:.3f}")
-            else:
-                waiting.append((stamp, kind, msg))
-        self._pending = waiting
+    def _next_ready(self) -> tuple[float, str, object, dict] | None:
+        """The oldest complete trigger kept after dropping (counted) what is too old to complete or
+        beyond the backlog, with the buffered messages of its frame; None when nothing is ready."""
+        with self._lock:
+            ready, waiting = [], []
+            for stamp, kind, msg in sorted(self._pending, key=lambda item: item[0]):
+                if self._ready(stamp):
+                    ready.append((stamp, kind, msg))
+                elif stamp < self._latest_input - self.max_wait_s or len(waiting) >= MAX_WAITING_TRIGGERS:
+                    self.counters.rejected(kind, f"no depth, camera pose or camera_info within "
+                                                 f"{self.sync_tolerance_s} s of {stamp:.3f}")
+                else:
+                    waiting.append((stamp, kind, msg))
+            for _, kind, _ in ready[:-self.max_backlog_frames]:
+                self.counters.counts[f"{kind}.dropped_lagging"] += 1
+            ready = ready[-self.max_backlog_frames:]
+            if not ready:
+                self._pending = waiting
+                return None
+            stamp, kind, msg = ready[0]
+            self._pending = ready[1:] + waiting
+            hits = {stream: self.matcher.nearest(stream, stamp) for stream in ("depth", "rgb", "pose")}
+            return stamp, kind, msg, {**hits, "camera_info": self.camera_info}
+
+    def _work(self) -> None:
+        """Process complete frames until none is ready (runs in its own callback group)."""
+        while (item := self._next_ready()) is not None:
+            self._process(*item)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if msg.k[0] <= 0 or msg.k[4] <= 0 or msg.width == 0 or msg.height == 0:
             self.counters.rejected("camera_info", "zero focal length or image size")
             return
-        self.camera_info = msg
-        self._drain()
+        with self._lock:
+            self.camera_info = msg
+        self._wake.trigger()
 
     def _on_pose(self, msg: PoseStamped) -> None:
         if msg.header.frame_id not in (self.map_frame, ""):
@@ -164,17 +207,15 @@ class PerceptionNode(Node):
         return Pose(np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w]))
 
     # ----------------------------------------------------------------- frames
-    def _frame(self, stamp: float) -> RgbdFrame | None:
-        """The RGB-D frame nearest ``stamp`` (seconds), or None (counted) when a stream is missing."""
-        depth_hit = self.matcher.nearest("depth", stamp)
-        rgb_hit = self.matcher.nearest("rgb", stamp)
-        pose_hit = self.matcher.nearest("pose", stamp) if self._tf_buffer is None else (stamp, None)
-        pose = self._camera_pose(stamp, pose_hit[1])
+    def _frame(self, stamp: float, hits: dict) -> RgbdFrame | None:
+        """The RGB-D frame of ``stamp`` (seconds) from the buffered messages nearest to it
+        (``hits``), or None (counted) when the camera pose cannot be found."""
+        depth_hit, rgb_hit, info = hits["depth"], hits["rgb"], hits["camera_info"]
+        pose = self._camera_pose(stamp, hits["pose"][1] if self._tf_buffer is None else None)
         if pose is None:
             return None
         depth_msg = depth_hit[1]
         depth = depth_to_metres(cv.image_to_array(depth_msg), depth_msg.encoding, self.depth_scale)
-        info = self.camera_info
         if (depth.shape[1], depth.shape[0]) != (info.width, info.height):
             raise InvalidInputError(f"depth is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
                                     f"{info.width}x{info.height}")
@@ -204,9 +245,9 @@ class PerceptionNode(Node):
             self._last_geometric = stamp
             self._trigger("depth", stamp, msg)
 
-    def _process(self, kind: str, stamp: float, msg) -> None:
+    def _process(self, stamp: float, kind: str, msg, hits: dict) -> None:
         try:
-            frame = self._frame(stamp)
+            frame = self._frame(stamp, hits)
             if frame is None:
                 return
             if kind == "depth":

@@ -8,6 +8,7 @@ Publishes   rgb (Image bgr8), depth (Image 32FC1 metres), camera_info (CameraInf
 
 from __future__ import annotations
 
+import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -17,6 +18,18 @@ from memory_nodes.msg import Detection2D, Detection2DArray
 from . import conversions as cv
 from .household_sim import HouseholdSim, SimFrame
 from .node_support import SENSOR_QOS
+
+
+def mask_in_box(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The part of an image-sized ``mask`` inside ``box`` (x0, y0, x1, y1), zero where the box
+    leaves the image."""
+    x0, y0, x1, y1 = box
+    crop = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    height, width = mask.shape
+    cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+    if cx1 > cx0 and cy1 > cy0:
+        crop[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = mask[cy0:cy1, cx0:cx1]
+    return crop
 
 
 class SimBridge(Node):
@@ -58,6 +71,9 @@ class SimBridge(Node):
         for d in frame.detections:
             x0, y0, x1, y1 = d.box
             detection = Detection2D(label=d.label, score=d.score, x_min=x0, y_min=y0, x_max=x1, y_max=y1)
-            detection.mask = cv.array_to_image(d.mask, "mono8", frame.stamp, self.frame_id)
+            # Cropped to the box, as instance segmenters send masks: full-image masks would make a
+            # detection array of ten objects 3 MB.
+            if x1 > x0 and y1 > y0:
+                detection.mask = cv.array_to_image(mask_in_box(d.mask, d.box), "mono8", frame.stamp, self.frame_id)
             detections.detections.append(detection)
         self.detections.publish(detections)

@@ -39,11 +39,13 @@ def test_depth_encodings():
         depth_to_metres(millimetres, "rgb8")
 
 
-@pytest.mark.parametrize("use_mask", [False, True])
-def test_a_detection_is_lifted_to_its_3d_box_in_map(scene, use_mask):
+@pytest.mark.parametrize("mask_kind", ["none", "image", "box"])
+def test_a_detection_is_lifted_to_its_3d_box_in_map(scene, mask_kind):
     frame, index = scene
-    mask = (index == 0).astype(np.uint8) if use_mask else None
-    observation = lift_detection(frame, Detection("mug", 0.9, bounding_box(index, 0), mask), PerceptionConfig())
+    x0, y0, x1, y1 = box = bounding_box(index, 0)
+    mask = {"none": None, "image": (index == 0).astype(np.uint8),
+            "box": (index[y0:y1, x0:x1] == 0).astype(np.uint8)}[mask_kind]
+    observation = lift_detection(frame, Detection("mug", 0.9, box, mask), PerceptionConfig())
     assert observation is not None and observation.label == "mug"
     # the visible surface is the front half: the centre is within 5 cm, the top at the true height
     assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.05
@@ -72,6 +74,19 @@ def test_detections_without_depth_support_are_dropped(scene):
     assert lift_detection(frame, Detection("mug", 0.9, (5000, 5000, 5100, 5100)), PerceptionConfig()) is None
     with pytest.raises(InvalidInputError):
         lift_detection(frame, Detection("mug", 0.9, (0, 0, 10, 10), np.ones((4, 4))), PerceptionConfig())
+
+
+def test_a_box_mask_of_a_box_leaving_the_image_selects_the_right_pixels(scene):
+    frame, index = scene
+    x0, y0, x1, y1 = bounding_box(index, 0)
+    box = (x0 - 30, y0 - 700, x1, y1)  # starts far above the image; the mask covers the whole box
+    full = np.zeros((y1 - y0 + 700, x1 - x0 + 30), np.uint8)
+    full[700:, 30:] = (index[y0:y1, x0:x1] == 0)
+    with_mask = lift_detection(frame, Detection("mug", 0.9, box, full), PerceptionConfig())
+    exact = lift_detection(frame, Detection("mug", 0.9, (x0, y0, x1, y1), (index == 0).astype(np.uint8)),
+                           PerceptionConfig())
+    np.testing.assert_allclose(with_mask.pose.position, exact.pose.position, atol=1e-6)
+    np.testing.assert_allclose(with_mask.extent, exact.extent, atol=1e-6)
 
 
 def test_geometric_mode_finds_both_objects_without_a_detector(scene):

@@ -1,0 +1,29 @@
+"""The short soak (60 s): 30 Hz RGB-D + detections and 50 queries per second against every
+service, with every node in its own process as the launch file starts them. The 10-minute run is
+``make soak``; both are benchmarks/soak.py."""
+
+from __future__ import annotations
+
+import sys
+
+from conftest import SOURCE_DIR
+
+sys.path.insert(0, str(SOURCE_DIR / "benchmarks"))
+
+import soak  # noqa: E402
+
+
+def test_sixty_seconds_of_camera_and_queries():
+    report = soak.run(60.0)
+    rows = "\n".join(" | ".join(row) for row in report.rows())
+    assert report.ok_processes, rows  # no node died; every one shut down cleanly on SIGINT
+    assert not report.query_failures and report.queries >= 0.9 * soak.QUERY_RATE_HZ * 60, rows
+    assert report.second_half_growth_mb <= soak.RSS_GROWTH_BOUND_MB, rows
+    # Frames the pipeline could not keep up with are dropped oldest first and counted, never queued
+    # without bound: every detection perception received is lifted, dropped, rejected or waiting.
+    assert report.count("memory_perception", "frames.accepted") >= 100, rows
+    assert report.detections_unaccounted == 0, rows
+    assert report.count("memory_perception", "pending_triggers") <= 22, rows
+    assert report.count("spatial_memory", "observations.accepted") >= 0.9 * report.count(
+        "memory_perception", "frames.accepted"), rows
+    print(rows)
