@@ -73,7 +73,8 @@ test: install
 bench: install
 	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/run_all.py
 
-# 10 minutes of 30 Hz RGB-D + detections and 50 queries/s against every service (not in the tests).
+# 10 minutes of 30 Hz RGB-D + detections and 50 queries/s against every service, one process per
+# node (test/test_soak.py runs 60 s of it).
 soak: install
 	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/soak.py 600
 
