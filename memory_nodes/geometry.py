@@ -159,6 +159,13 @@ def gravity_aligned_box(points: np.ndarray, trim_fraction: float = 0.02) -> Orie
     return OrientedBox(Pose(rotation @ center_local, orientation), high - low)
 
 
+def aabb_containment(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
+    """The fraction of box a's volume inside box b (axis-aligned, (3,) corners); 0 for a flat a."""
+    overlap = np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None)
+    volume_a = float(np.prod(np.clip(max_a - min_a, 0.0, None)))
+    return float(np.prod(overlap)) / volume_a if volume_a > 1e-12 else 0.0
+
+
 def aabb_iou(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
     """Intersection over union of two axis-aligned boxes given by their (3,) corners."""
     overlap = np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None)

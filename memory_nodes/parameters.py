@@ -28,7 +28,8 @@ DESCRIPTIONS: dict[str, str] = {
     "weight_geometry": "weight of geometric overlap in the association score",
     "weight_label": "weight of label agreement in the association score",
     "weight_appearance": "weight of appearance similarity in the association score",
-    "move_threshold": "displacement above which an associated object counts as moved, m",
+    "move_threshold": "displacement (to outside its box) above which an associated object counts as moved; "
+                      "a move needs reid_min_appearance, m",
     "reid_min_appearance": "appearance cosine needed to re-identify a missing object elsewhere, [0, 1]",
     "reid_max_age_s": "objects last seen longer ago than this are not re-identified, s",
     "existence_hit": "log-odds added to existence per detection",
@@ -38,6 +39,8 @@ DESCRIPTIONS: dict[str, str] = {
     "occlusion_margin": "depth in front of an object point that counts as occluding it, m",
     "border_px": "image border ignored for negative evidence, px",
     "merge_iou": "3D IoU above which two same-label objects are merged, [0, 1]",
+    "fragment_containment": "share of an unmatched observation's box inside an object matched in the same frame "
+                            "above which it is a fragment of that object, [0, 1]",
     "split_min_separation": "distance between alternating observation clusters that splits an object, m",
     "split_window": "recent observations examined for a split",
     "place_spacing": "distance along the robot path between places, m",

@@ -25,10 +25,9 @@ import numpy as np
 from .appearance import colour_histogram
 from .errors import ConfigError, InvalidInputError
 from .geometry import CameraView, Pose, gravity_aligned_box
-from .point_clouds import downsample
-from .spatial_memory import Observation
+from .point_clouds import downsample, fit_plane
+from .spatial_memory import UNKNOWN_LABEL, Observation
 
-UNKNOWN_LABEL = "unknown_object"
 
 
 @dataclass(frozen=True)
@@ -169,15 +168,11 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
 def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarray:
     """Bool (N,): the points of a horizontal plane (floor, table top) that fills a large part of a
     detection's pixels: what the object stands on, not the object."""
-    import open3d as o3d
-
     if len(points) < 3 * config.min_points:
         return np.zeros(len(points), dtype=bool)
-    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
-    plane, inliers = cloud.segment_plane(distance_threshold=config.plane_distance, ransac_n=3, num_iterations=100)
-    normal = np.asarray(plane[:3]) / max(float(np.linalg.norm(plane[:3])), 1e-9)
+    plane, inliers = fit_plane(points, config.plane_distance, 100)
+    normal = plane[:3]
     result = np.zeros(len(points), dtype=bool)
-    inliers = np.asarray(inliers, dtype=int)
     if abs(normal[2]) < 0.9 or len(inliers) < 0.2 * len(points):
         return result  # not horizontal, or too small to be a support
     rest = np.delete(points[:, 2], inliers)
@@ -207,11 +202,10 @@ def discover_objects(frame: RgbdFrame, config: PerceptionConfig) -> list[Observa
         remaining = np.flatnonzero(keep)
         if len(remaining) < 3 * config.cluster_min_points:
             break
-        _, inliers = cloud.select_by_index(remaining.tolist()).segment_plane(
-            distance_threshold=config.plane_distance, ransac_n=3, num_iterations=200)
+        _, inliers = fit_plane(points[remaining], config.plane_distance, 200)
         if len(inliers) < config.min_plane_fraction * total:
             break
-        keep[remaining[np.asarray(inliers, dtype=int)]] = False
+        keep[remaining[inliers]] = False
     remaining = np.flatnonzero(keep)
     if len(remaining) < config.cluster_min_points:
         return []

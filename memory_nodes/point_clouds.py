@@ -13,6 +13,7 @@ import numpy as np
 from .errors import InvalidInputError
 
 _MIN_POINTS_FOR_OUTLIER_FILTER = 32
+_PLANE_SCORING_POINTS = 1000
 
 
 def downsample(points: np.ndarray, voxel_size: float, max_points: int, remove_outliers: bool = True,
@@ -37,3 +38,36 @@ def downsample(points: np.ndarray, voxel_size: float, max_points: int, remove_ou
         keep = np.random.default_rng(len(result)).choice(len(result), max_points, replace=False)
         result = result[np.sort(keep)]
     return result
+
+
+def fit_plane(points: np.ndarray, distance: float, iterations: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The plane with the most points within ``distance`` (RANSAC over ``iterations`` random
+    triples, refined by least squares on its inliers): ((4,) a, b, c, d with a unit normal, sorted
+    inlier indices). Seeded, so the same points give the same plane: open3d's RANSAC is not
+    repeatable, and a memory fed the same frames twice must see the same objects twice."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) < 3:
+        raise InvalidInputError(f"a plane needs (N >= 3, 3) points, got {points.shape}")
+    rng = np.random.default_rng(seed)
+    triples = points[rng.integers(0, len(points), (iterations, 3))]
+    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
+    lengths = np.linalg.norm(normals, axis=1)
+    usable = lengths > 1e-9
+    if not usable.any():
+        return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, dtype=int)
+    normals = normals[usable] / lengths[usable, None]
+    offsets = -np.einsum("ij,ij->i", normals, triples[usable, 0])
+    # Score the hypotheses on a fixed subset: the best plane of 1,000 points is the best of all of
+    # them for any plane worth finding, at a fraction of the cost; inliers then come from all points.
+    sample = points if len(points) <= _PLANE_SCORING_POINTS else points[
+        rng.choice(len(points), _PLANE_SCORING_POINTS, replace=False)]
+    counts = (np.abs(sample @ normals.T + offsets) <= distance).sum(axis=0)
+    best = int(np.argmax(counts))
+    inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) <= distance)
+    if len(inliers) >= 3:
+        centre = points[inliers].mean(axis=0)
+        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]
+        refined = np.flatnonzero(np.abs((points - centre) @ normal) <= distance)
+        if len(refined) >= len(inliers):
+            return np.append(normal, -float(normal @ centre)), refined
+    return np.append(normals[best], offsets[best]), inliers

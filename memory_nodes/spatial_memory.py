@@ -28,13 +28,15 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from .errors import InvalidInputError, UnknownItemError
-from .geometry import CameraView, OrientedBox, Pose, aabb_iou, gravity_aligned_box
+from .geometry import CameraView, OrientedBox, Pose, aabb_containment, aabb_iou, gravity_aligned_box
 from .point_clouds import downsample
 from .retention import Retention, RetentionPolicy
 from .text_embedding import TextEncoder, label_similarity
 
 PRESENT = "present"
 ABSENT = "absent"
+# The label of objects found from geometry alone (no detector); a fragment of anything may be one.
+UNKNOWN_LABEL = "unknown_object"
 RELATION_KINDS = ("on", "in", "next_to", "near")
 
 
@@ -59,6 +61,7 @@ class SpatialConfig:
     occlusion_margin: float = 0.1
     border_px: float = 10.0
     merge_iou: float = 0.5
+    fragment_containment: float = 0.6
     split_min_separation: float = 1.0
     split_window: int = 12
     place_spacing: float = 1.5
@@ -81,7 +84,7 @@ class SpatialConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"spatial {name} must be > 0, got {getattr(self, name)}")
-        for name in ("min_association_score", "reid_min_appearance", "merge_iou", "in_fraction"):
+        for name in ("min_association_score", "reid_min_appearance", "merge_iou", "fragment_containment", "in_fraction"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"spatial {name} must be in [0, 1], got {getattr(self, name)}")
         if self.capacity < 1 or self.max_points_per_object < 1 or self.split_window < 4:
@@ -334,8 +337,15 @@ class SpatialMemory:
             if view is not None:
                 changes += self._negative_evidence(view, stamp, exclude=matched)
                 matched |= {c.object_id for c in changes if c.kind == "disappeared"}
+            matched_nodes = {node.id: node for node in assignment.values()}
             for obs_index, obs in enumerate(observations):
                 if ids[obs_index] is not None:
+                    continue
+                whole = self._fragment_of(obs, matched_nodes)
+                if whole is not None:
+                    self._absorb(whole, obs, stamp, fuse_geometry=True)
+                    self.counters["fragments_absorbed"] += 1
+                    ids[obs_index] = whole.id
                     continue
                 node = self._reidentify(obs, stamp, exclude=matched)
                 if node is not None:
@@ -398,9 +408,11 @@ class SpatialMemory:
             return None
         min_a, max_a = obs.box().axis_aligned_bounds()
         min_b, max_b = node.bounds()
+        appearance = _cosine(obs.appearance, node.appearance)
+        if self._is_move(obs, node) and (appearance is None or appearance < self.config.reid_min_appearance):
+            return None  # a move must look like the object that moved, or it is another object nearby
         geometry = 0.5 * aabb_iou(min_a, max_a, min_b, max_b) + 0.5 * (1.0 - distance / gate)
         label = node.label_counts.get(obs.label, 0) / max(1, sum(node.label_counts.values()))
-        appearance = _cosine(obs.appearance, node.appearance)
         appearance = 0.5 if appearance is None else max(0.0, appearance)
         return {"geometry": geometry, "label": label, "appearance": appearance}
 
@@ -419,7 +431,7 @@ class SpatialMemory:
         for obs in observations:
             reach = max(self.config.association_distance, float(np.linalg.norm(obs.extent)) + 2.0)
             candidates.append({i for i in self._index.near(obs.pose.position, reach)
-                               if self._objects[i].status == PRESENT})
+                               if self._objects[i].status == PRESENT or self._at_its_place(obs, self._objects[i])})
         ids = sorted(set().union(*candidates))
         if not ids:
             return {}
@@ -435,6 +447,25 @@ class SpatialMemory:
                         score[i, column[object_id]] = value
         rows, cols = linear_sum_assignment(-score)
         return {int(i): self._objects[ids[j]] for i, j in zip(rows, cols) if score[i, j] > infeasible}
+
+    def _at_its_place(self, obs: Observation, node: ObjectNode) -> bool:
+        """``obs`` is centred within ``move_threshold`` of where ``node`` was last seen: an absent
+        object seen there again came back into view (it was occluded or missed), it is not new."""
+        return float(np.linalg.norm(obs.pose.position - node.position)) <= self.config.move_threshold
+
+    def _fragment_of(self, obs: Observation, matched: dict[str, ObjectNode]) -> ObjectNode | None:
+        """The object matched in this frame whose box holds most of ``obs``'s box, when one holds at
+        least ``fragment_containment`` of it: a segmentation that split one object in two this
+        frame, not a second object (same label, or either unlabelled)."""
+        low, high = obs.box().axis_aligned_bounds()
+        best, best_fraction = None, self.config.fragment_containment
+        for node in matched.values():
+            if node.label != obs.label and UNKNOWN_LABEL not in (node.label, obs.label):
+                continue
+            fraction = aabb_containment(low, high, *node.bounds())
+            if fraction >= best_fraction:
+                best, best_fraction = node, fraction
+        return best
 
     def _reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
         """The object ``obs`` most likely is after a move: same label, similar appearance, and no
@@ -482,11 +513,23 @@ class SpatialMemory:
             return np.zeros((0, 3), np.float32)
         return downsample(points, self.config.voxel_size, self.config.max_points_per_object)
 
+    def _is_move(self, obs: Observation, node: ObjectNode) -> bool:
+        """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
+        outside its box (a partial view of a large object is centred elsewhere in its box)."""
+        if float(np.linalg.norm(obs.pose.position - node.position)) <= self.config.move_threshold:
+            return False
+        low, high = node.bounds()
+        return not bool(np.all(obs.pose.position >= low) and np.all(obs.pose.position <= high))
+
     def _update(self, node: ObjectNode, obs: Observation, stamp: float) -> list[ChangeRecord]:
-        distance = float(np.linalg.norm(obs.pose.position - node.position))
-        if distance > self.config.move_threshold:
+        if self._is_move(obs, node):
             return self._relocate(node, obs, stamp, reason="tracked")
         changes: list[ChangeRecord] = []
+        if node.status == ABSENT:
+            node.status = PRESENT
+            self.counters["objects_reappeared"] += 1
+            changes.append(ChangeRecord("reappeared", node.id, node.label, stamp, node.position.copy(),
+                                        node.position.copy(), "seen again where it was"))
         self._absorb(node, obs, stamp, fuse_geometry=True)
         if obs.state and node.state and obs.state != node.state:
             changes.append(

@@ -7,7 +7,7 @@ import pytest
 
 from memory_nodes.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
 from memory_nodes.errors import InvalidInputError
-from memory_nodes.point_clouds import downsample
+from memory_nodes.point_clouds import downsample, fit_plane
 
 
 def patch(bgr, brightness=1.0, seed=0):
@@ -51,3 +51,17 @@ def test_downsample_removes_flying_pixels_and_bounds_the_size():
     assert downsample(np.zeros((0, 3)), 0.01, 10).shape == (0, 3)
     with pytest.raises(InvalidInputError):
         downsample(np.zeros((4, 2)), 0.01, 10)
+
+
+def test_plane_fit_finds_the_table_top_and_is_repeatable():
+    rng = np.random.default_rng(3)
+    table = np.column_stack([rng.uniform(0, 1, 2000), rng.uniform(0, 1, 2000), 0.74 + rng.normal(0, 0.003, 2000)])
+    clutter = rng.uniform([0.2, 0.2, 0.77], [0.5, 0.5, 1.0], (600, 3))
+    points = np.vstack([table, clutter])
+    plane, inliers = fit_plane(points, 0.02, 100)
+    assert abs(abs(plane[2]) - 1.0) < 1e-3 and abs(-plane[3] / plane[2] - 0.74) < 0.005
+    assert len(inliers) >= 0.99 * len(table) and inliers.max() < len(table)  # the table, none of the clutter
+    again_plane, again = fit_plane(points, 0.02, 100)
+    assert np.array_equal(again, inliers) and np.allclose(again_plane, plane)
+    with pytest.raises(InvalidInputError):
+        fit_plane(points[:2], 0.02, 100)

@@ -90,6 +90,46 @@ def test_no_negative_evidence_outside_the_frustum_or_behind_an_occluder(memory):
     assert mug.status == PRESENT
 
 
+def test_an_absent_object_seen_again_at_its_place_reappears_under_its_id(memory):
+    memory.integrate([obs("mug", 1, 1), obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], 0.0)
+    mug_id = next(o.id for o in memory.objects() if o.label == "mug")
+    camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
+    for k in range(1, 8):  # missed by the detector: declared absent
+        memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera)
+    assert memory.get(mug_id).status == ABSENT
+    # Seen again where it was, looking different under other light: the same mug, not a new one.
+    result = memory.integrate([obs("mug", 1.03, 1.0, appearance=GREEN)], 9.0)
+    assert result.object_ids == [mug_id]
+    assert [c.kind for c in result.changes] == ["reappeared"]
+    assert memory.get(mug_id).status == PRESENT and len(memory) == 2
+
+
+def test_a_fragment_inside_an_object_seen_in_the_same_frame_is_part_of_it():
+    memory = SpatialMemory()
+    monitor = obs("unknown_object", 1.0, 1.0, 1.0, extent=(0.6, 0.1, 0.4))
+    memory.integrate([monitor], 0.0)
+    (monitor_id,) = [o.id for o in memory.objects()]
+    # Next frame the segmentation splits it: the whole, and a corner piece inside it.
+    piece = obs("unknown_object", 1.2, 1.0, 1.1, extent=(0.15, 0.08, 0.15))
+    result = memory.integrate([monitor, piece], 1.0)
+    assert result.object_ids == [monitor_id, monitor_id] and len(memory) == 1
+    # A mug standing in front of it is another object, whatever the boxes.
+    result = memory.integrate([monitor, obs("mug", 1.2, 0.9, 0.85)], 2.0)
+    assert len(memory) == 2 and result.object_ids[1] != monitor_id
+
+
+def test_a_different_looking_neighbour_does_not_take_over_an_objects_id(memory):
+    memory.integrate([obs("unknown_object", 1.0, 1.0, appearance=RED)], 0.0)
+    (first_id,) = [o.id for o in memory.objects()]
+    # Next frame only a blue thing 35 cm away is segmented: not the red one having moved.
+    result = memory.integrate([obs("unknown_object", 1.35, 1.0, appearance=BLUE)], 1.0)
+    assert result.object_ids != [first_id] and not [c for c in result.changes if c.kind == "moved"]
+    assert np.allclose(memory.get(first_id).position, [1.0, 1.0, 0.8])
+    # The same red thing 35 cm away while watched is a tracked move.
+    result = memory.integrate([obs("unknown_object", 1.0, 1.35, appearance=RED)], 2.0)
+    assert result.object_ids == [first_id] and [c.kind for c in result.changes] == ["moved"]
+
+
 def test_moved_object_is_reidentified_not_duplicated(memory):
     memory.integrate([obs("mug", 1, 1), obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], 0.0)
     mug_id = next(o.id for o in memory.objects() if o.label == "mug")
