@@ -22,6 +22,7 @@ lifting falls behind the camera, the oldest frames are dropped first and counted
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -64,6 +65,8 @@ class PerceptionNode(Node):
         self.max_range = declare(self, "max_range", 5.0, "range beyond which objects are not expected to be detected, m")
         self.geometric_period_s = declare(self, "geometric_period_s", 1.0, "least time between geometric frames, s")
         self.max_wait_s = declare(self, "max_wait_s", 1.0, "how long a detection waits for its images and pose, s")
+        self.rgb_wait_s = declare(self, "rgb_wait_s", 0.1, "how long a complete depth frame waits for its colour "
+                                  "image before it is processed without (wall time), s")
         self.max_backlog_frames = declare(self, "max_backlog_frames", 2, "complete frames kept waiting for "
                                           "processing; older ones are dropped (counted) when lifting lags")
         if self.mode not in MODES:
@@ -72,9 +75,9 @@ class PerceptionNode(Node):
             raise ConfigError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
         if self.view_downsample < 1 or self.depth_scale <= 0 or self.max_range <= 0 or self.geometric_period_s < 0:
             raise ConfigError("view_downsample >= 1, depth_scale > 0, max_range > 0, geometric_period_s >= 0")
-        if self.max_backlog_frames < 1 or not self.max_wait_s > 0:
-            raise ConfigError(f"max_backlog_frames must be >= 1 and max_wait_s > 0, got {self.max_backlog_frames} "
-                              f"and {self.max_wait_s}")
+        if self.max_backlog_frames < 1 or not self.max_wait_s > 0 or self.rgb_wait_s < 0:
+            raise ConfigError(f"max_backlog_frames must be >= 1, max_wait_s > 0 and rgb_wait_s >= 0, got "
+                              f"{self.max_backlog_frames}, {self.max_wait_s} and {self.rgb_wait_s}")
         self.base_to_camera = Pose(np.array(translation, dtype=float), np.array(rotation, dtype=float))
         self.counters = InputCounters(self)
         self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"),
@@ -85,11 +88,14 @@ class PerceptionNode(Node):
         self._last_geometric = -np.inf
         # Triggers (detections, or depth in geometric mode) wait here until the other streams of
         # their stamp have arrived: topics are not delivered in stamp order.
-        self._pending: list[tuple[float, str, object]] = []
+        self._pending: list[tuple[float, str, object, float]] = []  # stamp, kind, message, arrival (monotonic)
         self._latest_input = -np.inf
         self._lock = threading.Lock()  # intake and processing run on different executor threads
         intake = MutuallyExclusiveCallbackGroup()
-        self._wake = self.create_guard_condition(self._work, callback_group=MutuallyExclusiveCallbackGroup())
+        processing = MutuallyExclusiveCallbackGroup()
+        self._wake = self.create_guard_condition(self._work, callback_group=processing)
+        # A frame waiting for its colour image gets no further input to wake it: look again soon.
+        self.create_timer(0.05, lambda: self._pending and self._work(), callback_group=processing)
         self._tf_buffer = None
         if self.pose_source == "tf":
             try:
@@ -126,34 +132,41 @@ class PerceptionNode(Node):
             if len(self._pending) >= MAX_WAITING_TRIGGERS + self.max_backlog_frames:
                 self._pending.sort(key=lambda item: item[0])
                 self.counters.counts[f"{self._pending.pop(0)[1]}.dropped_lagging"] += 1
-            self._pending.append((stamp, kind, msg))
+            self._pending.append((stamp, kind, msg, time.monotonic()))
             self._latest_input = max(self._latest_input, stamp)
         self._wake.trigger()
 
-    def _ready(self, stamp: float) -> bool:
+    def _ready(self, stamp: float, arrived: float) -> bool:
+        """Depth, camera pose and camera_info of ``stamp`` are here, and its colour image too, unless
+        the camera sends none or it is ``rgb_wait_s`` late (then the frame goes without colour)."""
         streams = ("depth", "pose") if self._tf_buffer is None else ("depth",)
-        return self.camera_info is not None and all(self.matcher.nearest(s, stamp) is not None for s in streams)
+        if self.camera_info is None or any(self.matcher.nearest(s, stamp) is None for s in streams):
+            return False
+        # Topics are delivered in no particular order: the colour image of a frame may come just
+        # after its depth. Without it the objects have no appearance, and association changes.
+        return (self.counters.counts["rgb.received"] == 0 or self.matcher.nearest("rgb", stamp) is not None
+                or time.monotonic() - arrived >= self.rgb_wait_s)
 
     def _next_ready(self) -> tuple[float, str, object, dict] | None:
         """The oldest complete trigger kept after dropping (counted) what is too old to complete or
         beyond the backlog, with the buffered messages of its frame; None when nothing is ready."""
         with self._lock:
             ready, waiting = [], []
-            for stamp, kind, msg in sorted(self._pending, key=lambda item: item[0]):
-                if self._ready(stamp):
-                    ready.append((stamp, kind, msg))
+            for stamp, kind, msg, arrived in sorted(self._pending, key=lambda item: item[0]):
+                if self._ready(stamp, arrived):
+                    ready.append((stamp, kind, msg, arrived))
                 elif stamp < self._latest_input - self.max_wait_s or len(waiting) >= MAX_WAITING_TRIGGERS:
                     self.counters.rejected(kind, f"no depth, camera pose or camera_info within "
                                                  f"{self.sync_tolerance_s} s of {stamp:.3f}")
                 else:
-                    waiting.append((stamp, kind, msg))
-            for _, kind, _ in ready[:-self.max_backlog_frames]:
+                    waiting.append((stamp, kind, msg, arrived))
+            for _, kind, _, _ in ready[:-self.max_backlog_frames]:
                 self.counters.counts[f"{kind}.dropped_lagging"] += 1
             ready = ready[-self.max_backlog_frames:]
             if not ready:
                 self._pending = waiting
                 return None
-            stamp, kind, msg = ready[0]
+            stamp, kind, msg, _ = ready[0]
             self._pending = ready[1:] + waiting
             hits = {stream: self.matcher.nearest(stream, stamp) for stream in ("depth", "rgb", "pose")}
             return stamp, kind, msg, {**hits, "camera_info": self.camera_info}

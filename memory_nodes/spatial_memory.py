@@ -409,8 +409,11 @@ class SpatialMemory:
         min_a, max_a = obs.box().axis_aligned_bounds()
         min_b, max_b = node.bounds()
         appearance = _cosine(obs.appearance, node.appearance)
-        if self._is_move(obs, node) and (appearance is None or appearance < self.config.reid_min_appearance):
-            return None  # a move must look like the object that moved, or it is another object nearby
+        if self._is_move(obs, node) and (appearance is None or appearance < self.config.reid_min_appearance
+                                         or obs.label == UNKNOWN_LABEL):
+            # A move must look like the object that moved, or it is another object nearby; an
+            # unlabelled segment is not evidence enough that the thing in view moved.
+            return None
         geometry = 0.5 * aabb_iou(min_a, max_a, min_b, max_b) + 0.5 * (1.0 - distance / gate)
         label = node.label_counts.get(obs.label, 0) / max(1, sum(node.label_counts.values()))
         appearance = 0.5 if appearance is None else max(0.0, appearance)

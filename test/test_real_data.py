@@ -97,7 +97,7 @@ def test_fr1_desk_objects_found_from_depth_alone_are_stable_over_a_second_pass()
     assert len(first) >= 30, len(first)  # a desk with monitors, keyboard, books, cups: many objects
     new = set(after) - set(first)
     reobserved = [i for i in first if after.get(i, 0) > first[i]]
-    assert len(new) <= 0.10 * len(first), (len(new), len(first))
+    assert len(new) <= 0.10 * len(first), (len(new), len(first), frames_integrated)
     assert len(reobserved) >= 0.9 * len(first), (len(reobserved), len(first))
     print(f"\nfr1/rpy geometric: {len(first)} objects after pass 1; pass 2 created {len(new)} "
           f"({100 * len(new) / len(first):.1f}%), re-observed {len(reobserved)} under their ids "

@@ -125,9 +125,14 @@ def test_a_different_looking_neighbour_does_not_take_over_an_objects_id(memory):
     result = memory.integrate([obs("unknown_object", 1.35, 1.0, appearance=BLUE)], 1.0)
     assert result.object_ids != [first_id] and not [c for c in result.changes if c.kind == "moved"]
     assert np.allclose(memory.get(first_id).position, [1.0, 1.0, 0.8])
-    # The same red thing 35 cm away while watched is a tracked move.
+    # Nor is an unlabelled segment of the same colour: nothing says it is the same thing.
     result = memory.integrate([obs("unknown_object", 1.0, 1.35, appearance=RED)], 2.0)
-    assert result.object_ids == [first_id] and [c.kind for c in result.changes] == ["moved"]
+    assert result.object_ids != [first_id] and not [c for c in result.changes if c.kind == "moved"]
+    # A red mug seen 35 cm from where the red mug was, while watched, is a tracked move.
+    memory.integrate([obs("mug", 3.0, 3.0, appearance=RED)], 3.0)
+    mug_id = next(o.id for o in memory.objects() if o.label == "mug")
+    result = memory.integrate([obs("mug", 3.0, 3.35, appearance=RED)], 4.0)
+    assert result.object_ids == [mug_id] and [c.kind for c in result.changes] == ["moved"]
 
 
 def test_moved_object_is_reidentified_not_duplicated(memory):
