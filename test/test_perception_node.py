@@ -18,7 +18,8 @@ from sensor_msgs.msg import CameraInfo
 from memory_nodes import conversions as cv
 from memory_nodes.errors import ConfigError
 from memory_nodes.geometry import Pose, look_at, yaw_quaternion
-from memory_nodes.msg import Detection2D, Detection2DArray
+from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservationArray
+from memory_nodes.node_support import SENSOR_QOS
 from memory_nodes.perception_node import PerceptionNode
 from memory_nodes.spatial_node import SpatialMemoryNode
 from rendering import INTRINSICS, SIZE, render
@@ -110,6 +111,39 @@ def test_geometric_mode_needs_no_detector(rclpy_context, tmp_path):
         executor.spinner.join(timeout=5)
         for node in (spatial, perception, source):
             node.destroy_node()
+
+
+def test_a_colour_image_arriving_after_its_depth_still_gives_the_objects_their_appearance(rclpy_context, tmp_path):
+    spatial, perception, source, executor = start(rclpy_context, tmp_path, {"mode": "detections", "rgb_wait_s": 1.0})
+    frames = []
+    source.create_subscription(ObjectObservationArray, "observations", frames.append, SENSOR_QOS)
+    try:
+        publishers = {name: source.create_publisher(type(msg), name, 10)
+                      for name, msg in zip(TOPICS, camera_messages(0.0))}
+        deadline = time.monotonic() + 20.0
+        stamp = 10.0
+        while len(frames) < 3 and time.monotonic() < deadline:
+            rgb, depth, info, pose, detections = camera_messages(stamp)
+            for name, msg in (("camera_info", info), ("camera_pose", pose), ("depth", depth), ("detections", detections)):
+                publishers[name].publish(msg)
+            time.sleep(0.3)  # the colour image comes late
+            publishers["rgb"].publish(rgb)
+            time.sleep(0.3)
+            stamp += 0.5
+        assert len(frames) >= 3, perception.counters.counts
+        for frame in frames[1:]:  # from the second frame on, the node knows the camera sends colour
+            assert frame.observations and all(len(o.appearance) > 0 for o in frame.observations)
+    finally:
+        executor.shutdown()
+        executor.spinner.join(timeout=5)
+        for node in (spatial, perception, source):
+            node.destroy_node()
+
+
+@pytest.mark.parametrize("overrides", [{"rgb_wait_s": -1.0}, {"max_backlog_frames": 0}])
+def test_bad_lag_parameters_fail_at_start(rclpy_context, overrides):
+    with pytest.raises(ConfigError):
+        PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
 
 
 def test_odometry_pose_source_composes_the_base_to_camera_transform(rclpy_context):
