@@ -70,8 +70,8 @@ class SoakReport:
     rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (s since start, MB of all nodes)
     rss_by_node: dict[str, tuple[float, float]] = field(default_factory=dict)  # node -> (after warm-up, end)
     counts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> its last /diagnostics values
-    died: list[str] = field(default_factory=list)
-    unclean_exits: list[str] = field(default_factory=list)
+    died: dict[str, str] = field(default_factory=dict)  # node -> what happened, while the run went on
+    unclean_exits: dict[str, str] = field(default_factory=dict)  # node -> exit code on SIGINT
 
     def count(self, node: str, key: str) -> int:
         return int(self.counts.get(node, {}).get(key, 0))
@@ -115,7 +115,7 @@ class SoakReport:
              f"second half: {self.second_half_growth_mb:+.0f} MB (bound {RSS_GROWTH_BOUND_MB:.0f}); per node after "
              f"warm-up -> end: " + ", ".join(f"{n} {a:.0f}->{b:.0f}" for n, (a, b) in self.rss_by_node.items())),
             (f"soak {self.seconds:.0f} s: node processes", "all alive, clean exit" if self.ok_processes else "FAILED",
-             "; ".join(self.died + self.unclean_exits)),
+             "; ".join([*self.died.values(), *self.unclean_exits.values()])),
         ]
         return rows
 
@@ -252,8 +252,8 @@ def run(seconds: float) -> SoakReport:
                     first = report.rss_by_node.get(name, (rss_mb(process.pid), 0.0))[0]
                     report.rss_by_node[name] = (first, rss_mb(process.pid))
             for name, process in processes.items():
-                if process.poll() is not None and name not in " ".join(report.died):
-                    report.died.append(f"{name} exited with {process.returncode} at {elapsed:.0f} s")
+                if process.poll() is not None and name not in report.died:
+                    report.died[name] = f"{name} exited with {process.returncode} at {elapsed:.0f} s"
         stop.set()
         for worker in workers:
             worker.join(timeout=10.0)
@@ -277,15 +277,11 @@ def run(seconds: float) -> SoakReport:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 code = process.wait()
-            if code != 0 and name not in " ".join(report.died):
-                report.unclean_exits.append(f"{name} exited with {code} on SIGINT (log: {directory / name}.log)")
+            if code != 0 and name not in report.died:
+                report.unclean_exits[name] = f"{name} exited with {code} on SIGINT (log: {directory / name}.log)"
             logs[name].close()
         sim.close()
     return report
-
-
-def main(seconds: float = 600.0) -> list[tuple[str, str, str]]:
-    return run(seconds).rows()
 
 
 if __name__ == "__main__":

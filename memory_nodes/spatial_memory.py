@@ -219,6 +219,26 @@ def _cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
     return float(np.clip(np.dot(a, b), -1.0, 1.0))
 
 
+def _append_row(array: np.ndarray, count: int, row: np.ndarray) -> np.ndarray:
+    """``array`` (grown by doubling when full) with ``row`` as its row ``count - 1``."""
+    if count > len(array):
+        grown = np.zeros((max(16, 2 * len(array)), array.shape[1]))
+        grown[: count - 1] = array[: count - 1]
+        array = grown
+    array[count - 1] = row
+    return array
+
+
+def _nearest(order: list[str], xy: np.ndarray, position: np.ndarray) -> tuple[str | None, float]:
+    """The id in ``order`` whose row of ``xy`` is nearest ``position`` (horizontally), and the distance."""
+    if not order:
+        return None, math.inf
+    offsets = xy[: len(order)] - position[:2]
+    distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
+    index = int(np.argmin(distances))
+    return order[index], float(distances[index])
+
+
 def _point_in_polygon(x: float, y: float, polygon: tuple[tuple[float, float], ...]) -> bool:
     inside = False
     for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1]):
@@ -298,6 +318,10 @@ class SpatialMemory:
         self._places: dict[str, PlaceNode] = {}
         self._place_order: list[str] = []
         self._place_xy = np.zeros((0, 2))
+        self._room_order: list[str] = []  # rooms clustered from places: centres kept for nearest queries
+        self._room_xy = np.zeros((0, 2))
+        self._room_row: dict[str, int] = {}  # room id -> its row of _room_xy
+        self._room_size: Counter = Counter()  # room id -> places in it
         self._ids = itertools.count(1)
         self._place_ids = itertools.count(1)
         self._last_place_id = ""
@@ -558,7 +582,10 @@ class SpatialMemory:
                 node.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
         node.recent.append((stamp, obs.pose.position.copy(), obs.appearance))
         if fuse_geometry and obs.points is not None and len(node.points):
-            merged = self._downsample(np.vstack([node.points, obs.points]))
+            # Both clouds are clean already (the node's since creation, the observation's from
+            # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
+            merged = downsample(np.vstack([node.points, obs.points]), self.config.voxel_size,
+                                self.config.max_points_per_object, remove_outliers=False)
             node.points = merged
             node.box = gravity_aligned_box(merged) if len(merged) >= 4 else obs.box()
         elif fuse_geometry:
@@ -724,22 +751,19 @@ class SpatialMemory:
     def _add_place(self, place: PlaceNode) -> None:
         self._places[place.id] = place
         self.graph.add_node(place.id, layer=place.layer)
-        if place.layer == "place":  # places never move: an append-only array serves nearest queries
+        # Append-only arrays of the centres serve nearest queries without a scan in Python.
+        if place.layer == "place":
             self._place_order.append(place.id)
-            if len(self._place_order) > len(self._place_xy):
-                grown = np.zeros((max(16, 2 * len(self._place_xy)), 2))
-                grown[: len(self._place_order) - 1] = self._place_xy[: len(self._place_order) - 1]
-                self._place_xy = grown
-            self._place_xy[len(self._place_order) - 1] = place.position[:2]
+            self._place_xy = _append_row(self._place_xy, len(self._place_order), place.position[:2])
+        else:
+            self._room_row[place.id] = len(self._room_order)
+            self._room_order.append(place.id)
+            self._room_xy = _append_row(self._room_xy, len(self._room_order), place.position[:2])
+        if place.parent_id:
+            self._room_size[place.parent_id] += 1
 
     def _nearest_place(self, position: np.ndarray) -> tuple[str | None, float]:
-        count = len(self._place_order)
-        if count == 0:
-            return None, math.inf
-        offsets = self._place_xy[:count] - position[:2]
-        distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
-        index = int(np.argmin(distances))
-        return self._place_order[index], float(distances[index])
+        return _nearest(self._place_order, self._place_xy, position)
 
     def _assign_room(self, place_id: str) -> None:
         place = self._places[place_id]
@@ -750,18 +774,18 @@ class SpatialMemory:
         if self.config.rooms:
             return
         # No room polygons: rooms are clusters of places (leader clustering on the room centres).
-        rooms = [p for p in self._places.values() if p.layer == "room"]
-        best = min(rooms, key=lambda r: np.linalg.norm(r.position[:2] - place.position[:2]), default=None)
-        if best is None or np.linalg.norm(best.position[:2] - place.position[:2]) > self.config.room_cluster_distance:
-            best = PlaceNode(f"room-{sum(1 for p in self._places.values() if p.layer == 'room') + 1}", "room",
-                             place.position.copy())
-            self._add_place(best)
-        self._set_parent(place, best.id)
-        members = [p.position for p in self._places.values() if p.parent_id == best.id]
-        best.position = np.mean(members, axis=0)
+        room_id, distance = _nearest(self._room_order, self._room_xy, place.position)
+        if room_id is None or distance > self.config.room_cluster_distance:
+            room_id = f"room-{len(self._room_order) + 1}"
+            self._add_place(PlaceNode(room_id, "room", place.position.copy()))
+        room = self._places[room_id]
+        self._set_parent(place, room_id)
+        room.position = room.position + (place.position - room.position) / self._room_size[room_id]  # mean of members
+        self._room_xy[self._room_row[room_id]] = room.position[:2]
 
     def _set_parent(self, place: PlaceNode, room_id: str) -> None:
         place.parent_id = room_id
+        self._room_size[room_id] += 1
         self.graph.add_edge(place.id, room_id, key="part_of", confidence=1.0)
 
     def _attach_to_place(self, node: ObjectNode) -> None:
@@ -920,6 +944,7 @@ class SpatialMemory:
             self._index = _ObjectIndex()
             self._places.clear()
             self._place_order, self._place_xy = [], np.zeros((0, 2))
+            self._room_order, self._room_xy, self._room_row, self._room_size = [], np.zeros((0, 2)), {}, Counter()
             self.graph = nx.MultiDiGraph()
             offsets = np.concatenate([[0], np.cumsum(arrays["point_counts"])]).astype(int)
             for index, item in enumerate(state["objects"]):
