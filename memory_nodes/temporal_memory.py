@@ -87,6 +87,18 @@ class _Rows:
         self.data[self.size:needed] = rows
         self.size = needed
 
+    def extend_sorted(self, rows: np.ndarray) -> None:
+        """``extend`` with ``rows`` known to be in stamp order (only their first is checked)."""
+        needed = self.size + len(rows)
+        if needed > len(self.data):
+            grown = np.empty((max(needed, 2 * len(self.data)), 4), dtype=np.float64)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        if self.size and rows[0, 0] < self.data[self.size - 1, 0]:
+            self.sorted = False
+        self.data[self.size:needed] = rows
+        self.size = needed
+
     def view(self) -> np.ndarray:
         if not self.sorted:
             order = np.argsort(self.data[: self.size, 0], kind="stable")
@@ -133,27 +145,32 @@ class TemporalMemory:
         entity_array = np.asarray(entities, dtype=object)
         with self._lock:
             names, inverse = np.unique(entity_array.astype(str), return_inverse=True)
-            order = np.argsort(inverse, kind="stable")
+            # Rows grouped by entity and sorted by stamp within each group: the per-entity loop
+            # below then only copies, and each group's first/last stamp is a lookup.
+            order = np.lexsort((stamps, inverse))
             bounds = np.searchsorted(inverse[order], np.arange(len(names) + 1))
+            grouped = table[order]
+            firsts = grouped[bounds[:-1], 0].tolist()
+            lasts = order[bounds[1:] - 1]
+            last_stamps = table[lasts, 0].tolist()
+            last_positions = table[lasts, 1:].tolist()
+            counts = np.diff(bounds).tolist()
             for k, name in enumerate(names.tolist()):
-                rows_index = order[bounds[k]:bounds[k + 1]]
-                rows = table[rows_index]
                 store = self._rows.get(name)
                 if store is None:
                     store = self._rows[name] = _Rows()
-                store.extend(rows)
-                last = int(rows_index[np.argmax(rows[:, 0])])
-                label = labels[last] if labels is not None else ""
+                store.extend_sorted(grouped[bounds[k]:bounds[k + 1]])
+                label = labels[int(lasts[k])] if labels is not None else ""
                 summary = self._summary.get(name)
                 if summary is None:
-                    self._summary[name] = EntitySummary(label, len(rows), float(rows[:, 0].min()),
-                                                        float(rows[:, 0].max()), tuple(table[last, 1:].tolist()))
+                    self._summary[name] = EntitySummary(label, counts[k], firsts[k], last_stamps[k],
+                                                        tuple(last_positions[k]))
                 else:
-                    summary.observation_count += len(rows)
-                    summary.first_seen = min(summary.first_seen, float(rows[:, 0].min()))
-                    if float(rows[:, 0].max()) >= summary.last_seen:
-                        summary.last_seen = float(rows[:, 0].max())
-                        summary.last_position = tuple(table[last, 1:].tolist())
+                    summary.observation_count += counts[k]
+                    summary.first_seen = min(summary.first_seen, firsts[k])
+                    if last_stamps[k] >= summary.last_seen:
+                        summary.last_seen = last_stamps[k]
+                        summary.last_position = tuple(last_positions[k])
                     summary.label = label or summary.label
             self._total_rows += len(table)
             self.latest_stamp = max(self.latest_stamp, float(stamps.max()))

@@ -114,3 +114,24 @@ def test_batch_ingest_is_vectorised():
     memory.add_observations(np.sort(rng.uniform(0, 1000, n)), entities, rng.normal(size=(n, 3)))
     assert len(memory) == n
     assert sum(memory.summary(e).observation_count for e in memory.entities()) == n
+
+
+def test_a_shuffled_batch_of_many_entities_gives_each_its_sorted_history_and_summary():
+    memory = TemporalMemory()
+    rng = np.random.default_rng(1)
+    n = 5_000
+    stamps = rng.uniform(0, 100, n)
+    owners = rng.integers(0, 50, n)
+    positions = np.column_stack([stamps, owners, np.zeros(n)])  # x = stamp: checkable per row
+    labels = [f"label-{o}" for o in owners]
+    memory.add_observations(stamps, [f"obj-{o}" for o in owners], positions, labels)
+    memory.add_observations(np.array([-5.0]), ["obj-3"], np.array([[-5.0, 3.0, 0.0]]))  # older than all of obj-3
+    for owner in (3, 17, 42):
+        history = memory.history(f"obj-{owner}")
+        mine = np.sort(stamps[owners == owner])
+        expected = np.concatenate([[-5.0], mine]) if owner == 3 else mine
+        assert history[:, 0].tolist() == expected.tolist() and np.allclose(history[:, 1], history[:, 0])
+        summary = memory.summary(f"obj-{owner}")
+        assert summary.observation_count == len(expected) and summary.first_seen == expected[0]
+        assert summary.last_seen == mine[-1] and summary.last_position[0] == mine[-1]
+        assert summary.label == f"label-{owner}"
