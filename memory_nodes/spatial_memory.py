@@ -818,9 +818,9 @@ class SpatialMemory:
         footprint_inside = min_b[0] <= a.position[0] <= max_b[0] and min_b[1] <= a.position[1] <= max_b[1]
         if footprint_inside and abs(min_a[2] - max_b[2]) <= c.on_tolerance:
             return "on"
-        overlap = np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None)
-        volume_a = float(np.prod(np.clip(max_a - min_a, 1e-9, None)))
-        if float(np.prod(overlap)) / volume_a >= c.in_fraction and volume_a < float(np.prod(np.clip(max_b - min_b, 0, None))):
+        volume_a = float(np.prod(np.clip(max_a - min_a, 0.0, None)))
+        if (aabb_containment(min_a, max_a, min_b, max_b) >= c.in_fraction
+                and volume_a < float(np.prod(np.clip(max_b - min_b, 0.0, None)))):
             return "in"
         gap = np.clip(np.maximum(min_a, min_b) - np.minimum(max_a, max_b), 0.0, None)
         if float(np.linalg.norm(gap[:2])) <= c.next_to_distance and gap[2] <= c.on_tolerance:

@@ -75,17 +75,10 @@ class _Rows:
         self.sorted = True
 
     def extend(self, rows: np.ndarray) -> None:
-        needed = self.size + len(rows)
-        if needed > len(self.data):
-            grown = np.empty((max(needed, 2 * len(self.data)), 4), dtype=np.float64)
-            grown[: self.size] = self.data[: self.size]
-            self.data = grown
-        if self.size and len(rows) and rows[0, 0] < self.data[self.size - 1, 0]:
+        unsorted = len(rows) > 1 and bool(np.any(np.diff(rows[:, 0]) < 0))
+        self.extend_sorted(rows)
+        if unsorted:
             self.sorted = False
-        if len(rows) > 1 and np.any(np.diff(rows[:, 0]) < 0):
-            self.sorted = False
-        self.data[self.size:needed] = rows
-        self.size = needed
 
     def extend_sorted(self, rows: np.ndarray) -> None:
         """``extend`` with ``rows`` known to be in stamp order (only their first is checked)."""
@@ -94,7 +87,7 @@ class _Rows:
             grown = np.empty((max(needed, 2 * len(self.data)), 4), dtype=np.float64)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
-        if self.size and rows[0, 0] < self.data[self.size - 1, 0]:
+        if self.size and len(rows) and rows[0, 0] < self.data[self.size - 1, 0]:
             self.sorted = False
         self.data[self.size:needed] = rows
         self.size = needed

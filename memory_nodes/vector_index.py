@@ -102,8 +102,7 @@ class VectorIndex:
 
     def _rebuild_locked(self) -> None:
         live = sorted(self._slot_of.items(), key=lambda item: item[1])
-        vectors = (np.stack([self._index.reconstruct(slot) for _, slot in live]) if live
-                   else np.zeros((0, self._dim), dtype=np.float32))
+        vectors = self._index.reconstruct_batch(np.array([slot for _, slot in live], dtype=np.int64)) if live else None
         self._reset_locked()
         if live:
             self._index.add(vectors)
