@@ -38,6 +38,7 @@ ABSENT = "absent"
 # The label of objects found from geometry alone (no detector); a fragment of anything may be one.
 UNKNOWN_LABEL = "unknown_object"
 RELATION_KINDS = ("on", "in", "next_to", "near")
+_SUPPORT_KINDS = (0, 1)  # indices of "on" and "in" in RELATION_KINDS
 
 
 @dataclass(frozen=True)
@@ -237,6 +238,22 @@ def _nearest(order: list[str], xy: np.ndarray, position: np.ndarray) -> tuple[st
     distances = np.sqrt(np.einsum("ij,ij->i", offsets, offsets))
     index = int(np.argmin(distances))
     return order[index], float(distances[index])
+
+
+def relation_kinds(min_a: np.ndarray, max_a: np.ndarray, centre_a: np.ndarray, min_b: np.ndarray,
+                   max_b: np.ndarray, centre_b: np.ndarray, config: SpatialConfig) -> np.ndarray:
+    """The strongest geometric relation of each box a to its box b, as an index into
+    RELATION_KINDS or -1 for none. Boxes are axis-aligned ((..., 3) min and max corners, ``map``)
+    with their centres; leading axes broadcast, so one object is tested against many at once."""
+    inside_footprint = np.all((min_b[..., :2] <= centre_a[..., :2]) & (centre_a[..., :2] <= max_b[..., :2]), axis=-1)
+    on = inside_footprint & (np.abs(min_a[..., 2] - max_b[..., 2]) <= config.on_tolerance)
+    volume_a = np.prod(np.clip(max_a - min_a, 0.0, None), axis=-1)
+    volume_b = np.prod(np.clip(max_b - min_b, 0.0, None), axis=-1)
+    inside = (aabb_containment(min_a, max_a, min_b, max_b) >= config.in_fraction) & (volume_a < volume_b)
+    gap = np.clip(np.maximum(min_a, min_b) - np.minimum(max_a, max_b), 0.0, None)
+    next_to = (np.hypot(gap[..., 0], gap[..., 1]) <= config.next_to_distance) & (gap[..., 2] <= config.on_tolerance)
+    near = np.linalg.norm(centre_a - centre_b, axis=-1) <= config.near_distance
+    return np.select([on, inside, next_to, near], [0, 1, 2, 3], default=-1)
 
 
 def _point_in_polygon(x: float, y: float, polygon: tuple[tuple[float, float], ...]) -> bool:
@@ -809,57 +826,44 @@ class SpatialMemory:
             if key in RELATION_KINDS:
                 self.graph.remove_edge(u, v, key=key)
 
-    def _relation(self, a: ObjectNode, b: ObjectNode) -> str | None:
-        """The strongest geometric relation of ``a`` to ``b`` (a on b, a in b, ...), or None."""
-        c = self.config
-        min_a, max_a = a.bounds()
-        min_b, max_b = b.bounds()
-        distance = float(np.linalg.norm(a.position - b.position))
-        footprint_inside = min_b[0] <= a.position[0] <= max_b[0] and min_b[1] <= a.position[1] <= max_b[1]
-        if footprint_inside and abs(min_a[2] - max_b[2]) <= c.on_tolerance:
-            return "on"
-        volume_a = float(np.prod(np.clip(max_a - min_a, 0.0, None)))
-        if (aabb_containment(min_a, max_a, min_b, max_b) >= c.in_fraction
-                and volume_a < float(np.prod(np.clip(max_b - min_b, 0.0, None)))):
-            return "in"
-        gap = np.clip(np.maximum(min_a, min_b) - np.minimum(max_a, max_b), 0.0, None)
-        if float(np.linalg.norm(gap[:2])) <= c.next_to_distance and gap[2] <= c.on_tolerance:
-            return "next_to"
-        if distance <= c.near_distance:
-            return "near"
-        return None
-
     def _update_relations(self, object_ids: set[str]) -> None:
-        for object_id in object_ids:
-            node = self._objects.get(object_id)
-            if node is None:
-                continue
+        """Recompute the relations of ``object_ids`` with every present neighbour, each pair once."""
+        updated = sorted(object_id for object_id in object_ids if object_id in self._objects)
+        for object_id in updated:
             self._drop_relations(object_id)
+        done: set[str] = set()  # a pair of two updated objects is handled from its first side
+        for object_id in updated:
+            node = self._objects[object_id]
             if node.status != PRESENT:
                 continue
+            done.add(object_id)
             size = float(np.linalg.norm(node.box.extent))
-            for other_id in sorted(self._index.near(node.position, self.config.near_distance + size + 2.0)):
-                other = self._objects[other_id]
-                if other.id == node.id or other.status != PRESENT:
-                    continue
-                # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.
-                limit = self.config.near_distance + 0.5 * (size + float(np.linalg.norm(other.box.extent)))
-                offset = node.position - other.position
-                if float(offset @ offset) > limit * limit:
-                    continue
-                forward, backward = self._relation(node, other), self._relation(other, node)
+            others = [self._objects[other_id] for other_id in sorted(self._index.near(node.position, self.config.near_distance + size + 2.0))
+                      if other_id not in done and self._objects[other_id].status == PRESENT]
+            if not others:
+                continue
+            centres = np.array([other.position for other in others])
+            # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.
+            limit = self.config.near_distance + 0.5 * (size + np.linalg.norm([other.box.extent for other in others], axis=1))
+            close = np.flatnonzero(((centres - node.position) ** 2).sum(axis=1) <= limit * limit)
+            if len(close) == 0:
+                continue
+            others = [others[k] for k in close]
+            mins, maxs = (np.array(corner) for corner in zip(*(other.bounds() for other in others)))
+            min_a, max_a = node.bounds()
+            forward = relation_kinds(min_a, max_a, node.position, mins, maxs, centres[close], self.config)
+            backward = relation_kinds(mins, maxs, centres[close], min_a, max_a, node.position, self.config)
+            for other, ahead, back in zip(others, forward.tolist(), backward.tolist()):
                 # A mug on a table is "on" it; the table is not also "next_to" the mug.
-                if forward in ("on", "in") and backward not in ("on", "in"):
-                    backward = None
-                elif backward in ("on", "in") and forward not in ("on", "in"):
-                    forward = None
-                for u, v, kind in ((node, other, forward), (other, node, backward)):
-                    if self.graph.has_edge(u.id, v.id):
-                        for key in list(self.graph[u.id][v.id]):
-                            if key in RELATION_KINDS:
-                                self.graph.remove_edge(u.id, v.id, key=key)
-                    if kind is not None:
-                        self.graph.add_edge(u.id, v.id, key=kind, confidence=min(u.confidence, v.confidence))
+                if ahead in _SUPPORT_KINDS and back not in _SUPPORT_KINDS:
+                    back = -1
+                elif back in _SUPPORT_KINDS and ahead not in _SUPPORT_KINDS:
+                    ahead = -1
+                confidence = min(node.confidence, other.confidence)
+                if ahead >= 0:
+                    self.graph.add_edge(node.id, other.id, key=RELATION_KINDS[ahead], confidence=confidence)
+                if back >= 0:
+                    self.graph.add_edge(other.id, node.id, key=RELATION_KINDS[back], confidence=confidence)
 
     # ----------------------------------------------------------------- bounds
     def _remove_object(self, object_id: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from memory_nodes.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
 from memory_nodes.errors import InvalidInputError
+from memory_nodes.geometry import _trimmed_range, gravity_aligned_box
 from memory_nodes.point_clouds import downsample, fit_plane
 
 
@@ -65,3 +66,21 @@ def test_plane_fit_finds_the_table_top_and_is_repeatable():
     assert np.array_equal(again, inliers) and np.allclose(again_plane, plane)
     with pytest.raises(InvalidInputError):
         fit_plane(points[:2], 0.02, 100)
+
+
+def test_gravity_aligned_box_follows_the_yaw_and_ignores_a_few_outliers():
+    rng = np.random.default_rng(5)
+    local = rng.uniform([-0.2, -0.05, 0.0], [0.2, 0.05, 0.1], (2000, 3))
+    yaw = 0.6
+    rotation = np.array([[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]])
+    points = local @ rotation.T + [1.0, 2.0, 0.7]
+    points[:20] += [0.0, 0.0, 3.0]  # flying pixels far above: 1% of the points
+    box = gravity_aligned_box(points)
+    assert np.allclose(box.extent, [0.4, 0.1, 0.1], atol=0.02)
+    assert np.allclose(box.center, [1.0, 2.0, 0.75], atol=0.02)
+    # The trimmed ends are numpy's linear-interpolation quantiles, for any count.
+    for count in (1, 2, 7, 2000):
+        values = rng.normal(size=(count, 3))
+        low, high = _trimmed_range(values, 0.02)
+        assert np.allclose(low, np.quantile(values, 0.02, axis=0))
+        assert np.allclose(high, np.quantile(values, 0.98, axis=0))

@@ -7,7 +7,7 @@ import pytest
 
 from memory_nodes.errors import InvalidInputError, UnknownItemError
 from memory_nodes.geometry import CameraView, Pose, look_at
-from memory_nodes.spatial_memory import ABSENT, PRESENT, Observation, SpatialConfig, SpatialMemory
+from memory_nodes.spatial_memory import ABSENT, PRESENT, RELATION_KINDS, Observation, SpatialConfig, SpatialMemory
 from memory_nodes.synthetic_scene import ROOMS, flat_scenario
 
 RED = np.array([1.0, 0.0, 0.0, 0.1])
@@ -251,6 +251,19 @@ def test_relations_on_next_to_near(memory):
     # mug and chair: 0.26 m apart horizontally (next_to), 0.45 m between centres
     assert (ids["mug"], "next_to", ids["chair"]) in relations
     assert (ids["lamp"], "near", ids["chair"]) not in relations
+
+
+def test_in_relation_holds_when_only_one_side_is_seen_again_and_goes_with_the_object(memory):
+    memory.integrate([obs("cabinet", 1, 1, 0.5, BLUE, (0.6, 0.5, 1.0)),
+                      obs("toy", 1.05, 1.0, 0.4, RED, (0.15, 0.15, 0.15))], 0.0)
+    ids = {o.label: o.id for o in memory.objects()}
+    assert (ids["toy"], "in", ids["cabinet"]) in {(s, p, o) for s, p, o, _ in memory.relations()}
+    memory.integrate([obs("cabinet", 1, 1, 0.5, BLUE, (0.6, 0.5, 1.0))], 1.0)  # the toy is not observed
+    relations = {(s, p, o) for s, p, o, _ in memory.relations()}
+    assert (ids["toy"], "in", ids["cabinet"]) in relations
+    assert (ids["cabinet"], "next_to", ids["toy"]) not in relations  # "in" wins over the reverse pair
+    memory.forget([ids["toy"]])
+    assert not [r for r in memory.relations() if r[1] in RELATION_KINDS]
 
 
 def test_queries_filter_by_label_text_region_and_room(memory, encoder):
