@@ -61,8 +61,13 @@ def fit_plane(points: np.ndarray, distance: float, iterations: int, seed: int = 
     # them for any plane worth finding, at a fraction of the cost; inliers then come from all points.
     sample = points if len(points) <= _PLANE_SCORING_POINTS else points[
         rng.choice(len(points), _PLANE_SCORING_POINTS, replace=False)]
-    counts = (np.abs(sample @ normals.T + offsets) <= distance).sum(axis=0)
-    best = int(np.argmax(counts))
+    # In float32 about the sample's centre (exact enough for centimetre tolerances at any range)
+    # and in place: the (points x hypotheses) temporaries dominated the cost of a detection.
+    origin = sample.mean(axis=0)
+    residuals = (sample - origin).astype(np.float32) @ np.ascontiguousarray(normals.T, dtype=np.float32)
+    residuals += (offsets + normals @ origin).astype(np.float32)
+    np.abs(residuals, out=residuals)
+    best = int(np.argmax(np.count_nonzero(residuals <= distance, axis=0)))
     inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) <= distance)
     if len(inliers) >= 3:
         centre = points[inliers].mean(axis=0)

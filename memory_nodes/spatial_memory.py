@@ -440,14 +440,11 @@ class SpatialMemory:
         return self._robot_room
 
     # ----------------------------------------------------------------- association
-    def _association_scores(self, obs: Observation, node: ObjectNode) -> dict[str, float] | None:
-        """Score components of pairing ``obs`` with ``node``, or None outside the size-scaled gate."""
-        distance = float(np.linalg.norm(obs.pose.position - node.position))
-        size = max(float(np.linalg.norm(obs.extent)), float(np.linalg.norm(node.box.extent)))
-        gate = max(self.config.association_distance, 0.5 * size)
-        if distance > gate:
-            return None
-        min_a, max_a = obs.box().axis_aligned_bounds()
+    def _association_scores(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
+                            distance: float, gate: float) -> dict[str, float] | None:
+        """Score components of pairing ``obs`` with ``node`` (centres ``distance`` apart, inside
+        the size-scaled ``gate``), or None when a move is implausible."""
+        min_a, max_a = obs_bounds
         min_b, max_b = node.bounds()
         appearance = _cosine(obs.appearance, node.appearance)
         if self._is_move(obs, node) and (appearance is None or appearance < self.config.reid_min_appearance
@@ -483,8 +480,16 @@ class SpatialMemory:
         infeasible = -1e6
         score = np.full((len(observations), len(ids)), infeasible)
         for i, obs in enumerate(observations):
-            for object_id in candidates[i]:
-                components = self._association_scores(obs, self._objects[object_id])
+            nodes = [self._objects[object_id] for object_id in sorted(candidates[i])]
+            if not nodes:
+                continue
+            distances = np.linalg.norm(np.array([node.position for node in nodes]) - obs.pose.position, axis=1)
+            sizes = np.maximum(np.linalg.norm(obs.extent), np.linalg.norm([node.box.extent for node in nodes], axis=1))
+            gates = np.maximum(self.config.association_distance, 0.5 * sizes)
+            obs_bounds = obs.box().axis_aligned_bounds()
+            for k in np.flatnonzero(distances <= gates):
+                object_id = nodes[k].id
+                components = self._association_scores(obs, obs_bounds, nodes[k], float(distances[k]), float(gates[k]))
                 if components is not None:
                     value = self._combined(components)
                     if value >= self.config.min_association_score:
@@ -827,11 +832,13 @@ class SpatialMemory:
                 self.graph.remove_edge(u, v, key=key)
 
     def _update_relations(self, object_ids: set[str]) -> None:
-        """Recompute the relations of ``object_ids`` with every present neighbour, each pair once."""
+        """Recompute the relations of ``object_ids`` with every present neighbour, each pair once,
+        all pairs in both directions in one vectorised test."""
         updated = sorted(object_id for object_id in object_ids if object_id in self._objects)
         for object_id in updated:
             self._drop_relations(object_id)
         done: set[str] = set()  # a pair of two updated objects is handled from its first side
+        pairs: list[tuple[ObjectNode, ObjectNode]] = []
         for object_id in updated:
             node = self._objects[object_id]
             if node.status != PRESENT:
@@ -842,28 +849,30 @@ class SpatialMemory:
                       if other_id not in done and self._objects[other_id].status == PRESENT]
             if not others:
                 continue
-            centres = np.array([other.position for other in others])
             # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.
             limit = self.config.near_distance + 0.5 * (size + np.linalg.norm([other.box.extent for other in others], axis=1))
-            close = np.flatnonzero(((centres - node.position) ** 2).sum(axis=1) <= limit * limit)
-            if len(close) == 0:
-                continue
-            others = [others[k] for k in close]
-            mins, maxs = (np.array(corner) for corner in zip(*(other.bounds() for other in others)))
-            min_a, max_a = node.bounds()
-            forward = relation_kinds(min_a, max_a, node.position, mins, maxs, centres[close], self.config)
-            backward = relation_kinds(mins, maxs, centres[close], min_a, max_a, node.position, self.config)
-            for other, ahead, back in zip(others, forward.tolist(), backward.tolist()):
-                # A mug on a table is "on" it; the table is not also "next_to" the mug.
-                if ahead in _SUPPORT_KINDS and back not in _SUPPORT_KINDS:
-                    back = -1
-                elif back in _SUPPORT_KINDS and ahead not in _SUPPORT_KINDS:
-                    ahead = -1
-                confidence = min(node.confidence, other.confidence)
-                if ahead >= 0:
-                    self.graph.add_edge(node.id, other.id, key=RELATION_KINDS[ahead], confidence=confidence)
-                if back >= 0:
-                    self.graph.add_edge(other.id, node.id, key=RELATION_KINDS[back], confidence=confidence)
+            offsets = np.array([other.position for other in others]) - node.position
+            pairs += [(node, others[k]) for k in np.flatnonzero((offsets * offsets).sum(axis=1) <= limit * limit)]
+        if not pairs:
+            return
+        mins, maxs = (np.array(corners) for corners in zip(*(node.bounds() for pair in pairs for node in pair)))
+        centres = np.array([node.position for pair in pairs for node in pair])
+        # Rows 2k and 2k + 1 are the two objects of pair k; test a to b and b to a together.
+        order = np.arange(len(centres)).reshape(-1, 2)
+        first, second = np.concatenate([order[:, 0], order[:, 1]]), np.concatenate([order[:, 1], order[:, 0]])
+        kinds = relation_kinds(mins[first], maxs[first], centres[first], mins[second], maxs[second], centres[second],
+                               self.config).reshape(2, -1).T.tolist()
+        for (node, other), (ahead, back) in zip(pairs, kinds):
+            # A mug on a table is "on" it; the table is not also "next_to" the mug.
+            if ahead in _SUPPORT_KINDS and back not in _SUPPORT_KINDS:
+                back = -1
+            elif back in _SUPPORT_KINDS and ahead not in _SUPPORT_KINDS:
+                ahead = -1
+            confidence = min(node.confidence, other.confidence)
+            if ahead >= 0:
+                self.graph.add_edge(node.id, other.id, key=RELATION_KINDS[ahead], confidence=confidence)
+            if back >= 0:
+                self.graph.add_edge(other.id, node.id, key=RELATION_KINDS[back], confidence=confidence)
 
     # ----------------------------------------------------------------- bounds
     def _remove_object(self, object_id: str) -> None:
