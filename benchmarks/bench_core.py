@@ -118,7 +118,7 @@ def bench_ask() -> list[tuple[str, str, str]]:
     for k in range(10_000):
         episodic.add_event(Event("note", 10.0 * k, f"note {k}"))
     episodic.close_open_episode()
-    # Embedding 110k texts with the numpy encoder takes minutes; the query cost does not depend on the
+    # Embedding 110k texts one at a time takes minutes; the query cost does not depend on the
     # vectors' content, so the indices hold 2,000 real fact sentences and random unit vectors.
     real = realistic_fact_sentences(2_000, rng)
     vectors = rng.normal(size=(100_000, EMBEDDING_DIM)).astype(np.float32)

