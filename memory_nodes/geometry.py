@@ -146,10 +146,9 @@ def gravity_aligned_box(points: np.ndarray, trim_fraction: float = 0.02) -> Orie
     xy = points[:, :2] - points[:, :2].mean(axis=0)
     yaw = 0.0
     if len(points) >= 3:
-        covariance = xy.T @ xy / len(points)
-        eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-        major = eigenvectors[:, int(np.argmax(eigenvalues))]
-        yaw = float(np.arctan2(major[1], major[0]))
+        # The principal axis of the horizontal spread, in closed form for a 2x2 covariance.
+        (sxx, sxy), (_, syy) = xy.T @ xy
+        yaw = 0.5 * math.atan2(2.0 * float(sxy), float(sxx - syy))
     orientation = yaw_quaternion(yaw)
     rotation = quaternion_to_matrix(orientation)
     local = points @ rotation  # into the box frame (rotation only)

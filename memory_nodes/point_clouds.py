@@ -71,7 +71,8 @@ def fit_plane(points: np.ndarray, distance: float, iterations: int, seed: int = 
     inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) <= distance)
     if len(inliers) >= 3:
         centre = points[inliers].mean(axis=0)
-        normal = np.linalg.svd(points[inliers] - centre, full_matrices=False)[2][2]
+        spread = points[inliers] - centre
+        normal = np.linalg.eigh(spread.T @ spread)[1][:, 0]  # the direction of least spread
         refined = np.flatnonzero(np.abs((points - centre) @ normal) <= distance)
         if len(refined) >= len(inliers):
             return np.append(normal, -float(normal @ centre)), refined
