@@ -38,7 +38,7 @@ ABSENT = "absent"
 # The label of objects found from geometry alone (no detector); a fragment of anything may be one.
 UNKNOWN_LABEL = "unknown_object"
 RELATION_KINDS = ("on", "in", "next_to", "near")
-_SUPPORT_KINDS = (0, 1)  # indices of "on" and "in" in RELATION_KINDS
+_SUPPORT_KINDS = (RELATION_KINDS.index("on"), RELATION_KINDS.index("in"))  # a relation that wins over its reverse
 
 
 @dataclass(frozen=True)
