@@ -1,10 +1,12 @@
 """Service round trips with a large memory, against the transport floor: an empty std_srvs/Trigger
-service in the same executor, called the same way, in the same run."""
+service in the same executor, called the same way, in the same run; and the ask service over
+100k facts and 10k episodes, through the ask node and the memories' evidence services."""
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 
 import numpy as np
 import rclpy
@@ -12,10 +14,14 @@ from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
+from bench_core import fill_text_memories
+from memory_nodes.ask_node import AskNode
+from memory_nodes.episodic_node import EpisodicMemoryNode
 from memory_nodes.geometry import Pose
+from memory_nodes.semantic_node import SemanticMemoryNode
 from memory_nodes.spatial_memory import Observation
 from memory_nodes.spatial_node import SpatialMemoryNode
-from memory_nodes.srv import QueryObjects, WhereIs
+from memory_nodes.srv import Ask, QueryObjects, WhereIs
 from memory_nodes.temporal_node import TemporalMemoryNode
 
 
@@ -44,7 +50,58 @@ def round_trips(executor, clients, requests, count=400) -> dict[str, np.ndarray]
     return {name: np.array(values[20:]) * 1000.0 for name, values in times.items()}
 
 
+def bench_ask_service() -> list[tuple[str, str, str]]:
+    """The ask service as a planner calls it: the ask node fans the question out to the semantic
+    and episodic nodes' evidence services, each embeds it and searches its index; every question
+    is new text, so nothing comes from a cache."""
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    common = [Parameter("persistence", value=False), Parameter("diagnostics_period_s", value=60.0)]
+    semantic = SemanticMemoryNode(context=context, namespace="bench", parameter_overrides=common + [
+        Parameter("capacity", value=200_000), Parameter("consolidation_period_s", value=3600.0)])
+    episodic = EpisodicMemoryNode(context=context, namespace="bench", parameter_overrides=common + [
+        Parameter("capacity", value=20_000), Parameter("episode_gap_s", value=1.0)])
+    ask = AskNode(context=context, namespace="bench", parameter_overrides=[
+        Parameter("memories", value=["semantic", "episodic"]), Parameter("timeout_s", value=5.0)])
+    fill_text_memories(semantic.memory, episodic.memory)
+    servers = MultiThreadedExecutor(num_threads=3, context=context)
+    for node in (semantic, episodic, ask):
+        servers.add_node(node)
+    spinner = threading.Thread(target=servers.spin, daemon=True)
+    spinner.start()
+    caller = rclpy.create_node("asker", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(caller)
+    client = caller.create_client(Ask, "/bench/ask")
+    assert client.wait_for_service(timeout_sec=10.0)
+    times, answered = [], []
+    things = "mug kettle keys laptop plant towel bottle book".split()
+    for k in range(120):
+        request = Ask.Request(question=f"where is the {things[k % len(things)]} ({uuid.uuid4().hex[:6]})?", limit=5)
+        started = time.perf_counter()
+        future = client.call_async(request)
+        executor.spin_until_future_complete(future, timeout_sec=10.0)
+        assert future.done() and future.result().success, future.result()
+        times.append(time.perf_counter() - started)
+        answered.append(len(future.result().memories_answered))
+    servers.shutdown()
+    spinner.join(timeout=5.0)
+    for node in (semantic, episodic, ask, caller):
+        node.destroy_node()
+    rclpy.try_shutdown(context=context)
+    times_ms = np.array(times[20:]) * 1000.0
+    assert min(answered) == 2, "a memory missed the ask deadline"
+    return [("ask service round trip over 100k facts + 10k episodes, median (target <= 20 ms)",
+             f"{np.median(times_ms):.1f} ms",
+             f"p99 {np.percentile(times_ms, 99):.1f} ms; the ask node, the semantic and episodic nodes in one "
+             "process; each memory embeds the new question itself")]
+
+
 def main() -> list[tuple[str, str, str]]:
+    return bench_floor_and_queries() + bench_ask_service()
+
+
+def bench_floor_and_queries() -> list[tuple[str, str, str]]:
     context = rclpy.Context()
     rclpy.init(context=context)
     overrides = [Parameter("text_search", value=False), Parameter("persistence", value=False),
