@@ -845,7 +845,8 @@ class SpatialMemory:
                 continue
             done.add(object_id)
             size = float(np.linalg.norm(node.box.extent))
-            others = [self._objects[other_id] for other_id in sorted(self._index.near(node.position, self.config.near_distance + size + 2.0))
+            reach = self.config.near_distance + size + 2.0
+            others = [self._objects[other_id] for other_id in sorted(self._index.near(node.position, reach))
                       if other_id not in done and self._objects[other_id].status == PRESENT]
             if not others:
                 continue

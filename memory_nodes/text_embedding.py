@@ -78,9 +78,9 @@ def minilm_graph(weights: dict[str, np.ndarray]) -> bytes:
     for layer in range(_NUM_LAYERS):
         p, name = f"encoder.layer.{layer}.", f"layer{layer}"
         # Query, key and value in one product: three small matrix products cost more than one.
-        qkv = g.dense(x, np.concatenate([weights[p + f"attention.self.{part}.weight"] for part in ("query", "key", "value")]),
-                      np.concatenate([weights[p + f"attention.self.{part}.bias"] for part in ("query", "key", "value")]),
-                      f"{name}.qkv")
+        parts = [p + f"attention.self.{part}." for part in ("query", "key", "value")]
+        qkv = g.dense(x, np.concatenate([weights[part + "weight"] for part in parts]),
+                      np.concatenate([weights[part + "bias"] for part in parts]), f"{name}.qkv")
         g.nodes.append(helper.make_node("Split", [qkv], [f"{name}.{part}" for part in "qkv"], name=f"{name}.split",
                                         axis=1, num_outputs=3))
         q, k, v = (g.op("Transpose", [g.op("Reshape", [f"{name}.{part}", split_heads], f"{name}.{part}.heads")],
@@ -102,7 +102,8 @@ def minilm_graph(weights: dict[str, np.ndarray]) -> bytes:
         out = g.dense(gelu, weights[p + "output.dense.weight"], weights[p + "output.dense.bias"], f"{name}.out")
         x = g.layer_norm(g.op("Add", [x, out], f"{name}.residual2"), weights, p + "output.LayerNorm.", f"{name}.norm2")
     g.op("ReduceMean", [x, zero], "pooled", keepdims=0)
-    graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2", [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["tokens", EMBEDDING_DIM])],
+    graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2",
+                              [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["tokens", EMBEDDING_DIM])],
                               [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [EMBEDDING_DIM])], g.weights)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
 
