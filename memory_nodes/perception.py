@@ -29,7 +29,6 @@ from .point_clouds import downsample, fit_plane
 from .spatial_memory import UNKNOWN_LABEL, Observation
 
 
-
 @dataclass(frozen=True)
 class PerceptionConfig:
     """Lifting and discovery thresholds; metres, seconds."""

@@ -565,7 +565,7 @@ class SpatialMemory:
     def _is_move(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
         outside its box (a partial view of a large object is centred elsewhere in its box)."""
-        if float(np.linalg.norm(obs.pose.position - node.position)) <= self.config.move_threshold:
+        if self._at_its_place(obs, node):
             return False
         low, high = node.bounds()
         return not bool(np.all(obs.pose.position >= low) and np.all(obs.pose.position <= high))
