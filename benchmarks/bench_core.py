@@ -17,14 +17,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "test"))  # the tests' analytic RGB-D renderer
 
-from memory_nodes.ask import ParallelAsk, episodic_evidence, semantic_evidence  # noqa: E402
-from memory_nodes.episodic_memory import EpisodicConfig, EpisodicMemory, Event  # noqa: E402
-from memory_nodes.geometry import Pose, look_at  # noqa: E402
-from memory_nodes.perception import Detection, PerceptionConfig, RgbdFrame, lift_detection  # noqa: E402
-from memory_nodes.semantic_memory import SemanticConfig, SemanticMemory  # noqa: E402
-from memory_nodes.spatial_memory import Observation, SpatialConfig, SpatialMemory  # noqa: E402
-from memory_nodes.temporal_memory import TemporalConfig, TemporalMemory  # noqa: E402
-from memory_nodes.text_embedding import EMBEDDING_DIM, shared_text_encoder  # noqa: E402
+from memory_nodes.core.ask import InProcessAsk, episodic_evidence, semantic_evidence  # noqa: E402
+from memory_nodes.core.episodic import EpisodicConfig, EpisodicMemory, Event  # noqa: E402
+from memory_nodes.core.geometry import Pose, look_at  # noqa: E402
+from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, lift_detection  # noqa: E402
+from memory_nodes.core.semantic import SemanticConfig, SemanticMemory  # noqa: E402
+from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory  # noqa: E402
+from memory_nodes.core.temporal import TemporalConfig, TemporalMemory  # noqa: E402
+from memory_nodes.core.text_embedding import EMBEDDING_DIM, shared_text_encoder  # noqa: E402
 from rendering import INTRINSICS, render  # noqa: E402
 
 
@@ -141,15 +141,15 @@ def bench_ask() -> list[tuple[str, str, str]]:
     semantic = SemanticMemory(SemanticConfig(capacity=200_000))
     episodic = EpisodicMemory(EpisodicConfig(capacity=20_000, episode_gap_s=1.0))
     vectors, build_s = fill_text_memories(semantic, episodic)
-    ask = ParallelAsk({"semantic": lambda q, n: semantic_evidence(semantic, q, n),
+    ask = InProcessAsk({"semantic": lambda q, n: semantic_evidence(semantic, q, n),
                        "episodic": lambda q, n: episodic_evidence(episodic, q, n)}, timeout_s=5.0,
-                      prepare=encoder.encode_cached)
+                       prepare=encoder.encode_cached)
     times = []
     things = "mug kettle keys laptop plant towel bottle book".split()
     for k in range(60):
         question = f"where is the {things[k % len(things)]} ({uuid.uuid4().hex[:6]})?"  # new text: embedded each time
         started = time.perf_counter()
-        answers, answered, _ = ask.ask(question, 5)
+        ask.ask(question, 5)
         times.append(time.perf_counter() - started)
     ask.close()
     encode = []
@@ -165,7 +165,7 @@ def bench_ask() -> list[tuple[str, str, str]]:
         query = encoder.encode(question)
         exact = {f"fact-{i + 1}" for i in np.argsort(-(vectors @ query))[:10]}
         recall.append(len(exact & {key for key, _ in semantic._index.search(query, 10)}) / 10)
-    return [("ask in one process (ParallelAsk, no transport) over 100k facts + 10k episodes, median",
+    return [("ask in one process (the ask fan-out over in-process providers, no transport) over 100k facts + 10k episodes, median",
              f"{percentile_ms(times, 50):.1f} ms",
              f"p99 {percentile_ms(times, 99):.1f} ms; of which embedding {percentile_ms(encode, 50):.1f} ms; "
              f"HNSW text index: recall@10 {np.mean(recall):.3f} against an exact scan ({len(questions)} questions, "

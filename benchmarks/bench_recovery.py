@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from memory_nodes.event_store import SqliteEventStore
-from memory_nodes.geometry import Pose
-from memory_nodes.journal import Journal, encode_frame
-from memory_nodes.spatial_memory import Observation, SpatialConfig, SpatialMemory
-from memory_nodes.temporal_memory import TemporalMemory
+from memory_nodes.storage.event_store import SqliteEventStore
+from memory_nodes.core.geometry import Pose
+from memory_nodes.storage.events import FrameIntegrated
+from memory_nodes.storage.journal import Journal
+from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
+from memory_nodes.core.temporal import TemporalMemory
 
 
 def build(directory: Path, objects: int = 10_000, observations: int = 1_000_000, tail_events: int = 1_000):
@@ -37,7 +38,7 @@ def build(directory: Path, objects: int = 10_000, observations: int = 1_000_000,
     for k in range(tail_events):  # the log after the snapshot, replayed on recovery
         obs = [Observation(f"thing{k % 50}", Pose(centres[k % objects] + 0.01), np.array([0.3, 0.3, 0.3]))]
         spatial.integrate(obs, 20000.0 + k)
-        spatial_journal.record("frame", *encode_frame(obs, None, 20000.0 + k, None))
+        spatial_journal.record(FrameIntegrated(obs, 20000.0 + k, None, None))
     spatial_journal.store.close()
     temporal_journal.store.close()
     return len(spatial), len(temporal)

@@ -15,14 +15,14 @@ from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
 from bench_core import fill_text_memories
-from memory_nodes.ask_node import AskNode
-from memory_nodes.episodic_node import EpisodicMemoryNode
-from memory_nodes.geometry import Pose
-from memory_nodes.semantic_node import SemanticMemoryNode
-from memory_nodes.spatial_memory import Observation
-from memory_nodes.spatial_node import SpatialMemoryNode
+from memory_nodes.ros.ask_node import AskNode
+from memory_nodes.ros.episodic_node import EpisodicMemoryNode
+from memory_nodes.core.geometry import Pose
+from memory_nodes.ros.semantic_node import SemanticMemoryNode
+from memory_nodes.core.spatial import Observation
+from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from memory_nodes.srv import Ask, QueryObjects, WhereIs
-from memory_nodes.temporal_node import TemporalMemoryNode
+from memory_nodes.ros.temporal_node import TemporalMemoryNode
 
 
 def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:

@@ -37,10 +37,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 
 import memory_nodes
-from memory_nodes.client import MemoryClient, MemoryServiceError
-from memory_nodes.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.scenario_runner import scenario_path
-from memory_nodes.sim_bridge import SimBridge
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
+from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
+from memory_nodes.apps.scenario_runner import scenario_path
+from memory_nodes.apps.sim_bridge import SimBridge
 
 NODE_EXECUTABLES = ("memory_perception", "spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory",
                     "memory_ask")

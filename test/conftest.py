@@ -35,7 +35,7 @@ def install_prefix() -> Path:
 
 @pytest.fixture(scope="session")
 def encoder():
-    from memory_nodes.text_embedding import shared_text_encoder
+    from memory_nodes.core.text_embedding import shared_text_encoder
 
     return shared_text_encoder()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from memory_nodes.geometry import Pose
+from memory_nodes.core.geometry import Pose
 
 INTRINSICS = (320.0, 320.0, 320.0, 240.0)
 SIZE = (640, 480)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
-from memory_nodes.errors import InvalidInputError
-from memory_nodes.geometry import _trimmed_range, gravity_aligned_box
-from memory_nodes.point_clouds import downsample, fit_plane
+from memory_nodes.core.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.geometry import _trimmed_range, gravity_aligned_box
+from memory_nodes.core.point_clouds import downsample, fit_plane
 
 
 def patch(bgr, brightness=1.0, seed=0):

@@ -1,4 +1,5 @@
-"""Parallel ask: providers run concurrently, late ones are left out and named, ranking is explained."""
+"""The ask fan-out (the one the ask node runs, here over in-process providers): memories answer
+concurrently, late or failing ones are left out and named, ranking is explained."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import time
 
 import pytest
 
-from memory_nodes.ask import EvidenceItem, ParallelAsk, spatial_evidence, semantic_evidence
-from memory_nodes.errors import InvalidInputError
+from memory_nodes.core.ask import InProcessAsk, fan_out, semantic_evidence, spatial_evidence
+from memory_nodes.core.evidence import EvidenceItem
+from memory_nodes.core.errors import InvalidInputError
 
 
 def slow_provider(name, delay_s, started):
@@ -21,9 +23,11 @@ def slow_provider(name, delay_s, started):
 
 def test_providers_are_queried_concurrently_and_merged_by_score():
     started = []
-    ask = ParallelAsk({m: slow_provider(m, 0.3, started) for m in ("spatial", "temporal", "episodic", "semantic")},
+    ask = InProcessAsk({m: slow_provider(m, 0.3, started) for m in ("spatial", "temporal", "episodic", "semantic")},
                       timeout_s=5.0)
-    answers, answered, elapsed_ms = ask.ask("where is the mug?", limit=10)
+    result = ask.ask("where is the mug?", limit=10)
+    answers, answered = result.evidence, result.answered
+    assert result.missing == [] and result.elapsed_ms >= 300.0
     assert answered == ["spatial", "temporal", "episodic", "semantic"]
     assert len({thread for _, _, thread in started}) == 4  # four threads at once
     first, last = min(t for _, t, _ in started), max(t for _, t, _ in started)
@@ -34,36 +38,53 @@ def test_providers_are_queried_concurrently_and_merged_by_score():
 
 def test_a_memory_missing_the_deadline_is_left_out():
     started = []
-    ask = ParallelAsk({"spatial": slow_provider("spatial", 0.0, started),
+    ask = InProcessAsk({"spatial": slow_provider("spatial", 0.0, started),
                        "episodic": slow_provider("episodic", 2.0, started)}, timeout_s=0.3)
-    answers, answered, _ = ask.ask("anything", limit=5)
-    assert answered == ["spatial"] and [a.memory for a in answers] == ["spatial"]
+    result = ask.ask("anything", limit=5)
+    assert result.answered == ["spatial"] and [a.memory for a in result.evidence] == ["spatial"]
+    assert result.missing == ["episodic"]
     ask.close()
 
 
 def test_a_failing_memory_does_not_sink_the_answer():
     def broken(question, limit):
         raise RuntimeError("index corrupt")
-    ask = ParallelAsk({"spatial": slow_provider("spatial", 0.0, []), "semantic": broken}, timeout_s=1.0)
-    _, answered, _ = ask.ask("anything")
-    assert answered == ["spatial"]
+    ask = InProcessAsk({"spatial": slow_provider("spatial", 0.0, []), "semantic": broken}, timeout_s=1.0)
+    assert ask.ask("anything").answered == ["spatial"]
     ask.close()
 
 
 @pytest.mark.parametrize("question,limit", [("", 5), ("   ", 5), ("x" * 3000, 5), ("ok", -1)])
 def test_malformed_questions_are_refused(question, limit):
-    ask = ParallelAsk({"spatial": slow_provider("spatial", 0.0, [])})
+    ask = InProcessAsk({"spatial": slow_provider("spatial", 0.0, [])})
     with pytest.raises(InvalidInputError):
         ask.ask(question, limit)
     ask.close()
 
 
+def test_fan_out_reads_each_done_answer_once_and_cancels_the_late_ones():
+    """The contract the ask node relies on with rclpy futures: ``read`` sees only done answers,
+    a reader that returns None marks the memory as not answered, late answers are cancelled."""
+    from concurrent.futures import Future
+
+    futures = {name: Future() for name in ("spatial", "temporal", "semantic")}
+    futures["spatial"].set_result([EvidenceItem("spatial", "obj-1", "a mug", 0.4, {})])
+    futures["semantic"].set_result(None)  # the memory answered success=false
+    result = fan_out("where is the mug?", 5, {m: (lambda q, n, f=f: f) for m, f in futures.items()},
+                     lambda future: future.result(), timeout_s=0.2)
+    assert result.answered == ["spatial"] and result.missing == ["temporal", "semantic"]
+    assert [e.item_id for e in result.evidence] == ["obj-1"]
+    assert futures["temporal"].cancelled()
+    with pytest.raises(InvalidInputError):
+        fan_out("where?", 5, {}, lambda future: [], timeout_s=0.2)
+
+
 def test_real_memories_give_explained_evidence(encoder):
     import numpy as np
 
-    from memory_nodes.geometry import Pose
-    from memory_nodes.semantic_memory import SemanticMemory
-    from memory_nodes.spatial_memory import Observation, SpatialMemory
+    from memory_nodes.core.geometry import Pose
+    from memory_nodes.core.semantic import SemanticMemory
+    from memory_nodes.core.spatial import Observation, SpatialMemory
 
     spatial = SpatialMemory(text_encoder=encoder)
     spatial.integrate([Observation("mug", Pose(np.array([1.0, 1.0, 0.8])), np.array([0.1, 0.1, 0.1]))], 0.0)

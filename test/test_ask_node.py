@@ -11,8 +11,8 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from memory_nodes.ask_node import AskNode
-from memory_nodes.client import MemoryClient
+from memory_nodes.ros.ask_node import AskNode
+from memory_nodes.ros.client import MemoryClient
 from memory_nodes.msg import Evidence
 from memory_nodes.srv import Ask
 

@@ -4,9 +4,9 @@ import subprocess
 import sys
 
 CORE_MODULES = [
-    "memory_nodes.spatial_memory", "memory_nodes.temporal_memory", "memory_nodes.episodic_memory",
-    "memory_nodes.semantic_memory", "memory_nodes.ask", "memory_nodes.geometry", "memory_nodes.retention",
-    "memory_nodes.text_embedding", "memory_nodes.vector_index", "memory_nodes.synthetic_scene",
+    "memory_nodes.core.spatial.memory", "memory_nodes.core.temporal", "memory_nodes.core.episodic",
+    "memory_nodes.core.semantic", "memory_nodes.core.ask", "memory_nodes.core.geometry", "memory_nodes.core.retention",
+    "memory_nodes.core.text_embedding", "memory_nodes.core.vector_index", "memory_nodes.apps.synthetic_scene",
 ]
 
 

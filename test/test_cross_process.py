@@ -14,10 +14,10 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 
 from conftest import install_prefix
-from memory_nodes import conversions as cv
-from memory_nodes.geometry import Pose
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.geometry import Pose
 from memory_nodes.msg import ObjectObservationArray
-from memory_nodes.spatial_memory import Observation
+from memory_nodes.core.spatial import Observation
 from memory_nodes.srv import WhereIs
 
 PREFIX = install_prefix()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memory_nodes.episodic_memory import EpisodicConfig, EpisodicMemory, Event
-from memory_nodes.errors import InvalidInputError, UnknownItemError
+from memory_nodes.core.episodic import EpisodicConfig, EpisodicMemory, Event
+from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 
 
 @pytest.fixture

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import install_prefix
-from memory_nodes.errors import ConfigError
-from memory_nodes.household_sim import load_scenario
-from memory_nodes.scenario_runner import ScenarioRun, format_scorecard
+from memory_nodes.core.errors import ConfigError
+from memory_nodes.apps.household_sim import load_scenario
+from memory_nodes.apps.scenario_runner import ScenarioRun, format_scorecard
 
 SCENARIOS = install_prefix() / "share" / "memory_nodes" / "config" / "scenarios"
 

@@ -7,14 +7,18 @@ import sqlite3
 import numpy as np
 import pytest
 
-from memory_nodes.episodic_memory import EpisodicMemory, Event
-from memory_nodes.errors import ConfigError, SnapshotError
-from memory_nodes.event_store import SqliteEventStore
-from memory_nodes.journal import Journal, encode_frame
-from memory_nodes.semantic_memory import SemanticMemory
-from memory_nodes.spatial_memory import SpatialConfig, SpatialMemory
-from memory_nodes.synthetic_scene import ROOMS, flat_scenario
-from memory_nodes.temporal_memory import Change, TemporalMemory
+from memory_nodes.core.episodic import EpisodicMemory, Event
+from memory_nodes.core.errors import ConfigError, SnapshotError
+from memory_nodes.storage.event_store import SqliteEventStore
+from memory_nodes.storage.events import (
+    EVENTS, ChangeNarrated, ChangeNoted, ChangeRecorded, EventAdded, FactAdded, FrameIntegrated, ObservationsAdded,
+)
+from memory_nodes.storage.journal import Journal
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.changes import Change
+from memory_nodes.core.temporal import TemporalMemory
 
 
 def describe_spatial(memory):
@@ -27,7 +31,7 @@ def test_spatial_memory_is_rebuilt_from_its_log(tmp_path, snapshot_every):
     journal = Journal(live, "spatial", SqliteEventStore(tmp_path / "spatial.sqlite3", "spatial"), snapshot_every)
     for frame in flat_scenario().frames:
         live.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
-        journal.record("frame", *encode_frame(frame.observations, frame.view, frame.stamp, frame.robot_position))
+        journal.record(FrameIntegrated(frame.observations, frame.stamp, frame.view, frame.robot_position))
     journal.store.close()
     rebuilt = SpatialMemory(SpatialConfig(rooms=ROOMS))
     replay = Journal(rebuilt, "spatial", SqliteEventStore(tmp_path / "spatial.sqlite3", "spatial"), snapshot_every)
@@ -46,20 +50,16 @@ def test_other_memories_replay(tmp_path, encoder):
                 "semantic": Journal(semantic, "semantic", stores["semantic"])}
     stamps, positions = np.arange(5.0), np.arange(15.0).reshape(5, 3)
     temporal.add_observations(stamps, ["a"] * 5, positions, ["mug"] * 5)
-    journals["temporal"].record("observations", {"entities": ["a"] * 5, "labels": ["mug"] * 5},
-                                {"stamps": stamps, "positions": positions})
-    change = {"stamp": 3.0, "kind": "moved", "entity": "a", "label": "mug", "from": [0, 0, 0], "to": [1, 1, 1], "detail": ""}
-    temporal.add_change(Change(3.0, "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))
-    journals["temporal"].record("change", change)
-    event = {"kind": "note", "stamp": 1.0, "text": "battery low", "task": "", "place_id": "", "object_ids": [], "room": ""}
-    episodic.add_event(Event("note", 1.0, "battery low"))
-    journals["episodic"].record("event", event)
+    journals["temporal"].record(ObservationsAdded(stamps, ["a"] * 5, positions, ["mug"] * 5))
+    change = temporal.add_change(Change(3.0, "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))
+    journals["temporal"].record(ChangeRecorded(change))
+    event = Event("note", 1.0, "battery low")
+    episodic.add_event(event)
+    journals["episodic"].record(EventAdded(event, ""))
     semantic.add_fact("mug", "is_in", "kitchen", 0.9, "alice", 1.0)
-    journals["semantic"].record("fact", {"subject": "mug", "predicate": "is_in", "object": "kitchen", "confidence": 0.9,
-                                         "source": "alice", "stamp": 1.0})
+    journals["semantic"].record(FactAdded("mug", "is_in", "kitchen", 0.9, "alice", 1.0))
     semantic.add_fact("mug", "is_in", "office", 0.9, "bob", 2.0)
-    journals["semantic"].record("fact", {"subject": "mug", "predicate": "is_in", "object": "office", "confidence": 0.9,
-                                         "source": "bob", "stamp": 2.0})
+    journals["semantic"].record(FactAdded("mug", "is_in", "office", 0.9, "bob", 2.0))
     for store in stores.values():
         store.close()
     rebuilt = {"temporal": TemporalMemory(), "episodic": EpisodicMemory(text_encoder=encoder),
@@ -73,14 +73,48 @@ def test_other_memories_replay(tmp_path, encoder):
         [(f.id, f.object, f.superseded_by) for f in semantic.all_facts()]
 
 
+def test_every_event_decodes_to_what_it_encoded():
+    """Each journal record has one encode/decode pair: a round trip gives the same record."""
+    change = Change(4.0, "merged", "obj-1", "mug", (0, 0, 0), (1, 2, 3), "obj-7 merged into obj-1", merged_id="obj-7")
+    records = [ChangeRecorded(change), ChangeNarrated(change), ChangeNoted(change),
+               EventAdded(Event("note", 1.0, "battery low", place_id="room-kitchen"), "room-kitchen"),
+               FactAdded("mug", "is_in", "kitchen", 0.9, "alice", 1.0)]
+    for record in records:
+        decoded = type(record).decode(*record.encode())
+        assert decoded == record
+    assert {kind: sorted(events) for kind, events in EVENTS.items()} == {
+        "spatial": ["forget", "frame", "robot"], "temporal": ["change", "forget", "merge", "observations"],
+        "episodic": ["change", "event", "forget"], "semantic": ["change", "fact", "forget", "merge", "observe"]}
+
+
+def test_a_merge_recorded_before_merged_id_was_a_field_still_replays(tmp_path):
+    """Journals written by the previous release carry the merged id only in the change's text,
+    followed by a separate merge event."""
+    store = SqliteEventStore(tmp_path / "t.sqlite3", "temporal")
+    store.append("observations", {"entities": ["obj-1", "obj-2"], "labels": ["mug", "mug"]},
+                 {"stamps": np.array([1.0, 2.0]), "positions": np.array([[0.0, 0, 0], [5.0, 0, 0]])})
+    store.append("change", {"stamp": 3.0, "kind": "merged", "entity": "obj-1", "label": "mug", "from": [5, 0, 0],
+                            "to": [0, 0, 0], "detail": "obj-2 merged into obj-1 (duplicate)"})
+    store.append("merge", {"keep": "obj-1", "drop": "obj-2"})
+    rebuilt = TemporalMemory()
+    journal = Journal(rebuilt, "temporal", store)
+    assert journal.restore() == 3 and journal.replay_errors == 0
+    assert rebuilt.entities() == ["obj-1"] and len(rebuilt.history("obj-1")) == 2
+    assert rebuilt.changes()[0].merged_id == "obj-2"
+
+
+def test_journals_refuse_an_event_of_another_memory(tmp_path):
+    journal = Journal(TemporalMemory(), "temporal", SqliteEventStore(tmp_path / "t.sqlite3", "temporal"))
+    with pytest.raises(ValueError, match="FactAdded"):
+        journal.record(FactAdded("mug", "is_in", "kitchen", 0.9, "alice", 1.0))
+
+
 def test_snapshot_bounds_the_log(tmp_path):
     store = SqliteEventStore(tmp_path / "t.sqlite3", "temporal")
     memory = TemporalMemory()
     journal = Journal(memory, "temporal", store, snapshot_every=10)
     for k in range(25):
-        memory.add_change(Change(float(k), "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))
-        journal.record("change", {"stamp": float(k), "kind": "moved", "entity": "a", "label": "mug", "from": [0, 0, 0],
-                                  "to": [1, 1, 1], "detail": ""})
+        journal.record(ChangeRecorded(memory.add_change(Change(float(k), "moved", "a", "mug", (0, 0, 0), (1, 1, 1)))))
     assert store.event_count() == 5  # two snapshots absorbed 20 events
     rebuilt = TemporalMemory()
     assert Journal(rebuilt, "temporal", store).restore() == 5

@@ -71,7 +71,7 @@ def test_launch_file_default_parameter_file_is_installed():
 
 
 def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
-    from memory_nodes.memory_system import NODE_CLASSES
+    from memory_nodes.ros.memory_system import NODE_CLASSES
 
     params = yaml.safe_load((SHARE / "config" / "memory.yaml").read_text())
     nodes_by_name = {f"/**/{n['name']}": n for n in launch_nodes()}
@@ -110,7 +110,7 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
 def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp_path):
     from rclpy.parameter import Parameter
 
-    from memory_nodes.memory_system import NODE_CLASSES
+    from memory_nodes.ros.memory_system import NODE_CLASSES
 
     readme = (SOURCE_DIR / "README.md").read_text()
     missing = []

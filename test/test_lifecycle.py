@@ -9,11 +9,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
-from memory_nodes import conversions as cv
-from memory_nodes.geometry import Pose
-from memory_nodes.semantic_node import SemanticMemoryNode
-from memory_nodes.spatial_memory import Observation
-from memory_nodes.spatial_node import SpatialMemoryNode
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.geometry import Pose
+from memory_nodes.ros.semantic_node import SemanticMemoryNode
+from memory_nodes.core.spatial import Observation
+from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from memory_nodes.srv import AddFact, Reset, Save, WhereIs
 
 

@@ -16,14 +16,14 @@ from rclpy.qos import QoSProfile
 from visualization_msgs.msg import MarkerArray
 
 from conftest import install_prefix
-from memory_nodes import conversions as cv
-from memory_nodes.client import MemoryClient, MemoryServiceError
-from memory_nodes.demo import feed_scenario
-from memory_nodes.memory_system import create_memory_nodes
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
+from memory_nodes.apps.demo import feed_scenario
+from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGraph
-from memory_nodes.node_support import LATCHED_QOS
+from memory_nodes.ros.node_support import LATCHED_QOS
 from memory_nodes.srv import QueryObjects, Reset
-from memory_nodes.synthetic_scene import flat_scenario
+from memory_nodes.apps.synthetic_scene import flat_scenario
 
 PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
 

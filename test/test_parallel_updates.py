@@ -6,12 +6,13 @@ import threading
 
 import numpy as np
 
-from memory_nodes.ask import ParallelAsk, episodic_evidence, semantic_evidence, spatial_evidence, temporal_evidence
-from memory_nodes.episodic_memory import EpisodicMemory, Event
-from memory_nodes.semantic_memory import SemanticMemory
-from memory_nodes.spatial_memory import SpatialConfig, SpatialMemory
-from memory_nodes.synthetic_scene import ROOMS, flat_scenario
-from memory_nodes.temporal_memory import Change, TemporalMemory
+from memory_nodes.core.ask import InProcessAsk, episodic_evidence, semantic_evidence, spatial_evidence, temporal_evidence
+from memory_nodes.core.episodic import EpisodicMemory, Event
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.changes import Change
+from memory_nodes.core.temporal import TemporalMemory
 
 
 def test_concurrent_updates_and_questions(encoder):
@@ -46,7 +47,7 @@ def test_concurrent_updates_and_questions(encoder):
         for k in range(100):
             semantic.add_fact(f"thing{k}", "is_in", "kitchen" if k % 2 else "office", stamp=float(k))
 
-    asker = ParallelAsk({
+    asker = InProcessAsk({
         "spatial": lambda q, n: spatial_evidence(spatial, q, n),
         "temporal": lambda q, n: temporal_evidence(temporal, encoder, q, n),
         "episodic": lambda q, n: episodic_evidence(episodic, q, n),
@@ -56,7 +57,7 @@ def test_concurrent_updates_and_questions(encoder):
 
     def ask_repeatedly():
         for _ in range(10):
-            answered.append(asker.ask("where is the mug?", 5)[1])
+            answered.append(asker.ask("where is the mug?", 5).answered)
 
     threads = [guard(f) for f in (feed_spatial, feed_temporal, feed_episodic, feed_semantic, ask_repeatedly)]
     for thread in threads:
@@ -75,7 +76,7 @@ def test_concurrent_updates_and_questions(encoder):
 def test_queries_during_heavy_ingestion_see_whole_frames():
     """A reader never sees half a frame: every snapshot it takes satisfies the invariants a
     finished frame leaves behind (no overlapping same-label twins, every edge between known nodes)."""
-    from memory_nodes.geometry import aabb_iou
+    from memory_nodes.core.geometry import aabb_iou
 
     memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
     scenario = flat_scenario()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from rclpy.parameter import Parameter
 
-from memory_nodes.ask_node import AskNode
-from memory_nodes.errors import ConfigError, InvalidInputError
-from memory_nodes.spatial_node import SpatialMemoryNode
-from memory_nodes.temporal_node import TemporalMemoryNode
+from memory_nodes.ros.ask_node import AskNode
+from memory_nodes.core.errors import ConfigError, InvalidInputError
+from memory_nodes.ros.spatial_node import SpatialMemoryNode
+from memory_nodes.ros.temporal_node import TemporalMemoryNode
 
 
 def make(node_class, context, **overrides):

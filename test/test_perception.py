@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.errors import InvalidInputError
-from memory_nodes.geometry import look_at
-from memory_nodes.perception import (
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.geometry import look_at
+from memory_nodes.core.perception import (
     UNKNOWN_LABEL, Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects,
     lift_detection,
 )

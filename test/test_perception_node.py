@@ -15,13 +15,13 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CameraInfo
 
-from memory_nodes import conversions as cv
-from memory_nodes.errors import ConfigError
-from memory_nodes.geometry import Pose, look_at, yaw_quaternion
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.errors import ConfigError
+from memory_nodes.core.geometry import Pose, look_at, yaw_quaternion
 from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservationArray
-from memory_nodes.node_support import SENSOR_QOS
-from memory_nodes.perception_node import PerceptionNode
-from memory_nodes.spatial_node import SpatialMemoryNode
+from memory_nodes.ros.node_support import SENSOR_QOS
+from memory_nodes.ros.perception_node import PerceptionNode
+from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from rendering import INTRINSICS, SIZE, render
 
 MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))

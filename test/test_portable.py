@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from conftest import install_prefix
-from memory_nodes.errors import SnapshotError
-from memory_nodes.event_store import SqliteEventStore
-from memory_nodes.geometry import Pose
-from memory_nodes.journal import Journal, encode_frame
-from memory_nodes.portable import export_memory, import_memory, read_ply
-from memory_nodes.semantic_memory import SemanticMemory
-from memory_nodes.spatial_memory import Observation, SpatialConfig, SpatialMemory
-from memory_nodes.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.errors import SnapshotError
+from memory_nodes.storage.event_store import SqliteEventStore
+from memory_nodes.core.geometry import Pose
+from memory_nodes.storage.events import FrameIntegrated
+from memory_nodes.storage.journal import Journal
+from memory_nodes.storage.portable import export_memory, import_memory, read_ply
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 
 
 def spatial_with_clouds():
@@ -70,7 +71,7 @@ def test_command_line_round_trip_of_journals(tmp_path):
     journal = Journal(memory, "spatial", SqliteEventStore(tmp_path / "memory" / "spatial.sqlite3", "spatial"))
     for frame in flat_scenario().frames:
         memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
-        journal.record("frame", *encode_frame(frame.observations, frame.view, frame.stamp, frame.robot_position))
+        journal.record(FrameIntegrated(frame.observations, frame.stamp, frame.view, frame.robot_position))
     journal.store.close()
     tools = install_prefix() / "lib" / "memory_nodes"
     exported = subprocess.run([str(tools / "memory_export"), str(tmp_path / "memory"), str(tmp_path / "export")],

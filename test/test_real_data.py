@@ -14,9 +14,9 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from conftest import SOURCE_DIR
-from memory_nodes.memory_system import create_memory_nodes
-from memory_nodes.replay import Replayer
-from memory_nodes.tum_dataset import read_tum
+from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.apps.replay import Replayer
+from memory_nodes.apps.tum_dataset import read_tum
 
 DATA = SOURCE_DIR.resolve().parent / "shared" / "data"  # the repository may sit behind a symlink
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")

@@ -15,10 +15,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from memory_nodes import conversions as cv
-from memory_nodes.errors import InvalidInputError
-from memory_nodes.node_support import SENSOR_QOS
-from memory_nodes.replay import Replayer
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.ros.node_support import SENSOR_QOS
+from memory_nodes.apps.replay import Replayer
 
 COUNT = 40
 

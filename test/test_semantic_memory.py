@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from memory_nodes.errors import InvalidInputError
-from memory_nodes.semantic_memory import SemanticConfig, SemanticMemory
+from memory_nodes.core.changes import Change
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.semantic import SemanticConfig, SemanticMemory
 
 
 @pytest.fixture
@@ -73,14 +74,31 @@ def test_consolidation_learns_where_things_usually_are_and_daily_counts(memory):
     for k in range(4):
         memory.observe_object(f"obj-{k}", "mug", "room-kitchen", float(k))
     memory.observe_object("obj-9", "mug", "room-office", 5.0)
-    events = [(100.0, "state_changed", "drawer", "closed -> open"), (200.0, "state_changed", "drawer", "open -> closed"),
-              (300.0, "state_changed", "drawer", "closed -> open")]
-    learned = memory.consolidate(events, stamp=400.0)
+    for stamp, detail in ((100.0, "closed -> open"), (200.0, "open -> closed"), (300.0, "closed -> open")):
+        memory.note_change(Change(stamp, "state_changed", "obj-3", "drawer", (1, 4, 0), (1, 4, 0), detail))
+    learned = memory.consolidate(stamp=400.0)
     texts = {(f.subject, f.predicate, f.object) for f, _ in learned}
     assert ("mug", "usually_in", "room-kitchen") in texts
     assert ("drawer", "became_open_count_today", "2") in texts
     assert all(f.sources == ["consolidation"] for f, _ in learned)
     assert dict(((f.subject, f.predicate), c) for f, c in learned)[("mug", "usually_in")] == pytest.approx(0.8)
+
+
+def test_the_consolidation_buffer_survives_a_snapshot(memory, encoder):
+    """What consolidation counts is memory state, not node state: a restart keeps it."""
+    for stamp in (100.0, 200.0):
+        memory.note_change(Change(stamp, "moved", "obj-3", "kettle", (0, 0, 0), (1, 0, 0)))
+    restored = SemanticMemory(text_encoder=encoder)
+    restored.restore(*memory.snapshot())
+    assert ("kettle", "moved_count_today", "2") in {(f.subject, f.predicate, f.object)
+                                                     for f, _ in restored.consolidate(stamp=300.0)}
+
+
+def test_a_merge_change_folds_the_duplicate_in(memory):
+    memory.observe_object("obj-5", "mug", "room-office", 5.0)
+    memory.note_change(Change(6.0, "merged", "obj-2", "mug", (0, 0, 0), (0, 0, 0), "", merged_id="obj-5"))
+    assert memory.query(subject="obj-5") == []
+    assert memory.latest_stamp == 6.0
 
 
 def test_merged_objects_drop_the_duplicate_facts(memory):

@@ -8,13 +8,14 @@ import os
 import numpy as np
 import pytest
 
-from memory_nodes.episodic_memory import EpisodicMemory, Event
-from memory_nodes.errors import InvalidInputError, SnapshotError
-from memory_nodes.semantic_memory import SemanticMemory
-from memory_nodes.snapshot_store import SnapshotStore
-from memory_nodes.spatial_memory import SpatialConfig, SpatialMemory
-from memory_nodes.synthetic_scene import ROOMS, flat_scenario
-from memory_nodes.temporal_memory import Change, TemporalMemory
+from memory_nodes.core.episodic import EpisodicMemory, Event
+from memory_nodes.core.errors import InvalidInputError, SnapshotError
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.storage.snapshot_store import SnapshotStore
+from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.changes import Change
+from memory_nodes.core.temporal import TemporalMemory
 
 
 def round_trip(store, kind, memory, fresh):
@@ -29,8 +30,8 @@ def test_spatial_round_trip_keeps_graph_points_and_ids(tmp_path, encoder):
     for frame in flat_scenario().frames:
         memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
     rng = np.random.default_rng(0)
-    from memory_nodes.geometry import Pose
-    from memory_nodes.spatial_memory import Observation
+    from memory_nodes.core.geometry import Pose
+    from memory_nodes.core.spatial import Observation
     memory.integrate([Observation("box", Pose(np.array([3.0, 4.0, 0.2])), np.array([0.2, 0.2, 0.2]),
                                   points=rng.uniform([2.9, 3.9, 0.1], [3.1, 4.1, 0.3], (500, 3)))], 2000.0)
     restored = round_trip(store, "spatial", memory, SpatialMemory(SpatialConfig(rooms=ROOMS), encoder))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.errors import InvalidInputError, UnknownItemError
-from memory_nodes.geometry import CameraView, Pose, look_at
-from memory_nodes.spatial_memory import ABSENT, PRESENT, RELATION_KINDS, Observation, SpatialConfig, SpatialMemory
-from memory_nodes.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.errors import InvalidInputError, UnknownItemError
+from memory_nodes.core.geometry import CameraView, Pose, look_at
+from memory_nodes.core.spatial import RELATION_KINDS, ObjectStatus, Observation, SpatialConfig, SpatialMemory
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 
 RED = np.array([1.0, 0.0, 0.0, 0.1])
 GREEN = np.array([0.0, 1.0, 0.0, 0.1])
@@ -75,7 +75,7 @@ def test_negative_evidence_marks_an_unseen_object_absent(memory):
     for k in range(1, 10):
         changes += memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera).changes
     mug = next(o for o in memory.objects() if o.label == "mug")
-    assert mug.status == ABSENT
+    assert mug.status is ObjectStatus.ABSENT
     assert [c.kind for c in changes if c.object_id == mug.id] == ["disappeared"]
 
 
@@ -87,7 +87,7 @@ def test_no_negative_evidence_outside_the_frustum_or_behind_an_occluder(memory):
     for k in range(1, 15):
         memory.integrate([], float(k), view=away if k % 2 else occluded)
     (mug,) = memory.objects()
-    assert mug.status == PRESENT
+    assert mug.status is ObjectStatus.PRESENT
 
 
 def test_an_absent_object_seen_again_at_its_place_reappears_under_its_id(memory):
@@ -96,12 +96,12 @@ def test_an_absent_object_seen_again_at_its_place_reappears_under_its_id(memory)
     camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
     for k in range(1, 8):  # missed by the detector: declared absent
         memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera)
-    assert memory.get(mug_id).status == ABSENT
+    assert memory.get(mug_id).status is ObjectStatus.ABSENT
     # Seen again where it was, looking different under other light: the same mug, not a new one.
     result = memory.integrate([obs("mug", 1.03, 1.0, appearance=GREEN)], 9.0)
     assert result.object_ids == [mug_id]
     assert [c.kind for c in result.changes] == ["reappeared"]
-    assert memory.get(mug_id).status == PRESENT and len(memory) == 2
+    assert memory.get(mug_id).status is ObjectStatus.PRESENT and len(memory) == 2
 
 
 def test_a_fragment_inside_an_object_seen_in_the_same_frame_is_part_of_it():
@@ -144,7 +144,7 @@ def test_moved_object_is_reidentified_not_duplicated(memory):
     result = memory.integrate([obs("mug", 7, 2)], 20.0)  # and shows up in the office
     assert result.object_ids == [mug_id]
     assert [c.kind for c in result.changes] == ["moved"]
-    assert memory.get(mug_id).status == PRESENT
+    assert memory.get(mug_id).status is ObjectStatus.PRESENT
     assert memory.room_of(memory.get(mug_id).place_id) == "room-office"
     assert sum(o.label == "mug" for o in memory.objects()) == 1
 
@@ -173,7 +173,7 @@ def test_duplicate_found_later_is_merged_into_the_older_node_as_a_move():
     mugs = [o for o in memory.objects() if o.label == "mug"]
     assert len(mugs) == 1 and mugs[0].id == first_mug_id
     assert np.linalg.norm(mugs[0].position - scenario.objects["mug"].position) < 0.05
-    assert mugs[0].status == PRESENT
+    assert mugs[0].status is ObjectStatus.PRESENT
     kinds = [(c.kind, c.object_id) for c in all_changes]
     assert ("moved", first_mug_id) in kinds and ("merged", first_mug_id) in kinds
     # every ground-truth object is exactly one node with the right label and position

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.errors import InvalidInputError, UnknownItemError
-from memory_nodes.temporal_memory import Change, TemporalConfig, TemporalMemory
+from memory_nodes.core.errors import InvalidInputError, UnknownItemError
+from memory_nodes.core.changes import Change
+from memory_nodes.core.temporal import TemporalConfig, TemporalMemory
 
 
 def track(memory, entity, stamps, xs):

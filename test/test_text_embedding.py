@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from memory_nodes.text_embedding import EMBEDDING_DIM, _mapped_tensor, label_similarity
+from memory_nodes.core.text_embedding import EMBEDDING_DIM, _mapped_tensor, label_similarity
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "minilm_reference.json").read_text())
 

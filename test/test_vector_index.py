@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from memory_nodes import vector_index
-from memory_nodes.vector_index import VectorIndex
+from memory_nodes.core import vector_index
+from memory_nodes.core.vector_index import VectorIndex
 
 DIM = 32
 

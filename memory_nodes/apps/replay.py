@@ -1,0 +1,211 @@
+"""memory_replay: feed recorded sensor data into the running memory nodes through their topics.
+
+    memory_replay tum FOLDER --intrinsics FX FY CX CY [--depth-scale 0.0002] [--boxes DIR --label NAME]
+                  [--rate R]
+    memory_replay bag PATH --map TOPIC:TARGET [--map ...] [--odom-as-map] [--rate R]
+
+``tum``: a TUM RGB-D folder (``rgbd_assoc.txt`` or ``rgb.txt``/``depth.txt`` lists, motion-capture
+poses ``timestamp tx ty tz qx qy qz qw`` of the camera in the world, taken as ``map``); optional
+2D boxes per frame (``NNNN_*.txt`` with ``x y w h score``) become ``Detection2DArray`` messages;
+without boxes run the perception node in ``geometric`` mode. ``bag``: ROS 1 bags and rosbag2
+(sqlite3, MCAP) through ``rosbags``, read message by message (never the whole bag), re-published on
+the mapped topics; ``nav_msgs/Odometry`` mapped to ``robot_pose`` becomes ``PoseStamped``
+(``--odom-as-map`` states that the robot has no better localisation than odometry).
+
+Stamps are the recorded ones. ``--rate 1`` plays at recorded speed, ``--rate 5`` five times
+faster, ``--rate 0`` as fast as the nodes keep up (each frame waits for the spatial memory's
+update). A progress bar shows how far it got.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from memory_nodes.msg import Detection2D, Detection2DArray, SceneGraph
+
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
+from memory_nodes.apps.tum_dataset import TumFrame, read_tum
+
+OPTICAL_FRAME = "camera_optical_frame"
+
+
+def _progress(done: int, total: int, note: str = "") -> None:
+    filled = int(30 * done / max(total, 1))
+    sys.stdout.write(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {note[:30]:<30}")
+    sys.stdout.flush()
+
+
+class Replayer:
+    """Publishes recorded data on the memory's topics with ``node`` (spun by the caller)."""
+
+    def __init__(self, node: Node, namespace: str = "/memory", rate: float = 0.0, progress: bool = True) -> None:
+        if rate < 0:
+            raise InvalidInputError(f"rate must be >= 0, got {rate}")
+        self.node, self.rate, self.progress = node, rate, progress
+        self.namespace = namespace.rstrip("/")
+        self._publishers: dict[str, object] = {}
+        self.updates: list[float] = []
+        node.create_subscription(SceneGraph, f"{self.namespace}/scene_graph_updates",
+                                 lambda m: self.updates.append(cv.stamp_to_seconds(m.header.stamp)), EVENTS_QOS)
+
+    def publisher(self, msg_type: type, topic: str):
+        name = topic if topic.startswith("/") else f"{self.namespace}/{topic}"
+        if name not in self._publishers:
+            self._publishers[name] = self.node.create_publisher(msg_type, name, SENSOR_QOS)
+        return self._publishers[name]
+
+    def wait_for_subscribers(self, topics: list[tuple[type, str]], timeout_s: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if all(self.publisher(t, n).get_subscription_count() > 0 for t, n in topics):
+                return
+            time.sleep(0.05)
+        raise InvalidInputError(f"nobody subscribes to {[n for _, n in topics]} under {self.namespace}")
+
+    def _pace(self, stamp: float, first_stamp: float, started: float) -> None:
+        if self.rate > 0:
+            time.sleep(max(0.0, (stamp - first_stamp) / self.rate - (time.monotonic() - started)))
+
+    def replay_tum(self, frames: list[TumFrame], intrinsics: tuple[float, float, float, float], depth_scale: float,
+                   label: str = "", timeout_s: float = 20.0) -> int:
+        import cv2
+
+        topics = [(Image, "rgb"), (Image, "depth"), (CameraInfo, "camera_info"), (PoseStamped, "camera_pose")]
+        if label:
+            topics.append((Detection2DArray, "detections"))
+        self.wait_for_subscribers(topics)
+        started, first = time.monotonic(), frames[0].stamp if frames else 0.0
+        for number, frame in enumerate(frames, start=1):
+            self._pace(frame.stamp, first, started)
+            rgb = cv2.imread(str(frame.rgb_path), cv2.IMREAD_COLOR)
+            depth = cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED)
+            if rgb is None or depth is None:
+                raise InvalidInputError(f"cannot read {frame.rgb_path} or {frame.depth_path}")
+            metres = np.where(depth > 0, depth.astype(np.float32) * depth_scale, np.nan).astype(np.float32)
+            info = CameraInfo(width=depth.shape[1], height=depth.shape[0])
+            fx, fy, cx, cy = intrinsics
+            info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+            stamp = cv.seconds_to_stamp(frame.stamp)
+            info.header.stamp, info.header.frame_id = stamp, OPTICAL_FRAME
+            pose = PoseStamped()
+            pose.header.stamp, pose.header.frame_id = stamp, "map"
+            pose.pose.position = cv.point_to_msg(frame.pose[:3])
+            pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z, pose.pose.orientation.w = frame.pose[3:]
+            expected = len(self.updates) + 1
+            self.publisher(CameraInfo, "camera_info").publish(info)
+            self.publisher(PoseStamped, "camera_pose").publish(pose)
+            self.publisher(Image, "rgb").publish(cv.array_to_image(rgb, "bgr8", frame.stamp, OPTICAL_FRAME))
+            self.publisher(Image, "depth").publish(cv.array_to_image(metres, "32FC1", frame.stamp, OPTICAL_FRAME))
+            if label:
+                detections = Detection2DArray()
+                detections.header.stamp, detections.header.frame_id = stamp, OPTICAL_FRAME
+                if frame.box is not None:
+                    x, y, w, h, score = frame.box
+                    detections.detections.append(Detection2D(label=label, score=float(score), x_min=int(x), y_min=int(y),
+                                                             x_max=int(x + w), y_max=int(y + h)))
+                self.publisher(Detection2DArray, "detections").publish(detections)
+            if self.rate == 0:
+                deadline = time.monotonic() + timeout_s
+                while len(self.updates) < expected and time.monotonic() < deadline:
+                    time.sleep(0.005)
+            if self.progress:
+                _progress(number, len(frames), f"t={frame.stamp:.2f}")
+        if self.progress:
+            sys.stdout.write("\n")
+        return len(frames)
+
+    def replay_bag(self, path: Path, topic_map: dict[str, str], odom_as_map: bool = False) -> int:
+        from rosbags.highlevel import AnyReader
+
+        count = 0
+        with AnyReader([Path(path)]) as reader:
+            connections = [c for c in reader.connections if c.topic in topic_map]
+            missing = set(topic_map) - {c.topic for c in connections}
+            if missing:
+                raise InvalidInputError(f"{path} has no topic {', '.join(sorted(missing))}")
+            total = sum(c.msgcount for c in connections)
+            started, first = time.monotonic(), None
+            for connection, _, raw in reader.messages(connections=connections):
+                msg = reader.deserialize(raw, connection.msgtype)
+                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                first = stamp if first is None else first
+                self._pace(stamp, first, started)
+                target = topic_map[connection.topic]
+                if connection.msgtype == "nav_msgs/msg/Odometry":
+                    pose = PoseStamped()
+                    pose.header.stamp = cv.seconds_to_stamp(stamp)
+                    frame = msg.header.frame_id
+                    pose.header.frame_id = "map" if odom_as_map else frame
+                    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+                    pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = p.x, p.y, p.z
+                    pose.pose.orientation.x, pose.pose.orientation.y = q.x, q.y
+                    pose.pose.orientation.z, pose.pose.orientation.w = q.z, q.w
+                    self.publisher(PoseStamped, target).publish(pose)
+                else:
+                    raise InvalidInputError(f"{connection.topic}: replaying {connection.msgtype} is not supported; "
+                                            "map nav_msgs/Odometry topics to robot_pose")
+                count += 1
+                if self.progress and count % 50 == 0:
+                    _progress(count, total, f"t={stamp:.1f}")
+                if self.rate == 0 and count % 20 == 0:
+                    time.sleep(0.002)  # sensor QoS keeps few messages: let the subscribers breathe
+        if self.progress:
+            _progress(count, total)
+            sys.stdout.write("\n")
+        return count
+
+
+def main(args: list[str] | None = None) -> int:
+    import threading
+
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    parser = argparse.ArgumentParser(description="Replay recorded data into the memory nodes.")
+    parser.add_argument("--namespace", default="/memory")
+    parser.add_argument("--rate", type=float, default=1.0, help="1 = recorded speed, 0 = as fast as the nodes keep up")
+    sub = parser.add_subparsers(dest="source", required=True)
+    tum = sub.add_parser("tum", help="a TUM RGB-D folder")
+    tum.add_argument("folder", type=Path)
+    tum.add_argument("--intrinsics", type=float, nargs=4, required=True, metavar=("FX", "FY", "CX", "CY"))
+    tum.add_argument("--depth-scale", type=float, default=1 / 5000.0, help="metres per depth unit (TUM: 1/5000)")
+    tum.add_argument("--boxes", type=Path, help="folder of per-frame 2D boxes (x y w h score)")
+    tum.add_argument("--label", default="", help="label of the boxes")
+    bag = sub.add_parser("bag", help="a ROS 1 or rosbag2 bag")
+    bag.add_argument("path", type=Path)
+    bag.add_argument("--map", action="append", default=[], metavar="TOPIC:TARGET", help="e.g. /odom:robot_pose")
+    bag.add_argument("--odom-as-map", action="store_true")
+    argv = sys.argv[1:] if args is None else args
+    options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
+    rclpy.init(args=[])
+    node = rclpy.create_node("memory_replay")
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    threading.Thread(target=executor.spin, daemon=True).start()
+    try:
+        replayer = Replayer(node, options.namespace, options.rate)
+        if options.source == "tum":
+            frames = read_tum(options.folder, options.boxes)
+            replayer.replay_tum(frames, tuple(options.intrinsics), options.depth_scale, options.label)
+        else:
+            topic_map = dict(item.split(":", 1) for item in options.map)
+            replayer.wait_for_subscribers([(PoseStamped, t) for t in topic_map.values()])
+            replayer.replay_bag(options.path, topic_map, options.odom_as_map)
+    except InvalidInputError as error:
+        print(f"memory_replay: {error}", file=sys.stderr)
+        return 1
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0

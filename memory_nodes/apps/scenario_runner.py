@@ -1,0 +1,313 @@
+"""memory_sim_demo: a household run in pybullet through the real nodes, scored like a planner would.
+
+    memory_sim_demo [--scenario flat|studio|house|path/to/scenario.yaml] [--output DIR]
+
+Starts every memory node and the perception node in one process, drives ``HouseholdSim`` frame by
+frame through ``SimBridge`` (images, depth, camera pose, detections on the real topics, stamped with
+the simulation clock), reports the scenario's planner events with ``record_event``, then acts as a
+planner: it calls the services and scores the answers against the simulator's ground truth.
+
+Scorecard categories: entity consistency (one memory object per real object; ids stable across
+revisits and moves), environment consistency (position error), causal/temporal consistency (moves
+and removals noticed after they happened; pose at a past time), counting, open-vocabulary queries,
+episodic recall, and the latency of every call. Pictures: a top-down map and the scene graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from memory_nodes.msg import SceneGraph
+
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
+from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
+from memory_nodes.core.spatial.types import ObjectStatus
+from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.ros.node_support import EVENTS_QOS
+from memory_nodes.apps.pictures import scene_graph, top_down_map
+from memory_nodes.apps.sim_bridge import SimBridge
+
+MATCH_RADIUS_M = 0.35
+
+
+@dataclass
+class Score:
+    category: str
+    measure: str
+    value: float
+    target: str = ""
+    passed: bool | None = None
+    detail: str = ""
+
+
+class TimedClient(MemoryClient):
+    """A MemoryClient that records the round trip of every call, per service."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.latencies_ms: dict[str, list[float]] = defaultdict(list)
+
+    def call(self, name, srv_type, request, timeout_s=None):
+        started = time.perf_counter()
+        try:
+            return super().call(name, srv_type, request, timeout_s)
+        finally:
+            self.latencies_ms[name].append((time.perf_counter() - started) * 1000.0)
+
+
+def scenario_path(name: str) -> Path:
+    """A shipped scenario by name, or a path."""
+    candidate = Path(name)
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    from ament_index_python.packages import get_package_share_directory
+
+    return Path(get_package_share_directory("memory_nodes")) / "config" / "scenarios" / f"{name}.yaml"
+
+
+def _progress(done: int, total: int, note: str) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    sys.stdout.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {note[:40]:<40}")
+    sys.stdout.flush()
+
+
+def _match(truth: dict[str, tuple[str, np.ndarray]], objects) -> dict[str, list]:
+    """Ground-truth name -> remembered present objects of its label within MATCH_RADIUS_M."""
+    found: dict[str, list] = {}
+    for name, (label, position) in truth.items():
+        found[name] = [o for o in objects if o.status == ObjectStatus.PRESENT and o.label == label
+                       and np.linalg.norm(np.array(o.position) - position) <= MATCH_RADIUS_M]
+    return found
+
+
+class ScenarioRun:
+    def __init__(self, path: Path, output: Path, seed: int = 0, progress: bool = True) -> None:
+        self.scenario = load_scenario(path)
+        self.output = output
+        self.progress = progress
+        self.sim = HouseholdSim(self.scenario, seed)
+        self.trajectory: list[np.ndarray] = []
+        self.first_ids: dict[str, str] = {}  # ground-truth name -> memory id when first remembered
+        self.seen: set[str] = set()
+        self.scores: list[Score] = []
+
+    def _parameters(self) -> list[Parameter]:
+        names = [name for name, _ in self.scenario.rooms]
+        vertices = [float(c) for _, polygon in self.scenario.rooms for vertex in polygon for c in vertex]
+        return [Parameter("persistence", value=False), Parameter("rooms.names", value=names),
+                Parameter("rooms.vertex_counts", value=[len(p) for _, p in self.scenario.rooms]),
+                Parameter("rooms.vertices", value=vertices), Parameter("mode", value="detections"),
+                Parameter("pose_source", value="pose"), Parameter("consolidation_period_s", value=1.0)]
+
+    def run(self) -> list[Score]:
+        context = rclpy.Context()
+        rclpy.init(context=context, args=[])
+        nodes = create_memory_nodes(context=context, parameter_overrides=self._parameters())
+        bridge = SimBridge(self.sim, context=context)
+        planner = rclpy.create_node("planner", context=context)
+        updates: list[SceneGraph] = []
+        planner.create_subscription(SceneGraph, "/memory/scene_graph_updates", updates.append, EVENTS_QOS)
+        executor = MultiThreadedExecutor(num_threads=len(nodes) + 4, context=context)
+        for node in [*nodes, bridge, planner]:
+            executor.add_node(node)
+        spinner = threading.Thread(target=executor.spin, daemon=True)
+        spinner.start()
+        try:
+            client = TimedClient(node=planner, timeout_s=10.0)
+            client.wait_for_services(timeout_s=30.0)
+            deadline = time.monotonic() + 20.0
+            while not bridge.subscribers_ready() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._drive(bridge, client, updates)
+            self._score(client)
+            self._pictures(client)
+        finally:
+            executor.shutdown()
+            spinner.join(timeout=5.0)
+            for node in [*nodes, bridge, planner]:
+                node.destroy_node()
+            rclpy.try_shutdown(context=context)
+            self.sim.close()
+        return self.scores
+
+    def _drive(self, bridge: SimBridge, client: TimedClient, updates: list) -> None:
+        total, done, last_stop_frames = self.scenario.frame_count, 0, 0
+        for item in self.sim.frames():
+            if isinstance(item, tuple):
+                kind, content, stamp = item
+                if kind == "planner":
+                    client.record_event(content["kind"], content.get("task", ""), content.get("text", ""), stamp=stamp)
+                continue
+            frame: SimFrame = item
+            expected = len(updates) + 1
+            bridge.publish(frame)
+            deadline = time.monotonic() + 15.0
+            while len(updates) < expected and time.monotonic() < deadline:
+                time.sleep(0.005)
+            self.trajectory.append(frame.robot_position[:2].copy())
+            self.seen.update(frame.visible)
+            done += 1
+            if self.progress:
+                _progress(done, total, f"t={frame.stamp:.1f}s sees {', '.join(frame.visible) or 'nothing'}")
+            last_stop_frames += 1
+            self._remember_first_ids(client)
+        if self.progress:
+            sys.stdout.write("\n")
+        time.sleep(0.5)  # let the change stream reach the temporal and episodic memories
+
+    def _truth(self) -> dict[str, tuple[str, np.ndarray]]:
+        return {name: (self.sim.specs[name].label, self.sim.position(name)) for name in self.sim.present()
+                if name in self.seen}
+
+    def _remember_first_ids(self, client: TimedClient) -> None:
+        unknown = [n for n in self.seen if n not in self.first_ids and n not in self.sim.removed]
+        if not unknown:
+            return
+        objects, _ = client.query_objects(include_absent=True, limit=1000)
+        for name, matches in _match({n: v for n, v in self._truth().items() if n in unknown}, objects).items():
+            if len(matches) >= 1:
+                self.first_ids[name] = matches[0].id
+
+    # ----------------------------------------------------------------- scoring
+    def _add(self, category, measure, value, target="", passed=None, detail=""):
+        self.scores.append(Score(category, measure, float(value), target, passed, detail))
+
+    def _score(self, client: TimedClient) -> None:
+        objects, _ = client.query_objects(include_absent=True, limit=1000)
+        self.final_objects = objects
+        truth = self._truth()
+        matches = _match(truth, objects)
+        unique = sum(1 for m in matches.values() if len(m) == 1)
+        duplicates = sum(max(0, len(m) - 1) for m in matches.values())
+        entity = unique / max(1, len(truth) + duplicates)
+        self._add("entity consistency", "one memory object per real object", entity, ">= 0.90", entity >= 0.9,
+                  f"{unique} of {len(truth)} objects, {duplicates} duplicates")
+        matched_ids = {m[0].id for m in matches.values() if m}
+        spurious = [o for o in objects if o.status == ObjectStatus.PRESENT and o.id not in matched_ids and o.observation_count >= 3]
+        self._add("entity consistency", "spurious remembered objects", len(spurious), "", None,
+                  ", ".join(f"{o.label} {o.id}" for o in spurious[:5]))
+        stable = [n for n in self.first_ids if n in matches and matches[n] and matches[n][0].id == self.first_ids[n]]
+        revisited = [n for n in self.first_ids if n in matches and matches[n]]
+        stability = len(stable) / max(1, len(revisited))
+        self._add("entity consistency", "ids stable across revisits and moves", stability, ">= 0.90", stability >= 0.9,
+                  f"{len(stable)} of {len(revisited)}")
+        errors = [float(np.linalg.norm(np.array(m[0].position) - truth[n][1])) for n, m in matches.items() if m]
+        median = float(np.median(errors)) if errors else float("nan")
+        self._add("environment consistency", "position error, median (m)", median, "< 0.10", median < 0.10,
+                  f"p90 {np.percentile(errors, 90):.3f} m over {len(errors)} objects" if errors else "")
+        # causal / temporal: moves and removals, with times; where things were before
+        noticed, delays, past_ok = 0, [], 0
+        events = [(name, stamp, "moved", before) for name, stamp, before, _ in self.sim.moves] + \
+                 [(name, stamp, "removed", None) for name, stamp in self.sim.removed.items()]
+        for name, stamp, kind, before in events:
+            object_id = self.first_ids.get(name)
+            if object_id is None:
+                continue
+            changes = client.query_changes(object_id=object_id)
+            wanted = ("moved",) if kind == "moved" else ("disappeared",)
+            hits = [c for c in changes if c.kind in wanted and c.stamp >= stamp]
+            if kind == "removed":
+                status = next((o.status for o in objects if o.id == object_id), "forgotten")
+                hits = hits if status == "absent" or hits else []
+            if hits:
+                noticed += 1
+                delays.append(hits[0].stamp - stamp)
+            if before is not None:
+                history = client.object_history(object_id, at_time=stamp - 0.1)
+                if history.pose_at_time is not None:
+                    past_ok += np.linalg.norm(np.array(history.pose_at_time[1]) - before) < 0.15
+        detected = noticed / max(1, len(events))
+        self._add("causal/temporal consistency", "moves and removals noticed", detected, ">= 0.90", detected >= 0.9,
+                  f"{noticed} of {len(events)}; noticed {np.mean(delays):.1f} s after the fact (sim time)"
+                  if delays else f"{noticed} of {len(events)}")
+        if self.sim.moves:
+            ratio = past_ok / len(self.sim.moves)
+            self._add("causal/temporal consistency", "pose at a past time (before the move)", ratio, ">= 0.90",
+                      ratio >= 0.9, f"{past_ok} of {len(self.sim.moves)} within 0.15 m")
+        for question in self.scenario.questions:
+            self._question(client, question, matches)
+        for service, values in sorted(client.latencies_ms.items()):
+            self._add("latency", f"{service} (ms, median)", float(np.median(values)), "", None,
+                      f"p95 {np.percentile(values, 95):.1f} ms over {len(values)} calls")
+
+    def _question(self, client: TimedClient, question: dict, matches: dict) -> None:
+        kind = question["type"]
+        if kind == "where":
+            expected = matches.get(question["expect_object"]) or []
+            candidates = client.where_is(question["query"], limit=3)
+            ok = bool(candidates and expected and candidates[0].object_id == expected[0].id)
+            self._add("queries", f"where_is('{question['query']}')", float(ok), "correct", ok,
+                      f"{candidates[0].label} {candidates[0].object_id} in {candidates[0].room_id}" if candidates else "no answer")
+        elif kind == "count":
+            objects, _ = client.query_objects(label=question["label"], limit=100)
+            ok = len(objects) == question["expect"]
+            self._add("counting", f"how many {question['label']}?", len(objects), f"= {question['expect']}", ok)
+        elif kind == "open_vocab":
+            objects, scores = client.query_objects(text=question["text"], limit=3)
+            ok = bool(objects) and objects[0].label in question["expect_labels"]
+            self._add("open vocabulary", f"'{question['text']}'", float(ok), " or ".join(question["expect_labels"]), ok,
+                      ", ".join(f"{o.label} ({s:.2f})" for o, s in zip(objects, scores)))
+        elif kind == "recall":
+            episodes, _ = client.recall_episodes(text=question["text"], limit=3)
+            ok = bool(episodes) and episodes[0].task == question["expect_task"]
+            self._add("episodic recall", f"'{question['text']}'", float(ok), question["expect_task"], ok,
+                      f"{episodes[0].task or 'no task'} [{episodes[0].outcome}]" if episodes else "no episode")
+
+    def _pictures(self, client: TimedClient) -> None:
+        self.output.mkdir(parents=True, exist_ok=True)
+        truth = {name: position for name, (_, position) in self._truth().items()}
+        self.map_path = top_down_map(self.output / f"{self.scenario.name}_map.png", self.scenario,
+                                     np.array(self.trajectory), truth, self.final_objects,
+                                     f"{self.scenario.name}: remembered objects vs ground truth")
+        self.graph_path = scene_graph(self.output / f"{self.scenario.name}_scene_graph.png", client.get_scene_graph(),
+                                      f"{self.scenario.name}: scene graph (rooms, places, objects)")
+
+
+def format_scorecard(scores: list[Score]) -> str:
+    rows = [("category", "measure", "value", "target", "ok", "detail")]
+    for s in scores:
+        value = f"{s.value:.3f}" if s.category != "latency" else f"{s.value:.1f}"
+        ok = "" if s.passed is None else ("PASS" if s.passed else "FAIL")
+        rows.append((s.category, s.measure, value, s.target, ok, s.detail))
+    widths = [min(48, max(len(r[i]) for r in rows)) for i in range(6)]
+    lines = []
+    for index, row in enumerate(rows):
+        lines.append("  ".join(cell[:48].ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def main(args: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a household scenario in pybullet through the memory nodes.")
+    parser.add_argument("--scenario", default="flat", help="flat, studio, house, or a scenario YAML file")
+    parser.add_argument("--output", type=Path, default=Path("demo_output"), help="directory of the pictures")
+    parser.add_argument("--seed", type=int, default=0)
+    argv = sys.argv[1:] if args is None else args
+    options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
+    path = scenario_path(options.scenario)
+    print(f"scenario {path.stem}: running the household in pybullet through the memory nodes")
+    run = ScenarioRun(path, options.output, options.seed)
+    try:
+        scores = run.run()
+    except MemoryServiceError as error:
+        print(f"\nscenario failed: {error}", file=sys.stderr)
+        return 1
+    print()
+    print(format_scorecard(scores))
+    print(f"\npictures: {run.map_path}  {run.graph_path}")
+    failed = [s for s in scores if s.passed is False]
+    print(f"{len([s for s in scores if s.passed])} checks passed, {len(failed)} failed")
+    return 0 if not failed else 2

@@ -1,0 +1,256 @@
+"""Poses, oriented boxes and camera geometry, in numpy.
+
+Conventions (REP-103): metres, right-handed frames; world-fixed quantities are in ``map``.
+Quaternions are (x, y, z, w), as in geometry_msgs. Camera poses are of the optical frame
+(z forward, x right, y down), as in sensor_msgs/CameraInfo.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memory_nodes.core.errors import InvalidInputError
+
+IDENTITY_QUATERNION = np.array([0.0, 0.0, 0.0, 1.0])
+
+
+def _finite(name: str, values: np.ndarray) -> np.ndarray:
+    if not np.all(np.isfinite(values)):
+        raise InvalidInputError(f"{name} contains NaN or infinity: {values.tolist()}")
+    return values
+
+
+@dataclass(frozen=True)
+class Pose:
+    """A rigid pose: ``position`` (3,) in metres and unit ``orientation`` quaternion (x, y, z, w)."""
+
+    position: np.ndarray
+    orientation: np.ndarray = field(default_factory=lambda: IDENTITY_QUATERNION.copy())
+
+    def __post_init__(self) -> None:
+        position = _finite("position", np.asarray(self.position, dtype=np.float64).reshape(3))
+        orientation = _finite("orientation", np.asarray(self.orientation, dtype=np.float64).reshape(4))
+        norm = float(np.linalg.norm(orientation))
+        if norm < 1e-6:
+            raise InvalidInputError("orientation quaternion has zero length")
+        object.__setattr__(self, "position", position)
+        object.__setattr__(self, "orientation", orientation / norm)
+
+    def rotation(self) -> np.ndarray:
+        """The 3x3 rotation matrix of ``orientation``."""
+        return quaternion_to_matrix(self.orientation)
+
+    def transform(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 3) points from this pose's frame to its parent frame."""
+        return points @ self.rotation().T + self.position
+
+    def inverse_transform(self, points: np.ndarray) -> np.ndarray:
+        """Map (N, 3) points from the parent frame into this pose's frame."""
+        return (points - self.position) @ self.rotation()
+
+
+def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
+    """Rotation matrix (3, 3) of a unit quaternion (x, y, z, w)."""
+    x, y, z, w = q
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
+def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a rotation matrix (3, 3)."""
+    m = rotation
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
+    q = np.asarray(q, dtype=np.float64)
+    return q / np.linalg.norm(q)
+
+
+def yaw_quaternion(yaw: float) -> np.ndarray:
+    """Quaternion (x, y, z, w) of a rotation by ``yaw`` radians about +z."""
+    return np.array([0.0, 0.0, np.sin(yaw / 2.0), np.cos(yaw / 2.0)])
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> Pose:
+    """Pose of a camera optical frame (z forward, x right, y down) at ``eye`` looking at
+    ``target``, both in the parent frame (metres); ``up`` defaults to +z (REP-103)."""
+    eye = _finite("eye", np.asarray(eye, dtype=np.float64).reshape(3))
+    forward = _finite("target", np.asarray(target, dtype=np.float64).reshape(3)) - eye
+    if np.linalg.norm(forward) < 1e-9:
+        raise InvalidInputError("look_at: eye and target coincide")
+    forward /= np.linalg.norm(forward)
+    up = np.array([0.0, 0.0, 1.0]) if up is None else np.asarray(up, dtype=np.float64)
+    right = np.cross(forward, up)
+    if np.linalg.norm(right) < 1e-9:
+        right = np.cross(forward, np.array([0.0, 1.0, 0.0]))
+    right /= np.linalg.norm(right)
+    down = np.cross(forward, right)
+    return Pose(eye, matrix_to_quaternion(np.column_stack([right, down, forward])))
+
+
+@dataclass(frozen=True)
+class OrientedBox:
+    """A box with its centre and orientation in ``pose`` and full side lengths ``extent`` (3,), metres."""
+
+    pose: Pose
+    extent: np.ndarray
+
+    def __post_init__(self) -> None:
+        extent = _finite("extent", np.asarray(self.extent, dtype=np.float64).reshape(3))
+        if np.any(extent < 0):
+            raise InvalidInputError(f"extent must be non-negative, got {extent.tolist()}")
+        object.__setattr__(self, "extent", extent)
+
+    @property
+    def center(self) -> np.ndarray:
+        return self.pose.position
+
+    def corners(self) -> np.ndarray:
+        """The 8 corners (8, 3) in the parent frame."""
+        signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], dtype=np.float64)
+        return self.pose.transform(signs * (self.extent / 2.0))
+
+    def axis_aligned_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min (3,), max (3,)) of the axis-aligned box enclosing this box, parent frame."""
+        corners = self.corners()
+        return corners.min(axis=0), corners.max(axis=0)
+
+
+def gravity_aligned_box(points: np.ndarray, trim_fraction: float = 0.02) -> OrientedBox:
+    """The box around (N, 3) ``map`` points whose z axis is vertical and whose yaw follows the
+    principal horizontal axis; the ``trim_fraction`` extreme points per axis are ignored so a few
+    depth outliers do not inflate it. Household objects rest on horizontal surfaces, so a
+    gravity-aligned box is steadier across views than a free 3D minimal box."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
+        raise InvalidInputError(f"need (N, 3) points with N > 0, got shape {points.shape}")
+    _finite("points", points)
+    xy = points[:, :2] - points[:, :2].mean(axis=0)
+    yaw = 0.0
+    if len(points) >= 3:
+        # The principal axis of the horizontal spread, in closed form for a 2x2 covariance.
+        (sxx, sxy), (_, syy) = xy.T @ xy
+        yaw = 0.5 * math.atan2(2.0 * float(sxy), float(sxx - syy))
+    orientation = yaw_quaternion(yaw)
+    rotation = quaternion_to_matrix(orientation)
+    local = points @ rotation  # into the box frame (rotation only)
+    low, high = _trimmed_range(local, min(max(trim_fraction, 0.0), 0.25))
+    center_local = (low + high) / 2.0
+    return OrientedBox(Pose(rotation @ center_local, orientation), high - low)
+
+
+def _trimmed_range(values: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of (N, D) ``values``: the ``fraction`` and ``1 - fraction`` quantiles (linear
+    interpolation, as numpy's default). One partial sort for both ends: np.quantile sorts twice and
+    its overhead dominated the box fit of a few hundred points."""
+    count = len(values)
+    if fraction <= 0 or count == 1:
+        return values.min(axis=0), values.max(axis=0)
+    positions = (fraction * (count - 1), (1.0 - fraction) * (count - 1))
+    below = [int(math.floor(position)) for position in positions]
+    part = np.partition(values, sorted({k for i in below for k in (i, min(i + 1, count - 1))}), axis=0)
+    low, high = ((part[i] + (part[min(i + 1, count - 1)] - part[i]) * (position - i))
+                 for i, position in zip(below, positions))
+    return low, high
+
+
+def aabb_containment(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float | np.ndarray:
+    """The fraction of box a's volume inside box b (axis-aligned, (..., 3) corners); 0 for a flat a.
+    Leading axes broadcast (one box against many gives an array); two single boxes give a float."""
+    overlap = np.prod(np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None), axis=-1)
+    volume_a = np.prod(np.clip(np.asarray(max_a) - min_a, 0.0, None), axis=-1)
+    fraction = np.divide(overlap, volume_a, out=np.zeros(np.broadcast(overlap, volume_a).shape),
+                         where=volume_a > 1e-12)
+    return float(fraction) if fraction.ndim == 0 else fraction
+
+
+def aabb_iou(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
+    """Intersection over union of two axis-aligned boxes given by their (3,) corners."""
+    overlap = np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None)
+    intersection = float(np.prod(overlap))
+    volume_a = float(np.prod(np.clip(max_a - min_a, 0.0, None)))
+    volume_b = float(np.prod(np.clip(max_b - min_b, 0.0, None)))
+    union = volume_a + volume_b - intersection
+    return intersection / union if union > 1e-12 else 0.0
+
+
+@dataclass(frozen=True)
+class CameraView:
+    """What a camera could see at one instant, for negative evidence.
+
+    ``pose``: optical frame in ``map``. ``intrinsics``: (fx, fy, cx, cy) in pixels of ``depth``.
+    ``depth``: (H, W) float32 metres, 0 or NaN where unknown; may be None (no occlusion test).
+    ``width``/``height``: image size in pixels matching the intrinsics.
+    """
+
+    pose: Pose
+    intrinsics: tuple[float, float, float, float]
+    width: int
+    height: int
+    max_range: float
+    depth: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        fx, fy, cx, cy = self.intrinsics
+        if not (np.isfinite([fx, fy, cx, cy]).all() and fx > 0 and fy > 0):
+            raise InvalidInputError(f"camera intrinsics must be finite with fx, fy > 0, got {self.intrinsics}")
+        if self.width <= 0 or self.height <= 0:
+            raise InvalidInputError(f"image size must be positive, got {self.width}x{self.height}")
+        if not (np.isfinite(self.max_range) and self.max_range > 0):
+            raise InvalidInputError(f"max_range must be positive, got {self.max_range}")
+        if self.depth is not None and self.depth.shape != (self.height, self.width):
+            raise InvalidInputError(
+                f"depth is {self.depth.shape[1]}x{self.depth.shape[0]} but the intrinsics are for "
+                f"{self.width}x{self.height}"
+            )
+
+    def project(self, points_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel coordinates u (N,), v (N,) and depth z (N,) metres of (N, 3) ``map`` points."""
+        local = self.pose.inverse_transform(np.asarray(points_map, dtype=np.float64).reshape(-1, 3))
+        z = local[:, 2]
+        fx, fy, cx, cy = self.intrinsics
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = fx * local[:, 0] / z + cx
+            v = fy * local[:, 1] / z + cy
+        return u, v, z
+
+    def expected_visible(self, points_map: np.ndarray, occlusion_margin: float, border_px: float) -> np.ndarray:
+        """Bool (N,): the point lies in the frustum, nearer than ``max_range``, at least
+        ``border_px`` inside the image, and no measured depth in front of it by more than
+        ``occlusion_margin`` metres. Pixels with unknown depth count as not visible (no evidence)."""
+        u, v, z = self.project(points_map)
+        inside = (
+            (z > 0.05)
+            & (z < self.max_range)
+            & (u >= border_px)
+            & (u < self.width - border_px)
+            & (v >= border_px)
+            & (v < self.height - border_px)
+        )
+        if self.depth is None or not inside.any():
+            return inside
+        idx = np.flatnonzero(inside)
+        measured = self.depth[v[idx].astype(int), u[idx].astype(int)]
+        known = np.isfinite(measured) & (measured > 0)
+        unoccluded = known & (measured > z[idx] - occlusion_margin)
+        result = np.zeros(len(z), dtype=bool)
+        result[idx[unoccluded]] = True
+        return result

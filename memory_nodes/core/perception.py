@@ -1,0 +1,281 @@
+"""Perception front-end: RGB-D frames and 2D detections to 3D object observations in ``map``.
+
+Two modes. With a detector, each 2D detection (box, optional mask) is lifted to 3D: its pixels
+with valid depth are back-projected through the pinhole intrinsics, moved into ``map`` by the
+camera pose, cleaned (the depth band of the object, then open3d voxel grid and statistical outlier
+removal) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
+detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
+table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
+plausible size is an object labelled ``unknown_object``.
+
+``StampMatcher`` pairs streams by stamp (approximate time, a tolerance in seconds), as
+message_filters' ApproximateTime would, written against stamps so it also works on replayed data.
+No rclpy here.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.errors import ConfigError, InvalidInputError
+from memory_nodes.core.settings import setting, validate
+from memory_nodes.core.geometry import CameraView, Pose, gravity_aligned_box
+from memory_nodes.core.point_clouds import downsample, fit_plane
+from memory_nodes.core.spatial import UNKNOWN_LABEL, Observation
+
+
+@dataclass(frozen=True)
+class PerceptionConfig:
+    """Lifting and discovery thresholds; metres, seconds."""
+
+    min_points: int = setting(30, "valid depth pixels needed to lift a detection", low=3)
+    max_depth: float = setting(6.0, "depth beyond which pixels are ignored", "m", above=0)
+    depth_band: float = setting(0.25, "depth range kept around the front of a detection", "m", above=0)
+    box_shrink: float = setting(0.1, "fraction of a box's width/height dropped at each border when there is no mask",
+                                low=0, below=0.5)
+    voxel_size: float = setting(0.01, "voxel size of an observation's points", "m", above=0)
+    max_points: int = setting(2000, "points kept per observation (at least min_points)", low=3)
+    min_score: float = setting(0.3, "detections below this score are ignored", low=0, high=1)
+    plane_distance: float = setting(0.02, "RANSAC inlier distance for supporting and dominant planes", "m", above=0)
+    max_planes: int = setting(3, "dominant planes removed before clustering (geometric mode)", low=0)
+    min_plane_fraction: float = setting(0.15, "share of the points a plane needs to be removed (geometric mode)",
+                                        low=0, high=1)
+    cluster_eps: float = setting(0.05, "least DBSCAN radius (geometric mode)", "m", above=0)
+    cluster_min_points: int = setting(30, "depth samples a cluster needs to be an object (geometric mode)", low=1)
+    min_object_size: float = setting(0.04, "smallest object (largest box side) kept in geometric mode", "m", above=0)
+    max_object_size: float = setting(1.5, "largest object (largest box side) kept in geometric mode", "m", above=0)
+    discovery_stride: int = setting(4, "pixel stride of the depth samples in geometric mode", low=1)
+
+    def __post_init__(self) -> None:
+        validate(self, "perception ")
+        if self.max_points < self.min_points:
+            raise ConfigError(f"perception max_points ({self.max_points}) must be >= min_points ({self.min_points})")
+
+
+@dataclass
+class Detection:
+    """A 2D detection: pixel box [x_min, x_max) x [y_min, y_max), optional mask of the image's
+    (H, W) or cropped to the box (y_max - y_min, x_max - x_min)."""
+
+    label: str
+    score: float
+    box: tuple[int, int, int, int]  # x_min, y_min, x_max, y_max
+    mask: np.ndarray | None = None
+
+
+def depth_to_metres(data: np.ndarray, encoding: str, scale: float = 0.001) -> np.ndarray:
+    """(H, W) float32 metres from a depth image; 16UC1 is multiplied by ``scale`` (REP-118:
+    millimetres, scale 0.001), 32FC1 is metres. Invalid depth becomes NaN."""
+    if encoding in ("16UC1", "mono16"):
+        metres = np.asarray(data, dtype=np.float32) * scale
+        metres[np.asarray(data) == 0] = np.nan
+    elif encoding == "32FC1":
+        metres = np.array(data, dtype=np.float32)
+        metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+    else:
+        raise InvalidInputError(f"depth encoding {encoding!r} is not supported; use 16UC1 (mm) or 32FC1 (m)")
+    return metres
+
+
+def back_project(depth_m: np.ndarray, intrinsics: tuple[float, float, float, float], pixels_v: np.ndarray,
+                 pixels_u: np.ndarray) -> np.ndarray:
+    """(N, 3) points in the optical frame (metres) of pixels (v, u) with their depth."""
+    fx, fy, cx, cy = intrinsics
+    z = depth_m[pixels_v, pixels_u]
+    return np.column_stack([(pixels_u - cx) * z / fx, (pixels_v - cy) * z / fy, z])
+
+
+class RgbdFrame:
+    """One synchronised RGB-D frame: ``rgb`` (H, W, 3) uint8 BGR or None, ``depth_m`` (H, W) float32
+    metres (NaN = unknown), intrinsics of the depth image, optical-frame ``camera_pose`` in ``map``."""
+
+    def __init__(self, depth_m: np.ndarray, intrinsics: tuple[float, float, float, float], camera_pose: Pose,
+                 rgb: np.ndarray | None = None) -> None:
+        if depth_m.ndim != 2:
+            raise InvalidInputError(f"depth must be (H, W), got {depth_m.shape}")
+        if rgb is not None and rgb.shape[:2] != depth_m.shape:
+            raise InvalidInputError(f"rgb is {rgb.shape[1]}x{rgb.shape[0]} but depth is "
+                                    f"{depth_m.shape[1]}x{depth_m.shape[0]}; register them first")
+        self.depth_m = depth_m
+        self.rgb = rgb
+        self.intrinsics = intrinsics
+        self.camera_pose = camera_pose
+        self.view = CameraView(camera_pose, intrinsics, depth_m.shape[1], depth_m.shape[0], max_range=10.0,
+                               depth=np.nan_to_num(depth_m, nan=0.0))
+
+
+def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionConfig) -> Observation | None:
+    """The 3D observation of ``detection`` in ``map``, or None when too few valid depth pixels
+    support it (occluded, out of range, on a depth hole)."""
+    height, width = frame.depth_m.shape
+    bx0, by0, bx1, by1 = detection.box
+    bx0, bx1, by0, by1 = min(bx0, bx1), max(bx0, bx1), min(by0, by1), max(by0, by1)
+    x0, x1 = max(0, bx0), min(width, bx1)
+    y0, y1 = max(0, by0), min(height, by1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    mask = detection.mask
+    if mask is not None:
+        if mask.shape == (height, width):
+            mask = mask[y0:y1, x0:x1]
+        elif mask.shape == (by1 - by0, bx1 - bx0):  # cropped to the box, as instance segmenters send it
+            mask = mask[y0 - by0:y1 - by0, x0 - bx0:x1 - bx0]
+        else:
+            raise InvalidInputError(f"mask is {mask.shape[1]}x{mask.shape[0]}; expected the image's "
+                                    f"{width}x{height} or the box's {bx1 - bx0}x{by1 - by0}")
+    # Work inside the box only: a few thousand pixels, not the whole image, per detection.
+    depth = frame.depth_m[y0:y1, x0:x1]
+    if mask is not None:
+        selected = mask > 0
+    else:  # the box's centre part: its border is mostly background
+        dx, dy = int((x1 - x0) * config.box_shrink), int((y1 - y0) * config.box_shrink)
+        selected = np.zeros(depth.shape, dtype=bool)
+        selected[dy:depth.shape[0] - dy, dx:depth.shape[1] - dx] = True
+    selected &= np.isfinite(depth) & (depth < config.max_depth)
+    v, u = np.nonzero(selected)
+    if len(v) < config.min_points:
+        return None
+    fx, fy, cx, cy = frame.intrinsics
+    points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
+    keep = ~_supporting_plane(points, config)
+    # The object is the nearest dense depth band of what is left; what lies behind is background.
+    z = depth[v, u]
+    front = np.percentile(z[keep], 20) if keep.any() else 0.0
+    keep &= np.abs(z - front) <= config.depth_band
+    if np.count_nonzero(keep) < config.min_points:
+        return None
+    cleaned = downsample(points[keep], config.voxel_size, config.max_points)
+    if len(cleaned) < 4:
+        return None
+    box = gravity_aligned_box(cleaned)
+    appearance = None
+    if frame.rgb is not None:
+        mask = np.zeros(depth.shape, np.uint8)
+        mask[v[keep], u[keep]] = 1
+        appearance = colour_histogram(np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]), mask)
+    return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance)
+
+
+def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarray:
+    """Bool (N,): the points of a horizontal plane (floor, table top) that fills a large part of a
+    detection's pixels: what the object stands on, not the object."""
+    if len(points) < 3 * config.min_points:
+        return np.zeros(len(points), dtype=bool)
+    plane, inliers = fit_plane(points, config.plane_distance, 100)
+    normal = plane[:3]
+    result = np.zeros(len(points), dtype=bool)
+    if abs(normal[2]) < 0.9 or len(inliers) < 0.2 * len(points):
+        return result  # not horizontal, or too small to be a support
+    rest = np.delete(points[:, 2], inliers)
+    if len(rest) < config.min_points or np.median(points[inliers, 2]) > np.median(rest):
+        return result  # nothing stands on it (a flat object, e.g. a laptop), or it is not below the rest
+    result[inliers] = True
+    return result
+
+
+def discover_objects(frame: RgbdFrame, config: PerceptionConfig) -> list[Observation]:
+    """Objects found from depth alone: dominant planes removed, the rest clustered (see module doc)."""
+    import open3d as o3d
+
+    stride = config.discovery_stride
+    depth = frame.depth_m[::stride, ::stride]
+    v, u = np.nonzero(np.isfinite(depth) & (depth < config.max_depth))
+    if len(v) < config.cluster_min_points:
+        return []
+    fx, fy, cx, cy = frame.intrinsics
+    scaled = (fx / stride, fy / stride, cx / stride, cy / stride)
+    points = frame.camera_pose.transform(back_project(depth, scaled, v, u))
+    pixels = np.column_stack([v * stride, u * stride])
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points))
+    keep = np.ones(len(points), dtype=bool)
+    total = len(points)
+    for _ in range(config.max_planes):
+        remaining = np.flatnonzero(keep)
+        if len(remaining) < 3 * config.cluster_min_points:
+            break
+        _, inliers = fit_plane(points[remaining], config.plane_distance, 200)
+        if len(inliers) < config.min_plane_fraction * total:
+            break
+        keep[remaining[inliers]] = False
+    remaining = np.flatnonzero(keep)
+    if len(remaining) < config.cluster_min_points:
+        return []
+    # Neighbouring samples lie z * stride / fx apart: the radius must bridge that at every range.
+    spacing = float(np.median(depth[v, u])) * stride / fx
+    labels = np.asarray(cloud.select_by_index(remaining.tolist()).cluster_dbscan(
+        eps=max(config.cluster_eps, 2.0 * spacing), min_points=4))
+    observations = []
+    min_members = max(5, config.cluster_min_points // stride)
+    for cluster in range(labels.max(initial=-1) + 1):
+        members = remaining[labels == cluster]
+        if len(members) < min_members:
+            continue
+        box = gravity_aligned_box(points[members])
+        if not (config.min_object_size <= box.extent.max() <= config.max_object_size):
+            continue
+        appearance = None
+        if frame.rgb is not None:
+            mask = np.zeros(frame.depth_m.shape, np.uint8)
+            mask[pixels[members, 0], pixels[members, 1]] = 1
+            appearance = colour_histogram(frame.rgb, mask)
+        observations.append(Observation(UNKNOWN_LABEL, box.pose, box.extent, 0.5,
+                                        downsample(points[members], config.voxel_size, config.max_points), appearance))
+    return observations
+
+
+class StampMatcher:
+    """Approximate-time matching of named streams. ``add(stream, stamp, item)`` buffers an item
+    (bounded per stream); ``match(stamp)`` returns, for every stream, the buffered item nearest to
+    ``stamp`` within ``tolerance_s`` seconds, or None if a stream has nothing close enough."""
+
+    def __init__(self, streams: tuple[str, ...], tolerance_s: float, depth: int = 30) -> None:
+        if not tolerance_s > 0:
+            raise ConfigError(f"sync tolerance must be > 0, got {tolerance_s}")
+        self.tolerance_s = tolerance_s
+        self._stamps: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+        self._items: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+        self.dropped = 0
+
+    def add(self, stream: str, stamp: float, item: Any) -> None:
+        """Buffer ``item``; a full buffer drops its oldest item first (counted in ``dropped``)."""
+        stamps, items = self._stamps[stream], self._items[stream]
+        full = len(stamps) == stamps.maxlen
+        if stamps and stamp < stamps[-1]:  # out of order: keep the buffer sorted
+            if full:
+                self.dropped += 1
+                if stamp <= stamps[0]:
+                    return  # older than everything kept: it is the one to drop
+                stamps.popleft()
+                items.popleft()
+            index = bisect.bisect_right(list(stamps), stamp)
+            stamps.insert(index, stamp)
+            items.insert(index, item)
+            return
+        self.dropped += full
+        stamps.append(stamp)
+        items.append(item)
+
+    def nearest(self, stream: str, stamp: float) -> tuple[float, Any] | None:
+        stamps = list(self._stamps[stream])
+        if not stamps:
+            return None
+        index = bisect.bisect_left(stamps, stamp)
+        best = min((i for i in (index - 1, index) if 0 <= i < len(stamps)), key=lambda i: abs(stamps[i] - stamp))
+        if abs(stamps[best] - stamp) > self.tolerance_s:
+            return None
+        return stamps[best], self._items[stream][best]
+
+    def match(self, stamp: float) -> dict[str, Any] | None:
+        found = {}
+        for stream in self._stamps:
+            hit = self.nearest(stream, stamp)
+            if hit is None:
+                return None
+            found[stream] = hit[1]
+        return found

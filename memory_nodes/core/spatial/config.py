@@ -1,0 +1,94 @@
+"""Every threshold of the scene graph, each declared once with its unit, meaning and range."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memory_nodes.core.errors import ConfigError
+from memory_nodes.core.retention import RetentionPolicy
+from memory_nodes.core.settings import setting, validate
+
+RoomPolygon = tuple[str, tuple[tuple[float, float], ...]]  # name, (x, y) vertices in map
+
+
+@dataclass(frozen=True)
+class SpatialConfig:
+    """Thresholds of the scene graph. Distances in metres, times in seconds."""
+
+    voxel_size: float = setting(0.02, "voxel size of the object point clouds", "m", above=0)
+    max_points_per_object: int = setting(1500, "points kept per object after downsampling", low=1)
+    association_distance: float = setting(
+        0.6, "base distance gate for associating an observation with an object (grows with object size)", "m",
+        above=0)
+    association_reach: float = setting(
+        2.0, "margin added to an observation's size when looking for association candidates", "m", low=0)
+    min_association_score: float = setting(
+        0.45, "least combined score (geometry, label, appearance) to associate", low=0, high=1)
+    weight_geometry: float = setting(0.45, "weight of geometric overlap in the association score", low=0)
+    weight_label: float = setting(0.35, "weight of label agreement in the association score", low=0)
+    weight_appearance: float = setting(0.20, "weight of appearance similarity in the association score", low=0)
+    appearance_update_rate: float = setting(
+        0.2, "share of a new sighting's appearance blended into the object's", low=0, high=1)
+    fusion_window: int = setting(
+        10, "sightings over which an object without points averages its box (later ones weigh 1/window)", low=1)
+    move_threshold: float = setting(
+        0.25, "displacement (to outside its box) above which an associated object counts as moved; a move "
+        "needs reid_min_appearance", "m", above=0)
+    reid_min_appearance: float = setting(
+        0.75, "appearance cosine needed to re-identify a missing object elsewhere", low=0, high=1)
+    reid_max_age_s: float = setting(3600.0, "objects last seen longer ago than this are not re-identified", "s",
+                                    low=0)
+    existence_hit: float = setting(0.85, "log-odds added to existence per detection", above=0)
+    existence_miss: float = setting(
+        0.8, "log-odds removed per frame in which a visible object is not detected", above=0)
+    existence_max: float = setting(3.0, "upper bound of the existence log-odds", above=0)
+    absent_log_odds: float = setting(-1.0, "existence log-odds at or below which an object is marked absent")
+    occlusion_margin: float = setting(0.1, "depth in front of an object point that counts as occluding it", "m",
+                                      low=0)
+    border_px: float = setting(10.0, "image border ignored for negative evidence", "px", low=0)
+    visible_fraction: float = setting(
+        0.5, "share of an object's sample points that must be in view and unoccluded for a missed detection "
+        "to count against it", above=0, high=1)
+    merge_iou: float = setting(0.5, "3D IoU above which two same-label objects are merged", low=0, high=1)
+    merge_reach: float = setting(
+        1.0, "margin added to an object's size when looking for its duplicates", "m", low=0)
+    fragment_containment: float = setting(
+        0.6, "share of an unmatched observation's box inside an object matched in the same frame above which "
+        "it is a fragment of that object", low=0, high=1)
+    split_min_separation: float = setting(
+        1.0, "distance between alternating observation clusters that splits an object", "m", above=0)
+    split_window: int = setting(12, "recent observations examined for a split", low=4)
+    split_min_switches: int = setting(
+        3, "alternations between the two clusters that make two objects (one switch is a move)", low=2)
+    place_spacing: float = setting(1.5, "distance along the robot path between places", "m", above=0)
+    own_place_factor: float = setting(
+        2.0, "objects farther than this multiple of place_spacing from every place get a place of their own",
+        above=0)
+    room_cluster_distance: float = setting(
+        4.0, "without room polygons, places within this distance of a room centre join it", "m", above=0)
+    rooms: tuple[RoomPolygon, ...] = setting((), "room polygons in map (parameters rooms.names, "
+                                             "rooms.vertex_counts, rooms.vertices: x0 y0 x1 y1 ...)", "m")
+    near_distance: float = setting(1.0, "centre distance for the 'near' relation", "m", above=0)
+    next_to_distance: float = setting(0.3, "horizontal gap for the 'next_to' relation", "m", low=0)
+    on_tolerance: float = setting(0.06, "vertical gap allowed for the 'on' relation", "m", low=0)
+    in_fraction: float = setting(0.8, "share of an object's box inside another for the 'in' relation", low=0,
+                                 high=1)
+    min_label_match: float = setting(
+        0.35, "least similarity of a query's text to a label for objects of that label to match", low=0, high=1)
+    recency_scale_s: float = setting(3600.0, "time over which recency in query scores falls to 1/e", "s", above=0)
+    where_weight_existence: float = setting(0.6, "weight of existence confidence in where_is scores", low=0)
+    where_weight_recency: float = setting(0.25, "weight of recency in where_is scores", low=0)
+    where_weight_retention: float = setting(0.15, "weight of retention (forgetting curve) in where_is scores",
+                                            low=0)
+    absent_score_factor: float = setting(
+        0.5, "factor on the existence of an absent object in where_is scores", low=0, high=1)
+    index_cell_size: float = setting(1.0, "cell size of the horizontal grid that indexes object centres", "m",
+                                     above=0)
+    capacity: int = setting(5000, "items kept before the weakest (forgetting curve) are evicted", low=1)
+    retention: RetentionPolicy = setting(description="forgetting curve", default_factory=RetentionPolicy)
+
+    def __post_init__(self) -> None:
+        validate(self, "spatial ")
+        for name, polygon in self.rooms:
+            if len(polygon) < 3:
+                raise ConfigError(f"room {name!r} needs a polygon of at least 3 vertices")

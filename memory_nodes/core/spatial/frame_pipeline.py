@@ -1,0 +1,441 @@
+"""The frame pipeline: one camera frame's observations fused into the scene graph.
+
+The steps, in the order ``FramePipeline.integrate`` runs them:
+
+1. places: the robot's position extends the place layer (and may enter a room);
+2. association: observations are paired with present objects (or absent ones seen again at their
+   place) by a score of geometric overlap, distance gated by object size, label agreement and
+   appearance, one-to-one by the Hungarian algorithm (``associate``);
+3. fusion: each matched object absorbs its observation (labels, appearance, points, box), or is
+   relocated when the observation lies outside it and looks like it (``update``, ``relocate``);
+4. negative evidence: present objects the camera should have seen, unoccluded, but did not
+   detect lose existence confidence and are marked absent below ``absent_log_odds``;
+5. unmatched observations: a fragment of an object matched in this frame is absorbed by it; one
+   that looks like an object gone from its place re-identifies it (a move); otherwise it is a new
+   object;
+6. merge: same-label objects that overlap are one object seen twice, and an absent object with a
+   later twin elsewhere is one object that moved (the older id survives);
+7. split: an object whose recent sightings alternate between two distant clusters is two objects;
+8. the touched objects are attached to places and their relations recomputed;
+9. capacity: beyond ``capacity`` objects, the weakest on the forgetting curve are evicted.
+
+Every function takes the ``SceneGraphState`` it changes; none takes a lock (``SpatialMemory``
+does). Times are message stamps in seconds; positions are in ``map``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, deque
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from memory_nodes.core.geometry import CameraView, OrientedBox, Pose, aabb_containment, aabb_iou, gravity_aligned_box
+from memory_nodes.core.point_clouds import downsample
+from memory_nodes.core.retention import Retention
+from memory_nodes.core.spatial.relations import drop_relations, update_relations
+from memory_nodes.core.spatial.state import SceneGraphState
+from memory_nodes.core.spatial.types import (
+    UNKNOWN_LABEL, ChangeKind, ChangeRecord, FrameResult, ObjectNode, ObjectStatus, Observation, RecentSighting,
+    cosine,
+)
+
+_INFEASIBLE = -1e6
+_SPLIT_ITERATIONS = 5  # 2-means on a dozen centres settles in two or three
+
+
+class FramePipeline:
+    """Fuses frames into ``state`` (see the module's steps)."""
+
+    def __init__(self, state: SceneGraphState) -> None:
+        self.state = state
+        self.config = state.config
+
+    # ----------------------------------------------------------------- the pipeline
+    def integrate(self, observations: list[Observation], stamp: float, view: CameraView | None,
+                  robot_position: np.ndarray | None) -> FrameResult:
+        state = self.state
+        state.latest_stamp = max(state.latest_stamp, stamp)
+        changes: list[ChangeRecord] = []
+        if robot_position is not None:
+            changes += state.places.observe_robot(robot_position, stamp)[1]
+        assignment = self.associate(observations)
+        ids: list[str | None] = [None] * len(observations)
+        matched: set[str] = set()
+        for obs_index, node in assignment.items():
+            changes += self.update(node, observations[obs_index], stamp)
+            ids[obs_index] = node.id
+            matched.add(node.id)
+        if view is not None:
+            changes += self.negative_evidence(view, stamp, exclude=matched)
+            matched |= {c.object_id for c in changes if c.kind is ChangeKind.DISAPPEARED}
+        matched_nodes = {node.id: node for node in assignment.values()}
+        for obs_index, obs in enumerate(observations):
+            if ids[obs_index] is not None:
+                continue
+            whole = self.fragment_of(obs, matched_nodes)
+            if whole is not None:
+                self.absorb(whole, obs, stamp, fuse_geometry=True)
+                state.counters["fragments_absorbed"] += 1
+                ids[obs_index] = whole.id
+                continue
+            found = self.reidentify(obs, stamp, exclude=matched)
+            if found is not None:
+                node = found
+                changes += self.relocate(node, obs, stamp, reason="re-identified")
+            else:
+                node = self.create(obs, stamp)
+                changes.append(ChangeRecord(ChangeKind.APPEARED, node.id, node.label, stamp, np.zeros(3),
+                                            node.position.copy()))
+            ids[obs_index] = node.id
+            matched.add(node.id)
+        changes += self.merge_duplicates(matched, stamp)
+        changes += self.split_inconsistent(matched, stamp)
+        touched = {i for i in ids if i in state.objects} | {c.object_id for c in changes if c.object_id in state.objects}
+        for object_id in touched:
+            state.places.attach(state.objects[object_id])
+        update_relations(state, touched)
+        self.enforce_capacity()
+        state.counters["frames"] += 1
+        state.counters["observations"] += len(observations)
+        return FrameResult([i for i in ids if i is not None], changes)
+
+    # ----------------------------------------------------------------- association
+    def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:
+        """``obs`` is centred within ``move_threshold`` of where ``node`` was last seen: an absent
+        object seen there again came back into view (it was occluded or missed), it is not new."""
+        return float(np.linalg.norm(obs.pose.position - node.position)) <= self.config.move_threshold
+
+    def is_move(self, obs: Observation, node: ObjectNode) -> bool:
+        """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
+        outside its box (a partial view of a large object is centred elsewhere in its box)."""
+        if self.at_its_place(obs, node):
+            return False
+        low, high = node.bounds()
+        return not bool(np.all(obs.pose.position >= low) and np.all(obs.pose.position <= high))
+
+    def association_score(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
+                          distance: float, gate: float) -> float | None:
+        """Combined score of pairing ``obs`` with ``node`` (centres ``distance`` apart, inside the
+        size-scaled ``gate``), or None when a move is implausible."""
+        c = self.config
+        min_a, max_a = obs_bounds
+        min_b, max_b = node.bounds()
+        appearance = cosine(obs.appearance, node.appearance)
+        if self.is_move(obs, node) and (appearance is None or appearance < c.reid_min_appearance
+                                        or obs.label == UNKNOWN_LABEL):
+            # A move must look like the object that moved, or it is another object nearby; an
+            # unlabelled segment is not evidence enough that the thing in view moved.
+            return None
+        geometry = 0.5 * aabb_iou(min_a, max_a, min_b, max_b) + 0.5 * (1.0 - distance / gate)
+        label = node.label_counts.get(obs.label, 0) / max(1, sum(node.label_counts.values()))
+        look = 0.5 if appearance is None else max(0.0, appearance)
+        return c.weight_geometry * geometry + c.weight_label * label + c.weight_appearance * look
+
+    def associate(self, observations: list[Observation]) -> dict[int, ObjectNode]:
+        """Observation index -> present object: the assignment maximising the summed score
+        (Hungarian) among pairs inside the gate and above ``min_association_score``."""
+        state, c = self.state, self.config
+        if not observations:
+            return {}
+        candidates: list[set[str]] = []
+        for obs in observations:
+            reach = max(c.association_distance, float(np.linalg.norm(obs.extent)) + c.association_reach)
+            candidates.append({i for i in state.index.near(obs.pose.position, reach)
+                               if state.objects[i].present or self.at_its_place(obs, state.objects[i])})
+        ids = sorted(set().union(*candidates))
+        if not ids:
+            return {}
+        column = {object_id: j for j, object_id in enumerate(ids)}
+        score = np.full((len(observations), len(ids)), _INFEASIBLE)
+        for i, obs in enumerate(observations):
+            nodes = [state.objects[object_id] for object_id in sorted(candidates[i])]
+            if not nodes:
+                continue
+            distances = np.linalg.norm(np.array([node.position for node in nodes]) - obs.pose.position, axis=1)
+            sizes = np.maximum(np.linalg.norm(obs.extent), np.linalg.norm([node.box.extent for node in nodes], axis=1))
+            gates = np.maximum(c.association_distance, 0.5 * sizes)
+            obs_bounds = obs.box().axis_aligned_bounds()
+            for k in np.flatnonzero(distances <= gates):
+                value = self.association_score(obs, obs_bounds, nodes[k], float(distances[k]), float(gates[k]))
+                if value is not None and value >= c.min_association_score:
+                    score[i, column[nodes[k].id]] = value
+        rows, cols = linear_sum_assignment(-score)
+        return {int(i): state.objects[ids[j]] for i, j in zip(rows, cols) if score[i, j] > _INFEASIBLE}
+
+    def fragment_of(self, obs: Observation, matched: dict[str, ObjectNode]) -> ObjectNode | None:
+        """The object matched in this frame whose box holds most of ``obs``'s box, when one holds at
+        least ``fragment_containment`` of it: a segmentation that split one object in two this
+        frame, not a second object (same label, or either unlabelled)."""
+        low, high = obs.box().axis_aligned_bounds()
+        best, best_fraction = None, self.config.fragment_containment
+        for node in matched.values():
+            if node.label != obs.label and UNKNOWN_LABEL not in (node.label, obs.label):
+                continue
+            fraction = float(aabb_containment(low, high, *node.bounds()))
+            if fraction >= best_fraction:
+                best, best_fraction = node, fraction
+        return best
+
+    def reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
+        """The object ``obs`` most likely is after a move: same label, similar appearance, and no
+        longer at its old place (absent, or just missed by the camera)."""
+        state = self.state
+        best, best_similarity = None, self.config.reid_min_appearance
+        for object_id in sorted(state.index.with_label(obs.label)):
+            node = state.objects[object_id]
+            if node.id in exclude or stamp - node.last_seen > self.config.reid_max_age_s:
+                continue
+            gone = not node.present or node.existence_log_odds < 0.0
+            similarity = cosine(obs.appearance, node.appearance)
+            if gone and similarity is not None and similarity >= best_similarity:
+                best, best_similarity = node, similarity
+        return best
+
+    # ----------------------------------------------------------------- fusion
+    def create(self, obs: Observation, stamp: float) -> ObjectNode:
+        state = self.state
+        node = ObjectNode(
+            id=state.new_object_id(),
+            label_counts=Counter({obs.label: 1}),
+            box=obs.box(),
+            points=self._downsample(obs.points),
+            appearance=obs.appearance,
+            first_seen=stamp,
+            last_seen=stamp,
+            observation_count=1,
+            existence_log_odds=self.config.existence_hit,
+            retention=Retention.new(self.config.retention, stamp),
+            state=obs.state,
+        )
+        node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
+        state.add_object(node)
+        state.counters["objects_created"] += 1
+        return node
+
+    def _downsample(self, points: np.ndarray | None) -> np.ndarray:
+        if points is None:
+            return np.zeros((0, 3), np.float32)
+        return downsample(points, self.config.voxel_size, self.config.max_points_per_object)
+
+    def update(self, node: ObjectNode, obs: Observation, stamp: float) -> list[ChangeRecord]:
+        """Fuse ``obs`` into the object it was associated with (or move the object to it)."""
+        if self.is_move(obs, node):
+            return self.relocate(node, obs, stamp, reason="tracked")
+        changes: list[ChangeRecord] = []
+        if not node.present:
+            node.status = ObjectStatus.PRESENT
+            self.state.counters["objects_reappeared"] += 1
+            changes.append(ChangeRecord(ChangeKind.REAPPEARED, node.id, node.label, stamp, node.position.copy(),
+                                        node.position.copy(), "seen again where it was"))
+        self.absorb(node, obs, stamp, fuse_geometry=True)
+        if obs.state and node.state and obs.state != node.state:
+            changes.append(ChangeRecord(ChangeKind.STATE_CHANGED, node.id, node.label, stamp, node.position.copy(),
+                                        node.position.copy(), f"{node.state} -> {obs.state}"))
+        if obs.state:
+            node.state = obs.state
+        return changes
+
+    def absorb(self, node: ObjectNode, obs: Observation, stamp: float, fuse_geometry: bool) -> None:
+        """Add ``obs`` to ``node``'s evidence; its geometry is fused, or replaced (a move)."""
+        c = self.config
+        node.label_counts[obs.label] += 1
+        node.observation_count += 1
+        node.last_seen = max(node.last_seen, stamp)
+        node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
+        node.retention.reinforce(c.retention, stamp)
+        if obs.appearance is not None:
+            if node.appearance is None or node.appearance.shape != obs.appearance.shape:
+                node.appearance = obs.appearance
+            else:
+                mixed = (1.0 - c.appearance_update_rate) * node.appearance + c.appearance_update_rate * obs.appearance
+                node.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
+        node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
+        if fuse_geometry and obs.points is not None and len(node.points):
+            # Both clouds are clean already (the node's since creation, the observation's from
+            # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
+            merged = downsample(np.vstack([node.points, obs.points]), c.voxel_size, c.max_points_per_object,
+                                remove_outliers=False)
+            node.points = merged
+            node.box = gravity_aligned_box(merged) if len(merged) >= 4 else obs.box()
+        elif fuse_geometry:
+            weight = 1.0 / min(node.observation_count, c.fusion_window)
+            centre = (1 - weight) * node.position + weight * obs.pose.position
+            extent = (1 - weight) * node.box.extent + weight * obs.extent
+            node.box = OrientedBox(Pose(centre, obs.pose.orientation), extent)
+            if obs.points is not None:
+                node.points = self._downsample(obs.points)
+        else:
+            node.box = obs.box()
+            node.points = self._downsample(obs.points)
+        self.state.index.update(node)
+
+    def relocate(self, node: ObjectNode, obs: Observation, stamp: float, reason: str) -> list[ChangeRecord]:
+        """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""
+        old_position, old_place = node.position.copy(), node.place_id
+        was_absent = not node.present
+        node.status = ObjectStatus.PRESENT
+        self.absorb(node, obs, stamp, fuse_geometry=False)
+        if obs.state:
+            node.state = obs.state
+        distance = float(np.linalg.norm(node.position - old_position))
+        self.state.places.attach(node)
+        kind = ChangeKind.MOVED if distance > self.config.move_threshold else ChangeKind.REAPPEARED
+        if not was_absent and kind is ChangeKind.REAPPEARED:
+            return []
+        detail = f"{reason}; {kind.value} {distance:.2f} m"
+        if old_place or node.place_id:
+            detail += f" from {old_place or '?'} to {node.place_id or '?'}"
+        self.state.counters[f"objects_{kind.value}"] += 1
+        return [ChangeRecord(kind, node.id, node.label, stamp, old_position, node.position.copy(), detail)]
+
+    # ----------------------------------------------------------------- negative evidence
+    def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str]) -> list[ChangeRecord]:
+        """Lower the existence of present objects that ``view`` should have shown but that no
+        observation matched; mark absent those that fall to ``absent_log_odds``."""
+        state, c = self.state, self.config
+        changes: list[ChangeRecord] = []
+        for object_id in sorted(state.index.near(view.pose.position, view.max_range)):
+            node = state.objects[object_id]
+            if not node.present or node.id in exclude or node.last_seen >= stamp:
+                continue
+            samples = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
+            samples = np.vstack([node.position[None, :], samples])
+            if view.expected_visible(samples, c.occlusion_margin, c.border_px).mean() < c.visible_fraction:
+                continue
+            node.existence_log_odds -= c.existence_miss
+            state.counters["negative_evidence"] += 1
+            if node.existence_log_odds <= c.absent_log_odds:
+                node.status = ObjectStatus.ABSENT
+                state.counters["objects_disappeared"] += 1
+                changes.append(ChangeRecord(ChangeKind.DISAPPEARED, node.id, node.label, stamp, node.position.copy(),
+                                            node.position.copy(),
+                                            f"expected in view but not detected; last seen at t={node.last_seen:.2f}"))
+                drop_relations(state.graph, node.id)
+        return changes
+
+    # ----------------------------------------------------------------- merge and split
+    def merge_duplicates(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
+        """Two present nodes with the same label that overlap are one object seen twice (the older id
+        survives); an absent node and a present twin (same label, similar appearance) that first
+        appeared after the absent one was last seen are one object that moved (the absent, older
+        id survives and the move is reported)."""
+        state, c = self.state, self.config
+        changes: list[ChangeRecord] = []
+        for object_id in sorted(touched):
+            node = state.objects.get(object_id)
+            if node is None:
+                continue
+            namesakes = state.index.with_label(node.label)
+            if node.present:  # overlapping twins are neighbours; absent twins may be anywhere
+                reach = float(np.linalg.norm(node.box.extent)) + c.merge_reach
+                nearby = state.index.near(node.position, reach) & namesakes
+                absent = {i for i in namesakes if not state.objects[i].present}
+                namesakes = nearby | absent
+            for other_id in sorted(namesakes):
+                other = state.objects.get(other_id)
+                if other is None or other.id == node.id or node.id not in state.objects:
+                    continue
+                if node.present and other.present:
+                    min_a, max_a = node.bounds()
+                    min_b, max_b = other.bounds()
+                    if aabb_iou(min_a, max_a, min_b, max_b) < c.merge_iou:
+                        continue
+                    keep, drop = (other, node) if other.first_seen <= node.first_seen else (node, other)
+                    changes += self.merge(keep, drop, stamp, "duplicate: overlapping nodes with the same label")
+                elif node.present != other.present:
+                    gone, present = (other, node) if node.present else (node, other)
+                    similarity = cosine(gone.appearance, present.appearance)
+                    if similarity is None or similarity < c.reid_min_appearance:
+                        continue
+                    if present.first_seen < gone.last_seen:
+                        continue  # both existed at once: two objects
+                    changes += self.merge(gone, present, stamp, "duplicate: absent object re-found elsewhere")
+                if node.id not in state.objects:
+                    break
+        return changes
+
+    def merge(self, keep: ObjectNode, drop: ObjectNode, stamp: float, detail: str) -> list[ChangeRecord]:
+        """Fold ``drop`` into ``keep``; a ``MERGED`` change names the dropped id in ``merged_id``."""
+        old_position = keep.position.copy()
+        moved = not keep.present and float(np.linalg.norm(drop.position - keep.position)) > self.config.move_threshold
+        keep.label_counts.update(drop.label_counts)
+        keep.observation_count += drop.observation_count
+        keep.first_seen = min(keep.first_seen, drop.first_seen)
+        if drop.last_seen >= keep.last_seen or not keep.present:
+            keep.box, keep.points, keep.status = drop.box, drop.points, drop.status
+            keep.state = drop.state or keep.state
+            keep.existence_log_odds = max(keep.existence_log_odds, drop.existence_log_odds)
+        keep.last_seen = max(keep.last_seen, drop.last_seen)
+        keep.recent.extend(drop.recent)
+        keep.recent = deque(sorted(keep.recent, key=lambda r: r.stamp), maxlen=keep.recent.maxlen)
+        self.state.remove_object(drop.id)
+        self.state.index.update(keep)
+        self.state.counters["objects_merged"] += 1
+        changes = [ChangeRecord(ChangeKind.MERGED, keep.id, keep.label, stamp, drop.position.copy(),
+                                keep.position.copy(), f"{drop.id} merged into {keep.id} ({detail})",
+                                merged_id=drop.id)]
+        if moved:
+            distance = float(np.linalg.norm(keep.position - old_position))
+            changes.append(ChangeRecord(ChangeKind.MOVED, keep.id, keep.label, stamp, old_position, keep.position.copy(),
+                                        f"re-identified after merge; moved {distance:.2f} m"))
+        return changes
+
+    def split_inconsistent(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
+        """A node whose recent observations alternate between two distant clusters is two objects."""
+        state, c = self.state, self.config
+        changes: list[ChangeRecord] = []
+        window = c.split_window
+        for object_id in list(touched):
+            node = state.objects.get(object_id)
+            if node is None or len(node.recent) < window:
+                continue
+            recent = list(node.recent)[-window:]
+            centres = np.array([r.position for r in recent])
+            # 2-means seeded with the two farthest-apart centres
+            distances = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+            a, b = np.unravel_index(int(np.argmax(distances)), distances.shape)
+            if distances[a, b] < c.split_min_separation:
+                continue
+            seeds = centres[[a, b]]
+            assign = np.zeros(len(centres), dtype=np.int64)
+            for _ in range(_SPLIT_ITERATIONS):
+                assign = np.argmin(np.linalg.norm(centres[:, None] - seeds[None], axis=2), axis=1)
+                if assign.min() == assign.max():
+                    break
+                seeds = np.array([centres[assign == k].mean(axis=0) for k in (0, 1)])
+            sizes = np.bincount(assign, minlength=2)
+            if sizes.min() < window // 4 or np.linalg.norm(seeds[0] - seeds[1]) < c.split_min_separation:
+                continue
+            if int(np.count_nonzero(np.diff(assign))) < c.split_min_switches:
+                continue
+            current = int(np.argmin(np.linalg.norm(seeds - node.position, axis=1)))
+            other = 1 - current
+            members = [r for r, k in zip(recent, assign) if k == other]
+            new_obs = Observation(node.label, Pose(seeds[other]), node.box.extent, appearance=members[-1].appearance)
+            twin = self.create(new_obs, members[-1].stamp)
+            twin.first_seen = members[0].stamp
+            twin.observation_count = len(members)
+            twin.label_counts = Counter({node.label: len(members)})
+            twin.recent = deque(members, maxlen=node.recent.maxlen)
+            node.recent = deque([r for r, k in zip(recent, assign) if k == current], maxlen=node.recent.maxlen)
+            node.observation_count = max(1, node.observation_count - len(members))
+            state.index.update(twin)
+            state.counters["objects_split"] += 1
+            changes.append(ChangeRecord(ChangeKind.SPLIT, twin.id, twin.label, stamp, node.position.copy(),
+                                        twin.position.copy(),
+                                        f"{node.id} held two objects {np.linalg.norm(seeds[0] - seeds[1]):.2f} m apart"))
+        return changes
+
+    # ----------------------------------------------------------------- capacity
+    def enforce_capacity(self) -> None:
+        state = self.state
+        excess = len(state.objects) - self.config.capacity
+        if excess <= 0:
+            return
+        now = state.latest_stamp
+        for node in heapq.nsmallest(excess, state.objects.values(), key=lambda o: o.retention.value(now) * o.confidence):
+            state.evicted_summary[node.label] += 1
+            state.remove_object(node.id)
+            state.counters["objects_evicted"] += 1

@@ -1,0 +1,135 @@
+"""Questions to the scene graph: objects by label, text, region, place and time; where something
+is; a sentence about an object; the neighbourhood of a node. Answers recalled strengthen their
+items on the forgetting curve (MemoryBank)."""
+
+from __future__ import annotations
+
+import math
+
+import networkx as nx
+import numpy as np
+
+from memory_nodes.core.errors import InvalidInputError, UnknownItemError
+from memory_nodes.core.spatial.state import SceneGraphState
+from memory_nodes.core.spatial.types import ObjectNode, RelationKind
+from memory_nodes.core.text_embedding import TextEncoder, label_similarity
+
+ScoreComponents = dict[str, float]
+
+
+def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: str = "", text: str = "",
+                  center: np.ndarray | None = None, radius: float = 0.0, place_id: str = "",
+                  start: float = -math.inf, end: float = math.inf, include_absent: bool = False,
+                  limit: int = 20) -> list[tuple[ObjectNode, float]]:
+    """Objects matching every given filter, best first with a score in [0, 1]: label (exact),
+    free ``text`` (sentence similarity to the label), sphere (``center`` in ``map``, ``radius``
+    metres), place or room id, known during [``start``, ``end``] seconds (first seen before the
+    end, last seen after the start)."""
+    if limit < 0:
+        raise InvalidInputError(f"limit must be >= 0, got {limit}")
+    if radius < 0 or not math.isfinite(radius):
+        raise InvalidInputError(f"radius must be finite and >= 0, got {radius}")
+    config = state.config
+    places = state.places.region(place_id) if place_id else None
+    label = label.strip().lower()
+    if label:
+        pool = [state.objects[i] for i in sorted(state.index.with_label(label))]
+    elif center is not None and radius > 0:
+        pool = [state.objects[i] for i in sorted(state.index.near(center, radius))]
+    else:
+        pool = list(state.objects.values())
+    candidates = [
+        o for o in pool
+        if (include_absent or o.present)
+        and (not label or o.label == label)
+        and (center is None or radius == 0 or np.linalg.norm(o.position - center) <= radius)
+        and (places is None or o.place_id in places)
+        and o.first_seen <= end and o.last_seen >= start
+    ]
+    if not candidates:
+        return []
+    scores = np.array([o.confidence for o in candidates])
+    if text:
+        similarity = label_similarity(encoder, text, [o.label for o in candidates])
+        scores = scores * similarity
+        keep = similarity >= config.min_label_match
+        candidates = [o for o, k in zip(candidates, keep) if k]
+        scores = scores[keep]
+    order = np.argsort(-scores, kind="stable")[:limit]
+    now = state.latest_stamp
+    for index in order:
+        candidates[index].retention.reinforce(config.retention, now)
+    return [(candidates[i], float(scores[i])) for i in order]
+
+
+def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
+             limit: int = 5) -> list[tuple[ObjectNode, float, ScoreComponents]]:
+    """Where objects matching ``query`` (a label or free text) were last seen, best first, with
+    the score and its components (label match, existence confidence, recency, retention)."""
+    if limit < 0:
+        raise InvalidInputError(f"limit must be >= 0, got {limit}")
+    if not query.strip():
+        raise InvalidInputError("where_is needs a non-empty query")
+    config = state.config
+    labels = state.index.labels()
+    if not labels:
+        return []
+    label_match = dict(zip(labels, label_similarity(encoder, query, labels).tolist()))
+    now = state.latest_stamp
+    results = []
+    for label, match in label_match.items():
+        if match < config.min_label_match:
+            continue
+        for object_id in sorted(state.index.with_label(label)):
+            node = state.objects[object_id]
+            components = {
+                "label_match": float(match),
+                "existence": node.confidence if node.present else config.absent_score_factor * node.confidence,
+                "recency": math.exp(-max(0.0, now - node.last_seen) / config.recency_scale_s),
+                "retention": node.retention.value(now),
+            }
+            score = components["label_match"] * (config.where_weight_existence * components["existence"]
+                                                 + config.where_weight_recency * components["recency"]
+                                                 + config.where_weight_retention * components["retention"])
+            results.append((node, score, components))
+    results.sort(key=lambda r: -r[1])
+    for node, _, _ in results[:limit]:
+        node.retention.reinforce(config.retention, now)
+    return results[:limit]
+
+
+def describe(state: SceneGraphState, node: ObjectNode) -> str:
+    """One sentence about ``node`` for planners."""
+    where = node.place_id or "an unknown place"
+    room = state.places.room_of(node.place_id)
+    if room:
+        where += f" in {room}"
+    x, y, z = node.position
+    verb = "is" if node.present else "was last seen"
+    supports = (RelationKind.ON.value, RelationKind.IN.value)
+    relations = [f"{k} {v}" for _, v, k in state.graph.out_edges(node.id, keys=True) if k in supports]
+    extra = f", {relations[0]}" if relations else ""
+    condition = f" ({node.state})" if node.state else ""
+    return f"{node.label} {node.id}{condition} {verb} at ({x:.2f}, {y:.2f}, {z:.2f}) m near {where}{extra}"
+
+
+def subgraph(state: SceneGraphState, root_id: str = "", depth: int = 1) -> nx.MultiDiGraph:
+    """The whole graph, or the nodes within ``depth`` hops (either direction) of ``root_id``."""
+    if not root_id:
+        return state.graph.copy()
+    if root_id not in state.graph:
+        raise UnknownItemError(f"no node {root_id!r} in the scene graph")
+    if depth < 0:
+        raise InvalidInputError(f"depth must be >= 0, got {depth}")
+    nodes = nx.single_source_shortest_path_length(state.graph.to_undirected(as_view=True), root_id, cutoff=depth)
+    found: nx.MultiDiGraph = state.graph.subgraph(nodes).copy()
+    return found
+
+
+def relations(state: SceneGraphState, object_ids: set[str] | None = None) -> list[tuple[str, str, str, float]]:
+    """(subject, predicate, object, confidence) of every edge touching ``object_ids`` (all if None)."""
+    edges = []
+    for u, v, key, data in state.graph.edges(keys=True, data=True):
+        if object_ids is None or u in object_ids or v in object_ids:
+            edges.append((u, key, v, float(data.get("confidence", 1.0))))
+    return edges

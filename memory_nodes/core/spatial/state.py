@@ -1,0 +1,45 @@
+"""The state one scene graph is made of, shared by the pipeline, relations, queries and persistence:
+the graph of ids and edges, the object nodes with their index, the place layer, counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from memory_nodes.core.spatial.config import SpatialConfig
+from memory_nodes.core.spatial.index import ObjectIndex
+from memory_nodes.core.spatial.places import PlaceLayer
+from memory_nodes.core.spatial.types import GraphLayer, ObjectNode
+
+
+class SceneGraphState:
+    """Objects, places, rooms and their edges. ``graph`` holds every node id (with its ``layer``)
+    and every edge (keyed by relation, with a ``confidence``); ``objects`` the object nodes."""
+
+    def __init__(self, config: SpatialConfig, configured_rooms: bool = True) -> None:
+        self.config = config
+        self.graph = nx.MultiDiGraph()
+        self.objects: dict[str, ObjectNode] = {}
+        self.index = ObjectIndex(config.index_cell_size)
+        self.places = PlaceLayer(config, self.graph, configured_rooms)
+        self.next_object_number = 1
+        self.latest_stamp = 0.0
+        self.evicted_summary: Counter[str] = Counter()  # label -> objects dropped at the capacity bound
+        self.counters: Counter[str] = Counter()
+
+    def new_object_id(self) -> str:
+        object_id = f"obj-{self.next_object_number}"
+        self.next_object_number += 1
+        return object_id
+
+    def add_object(self, node: ObjectNode) -> None:
+        self.objects[node.id] = node
+        self.index.update(node)
+        self.graph.add_node(node.id, layer=GraphLayer.OBJECT.value)
+
+    def remove_object(self, object_id: str) -> None:
+        self.objects.pop(object_id, None)
+        self.index.remove(object_id)
+        if self.graph.has_node(object_id):
+            self.graph.remove_node(object_id)

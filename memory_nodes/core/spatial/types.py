@@ -1,0 +1,192 @@
+"""The scene graph's vocabulary: enums of status, layer, change and relation kinds, and the typed
+records of observations, objects, places and changes. Positions in ``map`` (metres), stamps in
+seconds of message time."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from memory_nodes.core.changes import ChangeKind
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.geometry import OrientedBox, Pose
+from memory_nodes.core.retention import Retention
+
+# The label of objects found from geometry alone (no detector); a fragment of anything may be one.
+UNKNOWN_LABEL = "unknown_object"
+
+
+class ObjectStatus(StrEnum):
+    """Whether an object is believed to be where it was last seen."""
+
+    PRESENT = "present"
+    ABSENT = "absent"
+
+
+class GraphLayer(StrEnum):
+    """The layers of the scene graph (Hydra): objects are at places, places are part of rooms."""
+
+    OBJECT = "object"
+    PLACE = "place"
+    ROOM = "room"
+
+
+class RelationKind(StrEnum):
+    """Geometric relations between objects, strongest first."""
+
+    ON = "on"
+    IN = "in"
+    NEXT_TO = "next_to"
+    NEAR = "near"
+
+
+RELATION_KINDS: tuple[RelationKind, ...] = tuple(RelationKind)
+# A relation that wins over its reverse: a mug on a table is "on" it, the table not "next_to" the mug.
+SUPPORT_KINDS = frozenset({RELATION_KINDS.index(RelationKind.ON), RELATION_KINDS.index(RelationKind.IN)})
+
+Vector = np.ndarray  # (3,) float64, metres in map
+
+
+@dataclass
+class Observation:
+    """One detected object in one frame. ``pose``/``points`` are in ``map`` (metres); ``extent``
+    is the full box size; ``appearance`` a descriptor compared by cosine (e.g. colour histogram)."""
+
+    label: str
+    pose: Pose
+    extent: np.ndarray
+    score: float = 1.0
+    points: np.ndarray | None = None
+    appearance: np.ndarray | None = None
+    state: str = ""
+    source_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.label = self.label.strip().lower()
+        if not self.label:
+            raise InvalidInputError("observation label is empty")
+        if not (math.isfinite(self.score) and 0.0 <= self.score <= 1.0):
+            raise InvalidInputError(f"observation score must be in [0, 1], got {self.score}")
+        self.extent = np.asarray(self.extent, dtype=np.float64).reshape(3)
+        if not np.all(np.isfinite(self.extent)) or np.any(self.extent < 0):
+            raise InvalidInputError(f"observation extent must be finite and >= 0, got {self.extent.tolist()}")
+        if self.points is not None:
+            points = np.asarray(self.points, dtype=np.float32)
+            if points.size == 0:
+                self.points = None
+            else:
+                if points.ndim != 2 or points.shape[1] != 3:
+                    raise InvalidInputError(f"points must be (N, 3), got {points.shape}")
+                finite = np.all(np.isfinite(points), axis=1)
+                self.points = points[finite] if finite.any() else None
+        if self.appearance is not None:
+            appearance = np.asarray(self.appearance, dtype=np.float32).reshape(-1)
+            norm = float(np.linalg.norm(appearance)) if np.all(np.isfinite(appearance)) else 0.0
+            self.appearance = appearance / norm if appearance.size and norm > 1e-9 else None
+
+    def box(self) -> OrientedBox:
+        return OrientedBox(self.pose, self.extent)
+
+
+@dataclass
+class ChangeRecord:
+    """A change noticed by the spatial memory; positions in ``map``, stamp in seconds.
+    ``merged_id`` is the id that a ``MERGED`` change folded into ``object_id`` ("" otherwise)."""
+
+    kind: ChangeKind
+    object_id: str
+    label: str
+    stamp: float
+    from_position: np.ndarray
+    to_position: np.ndarray
+    detail: str = ""
+    merged_id: str = ""
+
+
+@dataclass
+class RecentSighting:
+    """One of an object's latest observations, kept to notice two objects under one id (split)."""
+
+    stamp: float
+    position: np.ndarray
+    appearance: np.ndarray | None
+
+
+@dataclass
+class ObjectNode:
+    """An object of the scene graph; ``box`` in ``map``; stamps in seconds."""
+
+    id: str
+    label_counts: Counter[str]
+    box: OrientedBox
+    points: np.ndarray
+    appearance: np.ndarray | None
+    first_seen: float
+    last_seen: float
+    observation_count: int
+    existence_log_odds: float
+    retention: Retention
+    status: ObjectStatus = ObjectStatus.PRESENT
+    state: str = ""
+    place_id: str = ""
+    recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
+    _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False,
+                                                                              compare=False)
+
+    @property
+    def label(self) -> str:
+        return self.label_counts.most_common(1)[0][0]
+
+    @property
+    def label_confidence(self) -> float:
+        return self.label_counts.most_common(1)[0][1] / max(1, sum(self.label_counts.values()))
+
+    @property
+    def position(self) -> np.ndarray:
+        return self.box.center
+
+    @property
+    def present(self) -> bool:
+        return self.status is ObjectStatus.PRESENT
+
+    @property
+    def confidence(self) -> float:
+        """Existence probability in [0, 1] from the log-odds."""
+        return 1.0 / (1.0 + math.exp(-self.existence_log_odds))
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min (3,), max (3,)) of the axis-aligned box around ``box``, cached until the box changes."""
+        if self._bounds is None or self._bounds[0] is not self.box:
+            self._bounds = (self.box, self.box.axis_aligned_bounds())
+        return self._bounds[1]
+
+
+@dataclass
+class PlaceNode:
+    """A place (a node of the robot's trajectory) or a room; ``position`` in ``map``, metres."""
+
+    id: str
+    layer: GraphLayer
+    position: np.ndarray
+    name: str = ""
+    parent_id: str = ""
+
+
+@dataclass
+class FrameResult:
+    """What one ``integrate`` call did: ids of matched/created objects per observation (in order)
+    and the changes it noticed."""
+
+    object_ids: list[str]
+    changes: list[ChangeRecord]
+
+
+def cosine(a: np.ndarray | None, b: np.ndarray | None) -> float | None:
+    """Cosine of two unit descriptors, or None when either is missing or they differ in size."""
+    if a is None or b is None or a.shape != b.shape:
+        return None
+    return float(np.clip(np.dot(a, b), -1.0, 1.0))

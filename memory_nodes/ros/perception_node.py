@@ -1,0 +1,285 @@
+"""The perception front-end node: RGB-D images and 2D detections in, 3D object observations out.
+
+Subscribes  rgb (sensor_msgs/Image: rgb8/bgr8), depth (Image: 16UC1 scaled by ``depth_scale``,
+            32FC1 metres), camera_info (CameraInfo), and the camera pose from one of:
+            camera_pose (PoseStamped of the optical frame in map), odom (nav_msgs/Odometry of the
+            base, with the fixed base-to-camera transform from parameters), or TF (map -> camera
+            frame, when tf2_ros is importable); detections (Detection2DArray) in detections mode.
+Publishes   observations (ObjectObservationArray) with the camera view (pose, intrinsics,
+            downsampled depth) the spatial memory needs for negative evidence.
+
+Modes: ``detections`` lifts each 2D detection matched by stamp (``sync_tolerance_s``) with an RGB
+image, a depth image and a camera pose; ``geometric`` finds objects from depth alone (for a robot
+with no detector), at most once per ``geometric_period_s``. All streams use the sensor-data QoS.
+
+Intake and processing are separate callback groups: the subscriptions only buffer (so the
+middleware's small sensor queues are emptied at once and drop nothing unseen), and a guard
+condition wakes the processing, which keeps at most ``max_backlog_frames`` complete frames: when
+lifting falls behind the camera, the oldest frames are dropped first and counted
+(``<trigger>.dropped_lagging`` on /diagnostics).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Odometry
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from memory_nodes.msg import Detection2DArray, ObjectObservationArray
+
+from memory_nodes.ros import conversions as cv
+from memory_nodes.core.errors import ConfigError, InvalidInputError
+from memory_nodes.core.geometry import CameraView, Pose, quaternion_to_matrix, matrix_to_quaternion
+from memory_nodes.ros.memory_node import run_nodes
+from memory_nodes.ros.node_support import SENSOR_QOS, InputCounters
+from memory_nodes.ros.parameters import declare, declare_config
+from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects, lift_detection
+
+MODES = ("detections", "geometric")
+MAX_WAITING_TRIGGERS = 20  # incomplete frames waiting for their depth, pose or camera_info
+POSE_SOURCES = ("pose", "odometry", "tf")
+
+
+class PerceptionNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("memory_perception", **kwargs)
+        self.config = declare_config(self, PerceptionConfig)
+        self.mode = declare(self, "mode", "detections", "detections: lift 2D detections; geometric: depth only")
+        self.pose_source = declare(self, "pose_source", "pose", "camera pose from 'pose' (PoseStamped), "
+                                   "'odometry' (base Odometry + base_to_camera) or 'tf'")
+        self.map_frame = declare(self, "map_frame", "map", "fixed frame of the observations (REP-105)")
+        self.camera_frame = declare(self, "camera_frame", "camera_color_optical_frame", "optical frame looked up in TF")
+        translation = declare(self, "base_to_camera.translation", [0.0, 0.0, 1.0],
+                              "optical frame position in base_link (odometry pose source), m")
+        rotation = declare(self, "base_to_camera.rotation", [-0.5, 0.5, -0.5, 0.5],
+                           "optical frame orientation in base_link, quaternion x y z w (default: looking along +x)")
+        self.sync_tolerance_s = declare(self, "sync_tolerance_s", 0.05, "largest stamp difference of matched messages, s")
+        self.depth_scale = declare(self, "depth_scale", 0.001, "metres per unit of 16UC1 depth (REP-118: 0.001)")
+        self.view_downsample = declare(self, "view_downsample", 4, "depth shrink factor of the view sent to the memory")
+        self.max_range = declare(self, "max_range", 5.0, "range beyond which objects are not expected to be detected, m")
+        self.geometric_period_s = declare(self, "geometric_period_s", 1.0, "least time between geometric frames, s")
+        self.max_wait_s = declare(self, "max_wait_s", 1.0, "how long a detection waits for its images and pose, s")
+        self.rgb_wait_s = declare(self, "rgb_wait_s", 0.1, "how long a complete depth frame waits for its colour "
+                                  "image before it is processed without (wall time), s")
+        self.max_backlog_frames = declare(self, "max_backlog_frames", 2, "complete frames kept waiting for "
+                                          "processing; older ones are dropped (counted) when lifting lags")
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.pose_source not in POSE_SOURCES:
+            raise ConfigError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
+        if self.view_downsample < 1 or self.depth_scale <= 0 or self.max_range <= 0 or self.geometric_period_s < 0:
+            raise ConfigError("view_downsample >= 1, depth_scale > 0, max_range > 0, geometric_period_s >= 0")
+        if self.max_backlog_frames < 1 or not self.max_wait_s > 0 or self.rgb_wait_s < 0:
+            raise ConfigError(f"max_backlog_frames must be >= 1, max_wait_s > 0 and rgb_wait_s >= 0, got "
+                              f"{self.max_backlog_frames}, {self.max_wait_s} and {self.rgb_wait_s}")
+        self.base_to_camera = Pose(np.array(translation, dtype=float), np.array(rotation, dtype=float))
+        self.counters = InputCounters(self)
+        self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"),
+                                            lambda: {"pending_triggers": len(self._pending),
+                                                     "buffered_messages_dropped": self.matcher.dropped})
+        self.matcher = StampMatcher(("rgb", "depth", "pose"), self.sync_tolerance_s)
+        self.camera_info: CameraInfo | None = None
+        self._last_geometric = -np.inf
+        # Triggers (detections, or depth in geometric mode) wait here until the other streams of
+        # their stamp have arrived: topics are not delivered in stamp order.
+        self._pending: list[tuple[float, str, object, float]] = []  # stamp, kind, message, arrival (monotonic)
+        self._latest_input = -np.inf
+        self._lock = threading.Lock()  # intake and processing run on different executor threads
+        intake = MutuallyExclusiveCallbackGroup()
+        processing = MutuallyExclusiveCallbackGroup()
+        self._wake = self.create_guard_condition(self._work, callback_group=processing)
+        # A frame waiting for its colour image gets no further input to wake it: look again soon.
+        self.create_timer(0.05, lambda: self._pending and self._work(), callback_group=processing)
+        self._tf_buffer = None
+        if self.pose_source == "tf":
+            try:
+                import tf2_ros
+            except ImportError as error:
+                raise ConfigError("pose_source 'tf' needs tf2_ros, which is not installed here; use 'pose' or "
+                                  "'odometry'") from error
+            self._tf_buffer = tf2_ros.Buffer()
+            self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
+        self.publisher = self.create_publisher(ObjectObservationArray, "observations", SENSOR_QOS)
+        self.create_subscription(Image, "rgb", lambda m: self._buffer("rgb", cv.stamp_to_seconds(m.header.stamp), m),
+                                 SENSOR_QOS, callback_group=intake)
+        self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS, callback_group=intake)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS, callback_group=intake)
+        if self.pose_source == "pose":
+            self.create_subscription(PoseStamped, "camera_pose", self._on_pose, SENSOR_QOS, callback_group=intake)
+        elif self.pose_source == "odometry":
+            self.create_subscription(Odometry, "odom", self._on_odometry, SENSOR_QOS, callback_group=intake)
+        if self.mode == "detections":
+            self.create_subscription(Detection2DArray, "detections", self._on_detections, SENSOR_QOS,
+                                     callback_group=intake)
+
+    # ----------------------------------------------------------------- buffering
+    def _buffer(self, stream: str, stamp: float, item) -> None:
+        with self._lock:
+            self.counters.counts[f"{stream}.received"] += 1
+            self.matcher.add(stream, stamp, item)
+            self._latest_input = max(self._latest_input, stamp)
+        self._wake.trigger()
+
+    def _trigger(self, kind: str, stamp: float, msg) -> None:
+        with self._lock:
+            self.counters.counts[f"{kind}.received"] += 1
+            if len(self._pending) >= MAX_WAITING_TRIGGERS + self.max_backlog_frames:
+                self._pending.sort(key=lambda item: item[0])
+                self.counters.counts[f"{self._pending.pop(0)[1]}.dropped_lagging"] += 1
+            self._pending.append((stamp, kind, msg, time.monotonic()))
+            self._latest_input = max(self._latest_input, stamp)
+        self._wake.trigger()
+
+    def _ready(self, stamp: float, arrived: float) -> bool:
+        """Depth, camera pose and camera_info of ``stamp`` are here, and its colour image too, unless
+        the camera sends none or it is ``rgb_wait_s`` late (then the frame goes without colour)."""
+        streams = ("depth", "pose") if self._tf_buffer is None else ("depth",)
+        if self.camera_info is None or any(self.matcher.nearest(s, stamp) is None for s in streams):
+            return False
+        # Topics are delivered in no particular order: the colour image of a frame may come just
+        # after its depth. Without it the objects have no appearance, and association changes.
+        return (self.counters.counts["rgb.received"] == 0 or self.matcher.nearest("rgb", stamp) is not None
+                or time.monotonic() - arrived >= self.rgb_wait_s)
+
+    def _next_ready(self) -> tuple[float, str, object, dict] | None:
+        """The oldest complete trigger kept after dropping (counted) what is too old to complete or
+        beyond the backlog, with the buffered messages of its frame; None when nothing is ready."""
+        with self._lock:
+            ready, waiting = [], []
+            for stamp, kind, msg, arrived in sorted(self._pending, key=lambda item: item[0]):
+                if self._ready(stamp, arrived):
+                    ready.append((stamp, kind, msg, arrived))
+                elif stamp < self._latest_input - self.max_wait_s or len(waiting) >= MAX_WAITING_TRIGGERS:
+                    self.counters.rejected(kind, f"no depth, camera pose or camera_info within "
+                                                 f"{self.sync_tolerance_s} s of {stamp:.3f}")
+                else:
+                    waiting.append((stamp, kind, msg, arrived))
+            for _, kind, _, _ in ready[:-self.max_backlog_frames]:
+                self.counters.counts[f"{kind}.dropped_lagging"] += 1
+            ready = ready[-self.max_backlog_frames:]
+            if not ready:
+                self._pending = waiting
+                return None
+            stamp, kind, msg, _ = ready[0]
+            self._pending = ready[1:] + waiting
+            hits = {stream: self.matcher.nearest(stream, stamp) for stream in ("depth", "rgb", "pose")}
+            return stamp, kind, msg, {**hits, "camera_info": self.camera_info}
+
+    def _work(self) -> None:
+        """Process complete frames until none is ready (runs in its own callback group)."""
+        while (item := self._next_ready()) is not None:
+            self._process(*item)
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        if msg.k[0] <= 0 or msg.k[4] <= 0 or msg.width == 0 or msg.height == 0:
+            self.counters.rejected("camera_info", "zero focal length or image size")
+            return
+        with self._lock:
+            self.camera_info = msg
+        self._wake.trigger()
+
+    def _on_pose(self, msg: PoseStamped) -> None:
+        if msg.header.frame_id not in (self.map_frame, ""):
+            self.counters.rejected("camera_pose", f"frame {msg.header.frame_id!r} is not {self.map_frame!r}")
+            return
+        try:
+            pose = cv.pose_from_msg(msg.pose)
+        except InvalidInputError as error:
+            self.counters.rejected("camera_pose", str(error))
+            return
+        self._buffer("pose", cv.stamp_to_seconds(msg.header.stamp), pose)
+
+    def _on_odometry(self, msg: Odometry) -> None:
+        try:
+            base = cv.pose_from_msg(msg.pose.pose)
+        except InvalidInputError as error:
+            self.counters.rejected("odom", str(error))
+            return
+        rotation = quaternion_to_matrix(base.orientation) @ self.base_to_camera.rotation()
+        camera = Pose(base.transform(self.base_to_camera.position[None, :])[0], matrix_to_quaternion(rotation))
+        self._buffer("pose", cv.stamp_to_seconds(msg.header.stamp), camera)
+
+    def _camera_pose(self, stamp: float, nearest: Pose | None) -> Pose | None:
+        if self._tf_buffer is None:
+            return nearest
+        from rclpy.time import Time
+
+        try:
+            transform = self._tf_buffer.lookup_transform(self.map_frame, self.camera_frame,
+                                                         Time(nanoseconds=int(stamp * 1e9)))
+        except Exception as error:  # noqa: BLE001 - tf2 raises several unrelated types
+            self.counters.rejected("tf", str(error))
+            return None
+        t, q = transform.transform.translation, transform.transform.rotation
+        return Pose(np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w]))
+
+    # ----------------------------------------------------------------- frames
+    def _frame(self, stamp: float, hits: dict) -> RgbdFrame | None:
+        """The RGB-D frame of ``stamp`` (seconds) from the buffered messages nearest to it
+        (``hits``), or None (counted) when the camera pose cannot be found."""
+        depth_hit, rgb_hit, info = hits["depth"], hits["rgb"], hits["camera_info"]
+        pose = self._camera_pose(stamp, hits["pose"][1] if self._tf_buffer is None else None)
+        if pose is None:
+            return None
+        depth_msg = depth_hit[1]
+        depth = depth_to_metres(cv.image_to_array(depth_msg), depth_msg.encoding, self.depth_scale)
+        if (depth.shape[1], depth.shape[0]) != (info.width, info.height):
+            raise InvalidInputError(f"depth is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
+                                    f"{info.width}x{info.height}")
+        rgb = cv.image_to_array(rgb_hit[1]) if rgb_hit is not None else None
+        if rgb is not None and rgb.ndim != 3:
+            rgb = None
+        return RgbdFrame(depth, (info.k[0], info.k[4], info.k[2], info.k[5]), pose, rgb)
+
+    def _publish(self, frame: RgbdFrame, observations, stamp_msg) -> None:
+        factor = self.view_downsample
+        small = np.nan_to_num(frame.depth_m[::factor, ::factor], nan=0.0).astype(np.float32)
+        fx, fy, cx, cy = frame.intrinsics
+        view = CameraView(frame.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), small.shape[1],
+                          small.shape[0], self.max_range, small)
+        msg = cv.frame_to_msg(observations, view, cv.stamp_to_seconds(stamp_msg), self.map_frame)
+        msg.header.stamp = stamp_msg
+        self.publisher.publish(msg)
+        self.counters.accepted("frames")
+
+    def _on_detections(self, msg: Detection2DArray) -> None:
+        self._trigger("detections", cv.stamp_to_seconds(msg.header.stamp), msg)
+
+    def _on_depth(self, msg: Image) -> None:
+        stamp = cv.stamp_to_seconds(msg.header.stamp)
+        self._buffer("depth", stamp, msg)
+        if self.mode == "geometric" and stamp - self._last_geometric >= self.geometric_period_s:
+            self._last_geometric = stamp
+            self._trigger("depth", stamp, msg)
+
+    def _process(self, stamp: float, kind: str, msg, hits: dict) -> None:
+        try:
+            frame = self._frame(stamp, hits)
+            if frame is None:
+                return
+            if kind == "depth":
+                observations = discover_objects(frame, self.config)
+            else:
+                observations = []
+                for det in msg.detections:
+                    if det.score < self.config.min_score or not det.label.strip():
+                        continue
+                    mask = cv.image_to_array(det.mask) if det.mask.height and det.mask.width else None
+                    box = (det.x_min, det.y_min, det.x_max, det.y_max)
+                    observation = lift_detection(frame, Detection(det.label, float(det.score), box, mask), self.config)
+                    if observation is not None:
+                        observations.append(observation)
+        except InvalidInputError as error:
+            self.counters.rejected(kind, str(error))
+            return
+        self._publish(frame, observations, msg.header.stamp)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_nodes(lambda: [PerceptionNode()], args)
