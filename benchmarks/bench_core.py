@@ -8,14 +8,16 @@ import os
 import resource
 import subprocess
 import sys
-import uuid
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "test"))  # the tests' analytic RGB-D renderer
+
+from rendering import INTRINSICS, render  # noqa: E402
 
 from memory_nodes.core.ask import InProcessAsk, episodic_evidence, semantic_evidence  # noqa: E402
 from memory_nodes.core.episodic import EpisodicConfig, EpisodicMemory, Event  # noqa: E402
@@ -25,7 +27,6 @@ from memory_nodes.core.semantic import SemanticConfig, SemanticMemory  # noqa: E
 from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory  # noqa: E402
 from memory_nodes.core.temporal import TemporalConfig, TemporalMemory  # noqa: E402
 from memory_nodes.core.text_embedding import EMBEDDING_DIM, shared_text_encoder  # noqa: E402
-from rendering import INTRINSICS, render  # noqa: E402
 
 
 def percentile_ms(samples: list[float], q: float) -> float:
@@ -165,7 +166,8 @@ def bench_ask() -> list[tuple[str, str, str]]:
         query = encoder.encode(question)
         exact = {f"fact-{i + 1}" for i in np.argsort(-(vectors @ query))[:10]}
         recall.append(len(exact & {key for key, _ in semantic._index.search(query, 10)}) / 10)
-    return [("ask in one process (the ask fan-out over in-process providers, no transport) over 100k facts + 10k episodes, median",
+    return [("ask in one process (the ask fan-out over in-process providers, no transport) over 100k facts + "
+             "10k episodes, median",
              f"{percentile_ms(times, 50):.1f} ms",
              f"p99 {percentile_ms(times, 99):.1f} ms; of which embedding {percentile_ms(encode, 50):.1f} ms; "
              f"HNSW text index: recall@10 {np.mean(recall):.3f} against an exact scan ({len(questions)} questions, "
@@ -186,7 +188,7 @@ def resident_memory_used() -> tuple[float, float]:
     for start in range(0, 10_000, 50):
         spatial.integrate([Observation(f"thing{i % 50}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
                                        np.array([0.3, 0.3, 0.3]),
-                                       points=rng.uniform(-0.15, 0.15, (100, 3)) + [2.0 * (i % side), 2.0 * (i // side), 0.5],
+                                       points=[*rng.uniform(-0.15, 0.15, (100, 3)), 2.0 * (i % side), 2.0 * (i // side), 0.5],
                                        appearance=rng.random(64).astype(np.float32))
                            for i in range(start, start + 50)], float(start))
     gc.collect()

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.core.geometry import Pose
-from memory_nodes.storage.events import FrameIntegrated
-from memory_nodes.storage.journal import Journal
 from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
 from memory_nodes.core.temporal import TemporalMemory
+from memory_nodes.storage.event_store import SqliteEventStore
+from memory_nodes.storage.events import FrameIntegrated
+from memory_nodes.storage.journal import Journal
 
 
 def build(directory: Path, objects: int = 10_000, observations: int = 1_000_000, tail_events: int = 1_000):

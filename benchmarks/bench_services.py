@@ -10,19 +10,19 @@ import uuid
 
 import numpy as np
 import rclpy
+from bench_core import fill_text_memories
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
-from bench_core import fill_text_memories
+from memory_nodes.core.geometry import Pose
+from memory_nodes.core.spatial import Observation
 from memory_nodes.ros.ask_node import AskNode
 from memory_nodes.ros.episodic_node import EpisodicMemoryNode
-from memory_nodes.core.geometry import Pose
 from memory_nodes.ros.semantic_node import SemanticMemoryNode
-from memory_nodes.core.spatial import Observation
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
-from memory_nodes.srv import Ask, QueryObjects, WhereIs
 from memory_nodes.ros.temporal_node import TemporalMemoryNode
+from memory_nodes.srv import Ask, QueryObjects, WhereIs
 
 
 def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
@@ -57,10 +57,10 @@ def bench_ask_service() -> list[tuple[str, str, str]]:
     context = rclpy.Context()
     rclpy.init(context=context)
     common = [Parameter("persistence", value=False), Parameter("diagnostics_period_s", value=60.0)]
-    semantic = SemanticMemoryNode(context=context, namespace="bench", parameter_overrides=common + [
-        Parameter("capacity", value=200_000), Parameter("consolidation_period_s", value=3600.0)])
-    episodic = EpisodicMemoryNode(context=context, namespace="bench", parameter_overrides=common + [
-        Parameter("capacity", value=20_000), Parameter("episode_gap_s", value=1.0)])
+    semantic = SemanticMemoryNode(context=context, namespace="bench", parameter_overrides=[
+        *common, Parameter("capacity", value=200000), Parameter("consolidation_period_s", value=3600.0)])
+    episodic = EpisodicMemoryNode(context=context, namespace="bench", parameter_overrides=[
+        *common, Parameter("capacity", value=20000), Parameter("episode_gap_s", value=1.0)])
     ask = AskNode(context=context, namespace="bench", parameter_overrides=[
         Parameter("memories", value=["semantic", "episodic"]), Parameter("timeout_s", value=5.0)])
     fill_text_memories(semantic.memory, episodic.memory)

@@ -37,10 +37,10 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 
 import memory_nodes
-from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
 from memory_nodes.apps.scenario_runner import scenario_path
 from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 
 NODE_EXECUTABLES = ("memory_perception", "spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory",
                     "memory_ask")
@@ -99,7 +99,8 @@ class SoakReport:
         rows = [
             (f"soak {self.seconds:.0f} s: detections lifted", f"{lifted}/{self.frames_published}",
              f"published at 30 Hz; perception received {self.detections_seen} (depth images "
-             f"{self.count(perception, 'depth.received')}, rgb {self.count(perception, 'rgb.received')}): lifted {lifted}, dropped oldest-first "
+             f"{self.count(perception, 'depth.received')}, rgb {self.count(perception, 'rgb.received')}): "
+             f"lifted {lifted}, dropped oldest-first "
              f"while lifting lagged {self.count(perception, 'detections.dropped_lagging')}, rejected (frame "
              f"incomplete) {self.count(perception, 'detections.rejected')}; spatial integrated "
              f"{self.count('spatial_memory', 'observations.accepted')}; unaccounted {self.detections_unaccounted}; "
@@ -268,7 +269,7 @@ def run(seconds: float) -> SoakReport:
         executor.shutdown()
         planner.destroy_node()
         rclpy.try_shutdown(context=context)
-        for name, process in processes.items():
+        for process in processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGINT)
         for name, process in processes.items():

@@ -12,10 +12,11 @@ Without ros2 launch, the same nodes and file run in one process:
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+
+from launch import LaunchDescription
 
 MEMORY_NODES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory", "memory_ask",
                 "memory_perception")
@@ -43,6 +44,6 @@ def generate_launch_description():
             DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters"),
             DeclareLaunchArgument("namespace", default_value="memory", description="namespace of every node"),
             DeclareLaunchArgument("autostart", default_value="true", description="configure and activate at start"),
+            *nodes,
         ]
-        + nodes
     )

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from memory_nodes.core.ask import InProcessAsk, fan_out, semantic_evidence, spatial_evidence
-from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.evidence import EvidenceItem
 
 
 def slow_provider(name, delay_s, started):

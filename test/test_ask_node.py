@@ -11,9 +11,9 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
+from memory_nodes.msg import Evidence
 from memory_nodes.ros.ask_node import AskNode
 from memory_nodes.ros.client import MemoryClient
-from memory_nodes.msg import Evidence
 from memory_nodes.srv import Ask
 
 MEMORIES = ("spatial", "temporal", "episodic", "semantic")

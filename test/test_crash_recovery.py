@@ -10,9 +10,9 @@ import time
 import uuid
 
 import rclpy
+from conftest import install_prefix
 from rclpy.executors import SingleThreadedExecutor
 
-from conftest import install_prefix
 from memory_nodes.srv import AddFact, QueryFacts, RecallEpisodes, RecordEvent
 
 PREFIX = install_prefix()

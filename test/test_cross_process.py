@@ -11,13 +11,13 @@ import uuid
 
 import numpy as np
 import rclpy
+from conftest import install_prefix
 from rclpy.executors import SingleThreadedExecutor
 
-from conftest import install_prefix
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.geometry import Pose
-from memory_nodes.msg import ObjectObservationArray
 from memory_nodes.core.spatial import Observation
+from memory_nodes.msg import ObjectObservationArray
+from memory_nodes.ros import conversions as cv
 from memory_nodes.srv import WhereIs
 
 PREFIX = install_prefix()
@@ -95,4 +95,5 @@ def test_installed_memory_system_serves_every_memory_in_one_process(tmp_path):
                 answered = list(future.result().memories_answered)
         assert answered == ["spatial", "temporal", "episodic", "semantic"]
     assert process.returncode == 0, (tmp_path / "memory_system.log").read_text()
-    assert {p.name for p in tmp_path.glob("*.sqlite3")} == {f"{m}.sqlite3" for m in ("spatial", "temporal", "episodic", "semantic")}
+    memories = ("spatial", "temporal", "episodic", "semantic")
+    assert {p.name for p in tmp_path.glob("*.sqlite3")} == {f"{m}.sqlite3" for m in memories}

@@ -48,7 +48,7 @@ def test_recall_by_text_time_place_and_object(memory):
     memory.add_event(Event("task_succeeded", 9.0, "coffee is ready", task="coffee"))
     memory.add_event(Event("task_started", 500.0, "charge the laptop", task="charge", place_id="room-office"))
     memory.add_event(Event("task_failed", 510.0, "the charger is missing", task="charge", object_ids=("obj-7",)))
-    best, score, components = memory.recall("when did I make a hot drink?")[0]
+    best, _score, components = memory.recall("when did I make a hot drink?")[0]
     assert best.task == "coffee" and components["text_similarity"] > 0.2
     assert memory.recall("charger problem")[0][0].task == "charge"
     assert [e.task for e, _, _ in memory.recall(start=400.0)] == ["charge"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import install_prefix
-from memory_nodes.core.errors import ConfigError
+
 from memory_nodes.apps.household_sim import load_scenario
 from memory_nodes.apps.scenario_runner import ScenarioRun, format_scorecard
+from memory_nodes.core.errors import ConfigError
 
 SCENARIOS = install_prefix() / "share" / "memory_nodes" / "config" / "scenarios"
 

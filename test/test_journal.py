@@ -7,18 +7,25 @@ import sqlite3
 import numpy as np
 import pytest
 
-from memory_nodes.core.episodic import EpisodicMemory, Event
-from memory_nodes.core.errors import ConfigError, SnapshotError
-from memory_nodes.storage.event_store import SqliteEventStore
-from memory_nodes.storage.events import (
-    EVENTS, ChangeNarrated, ChangeNoted, ChangeRecorded, EventAdded, FactAdded, FrameIntegrated, ObservationsAdded,
-)
-from memory_nodes.storage.journal import Journal
-from memory_nodes.core.semantic import SemanticMemory
-from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
 from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.changes import Change
+from memory_nodes.core.episodic import EpisodicMemory, Event
+from memory_nodes.core.errors import ConfigError, SnapshotError
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
 from memory_nodes.core.temporal import TemporalMemory
+from memory_nodes.storage.event_store import SqliteEventStore
+from memory_nodes.storage.events import (
+    EVENTS,
+    ChangeNarrated,
+    ChangeNoted,
+    ChangeRecorded,
+    EventAdded,
+    FactAdded,
+    FrameIntegrated,
+    ObservationsAdded,
+)
+from memory_nodes.storage.journal import Journal
 
 
 def describe_spatial(memory):

@@ -10,7 +10,6 @@ import os
 
 import pytest
 import yaml
-
 from conftest import SOURCE_DIR, install_prefix
 
 PREFIX = install_prefix()
@@ -105,6 +104,40 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
             node.destroy_node()
         finally:
             rclpy.try_shutdown(context=context)
+
+
+def test_the_readme_parameter_table_is_generated_from_the_declarations():
+    """The table is rendered from the same settings the nodes declare; regenerate it with
+    `python -m memory_nodes.ros.parameters README.md` when a setting changes."""
+    from memory_nodes.ros.parameters import TABLE_BEGIN, TABLE_END, parameter_table
+
+    readme = (SOURCE_DIR / "README.md").read_text()
+    documented = readme[readme.index(TABLE_BEGIN):readme.index(TABLE_END) + len(TABLE_END)]
+    assert documented == parameter_table(), "README parameter table is out of date"
+    assert "`association_distance` | 0.6 | m |" in documented and "[0, 1]" in documented
+
+
+def test_declared_parameters_carry_unit_and_range_and_bad_values_fail_with_one_error_type(rclpy_context, tmp_path):
+    from rclpy.parameter import Parameter
+
+    from memory_nodes.core.errors import ConfigError
+    from memory_nodes.ros.ask_node import AskNode
+    from memory_nodes.ros.spatial_node import SpatialMemoryNode
+
+    node = SpatialMemoryNode(context=rclpy_context, parameter_overrides=[
+        Parameter("memory_directory", value=str(tmp_path)), Parameter("autostart", value=False)])
+    descriptor = node.describe_parameter("min_association_score")
+    assert descriptor.read_only and descriptor.additional_constraints == "[0, 1]"
+    assert "[m]" in node.describe_parameter("association_distance").description
+    node.destroy_node()
+    for node_class, name, value in ((SpatialMemoryNode, "min_association_score", 1.5),
+                                    (SpatialMemoryNode, "snapshot_period_s", 0.0),
+                                    (SpatialMemoryNode, "durability", "sometimes"),
+                                    (AskNode, "memories", ["spatial", "dreams"]),
+                                    (AskNode, "timeout_s", -1.0)):
+        with pytest.raises(ConfigError, match=name):
+            node_class(context=rclpy_context, parameter_overrides=[
+                Parameter("memory_directory", value=str(tmp_path)), Parameter(name, value=value)])
 
 
 def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp_path):

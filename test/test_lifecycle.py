@@ -9,10 +9,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.geometry import Pose
-from memory_nodes.ros.semantic_node import SemanticMemoryNode
 from memory_nodes.core.spatial import Observation
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.semantic_node import SemanticMemoryNode
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from memory_nodes.srv import AddFact, Reset, Save, WhereIs
 

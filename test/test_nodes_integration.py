@@ -10,20 +10,20 @@ import time
 import numpy as np
 import pytest
 import rclpy
+from conftest import install_prefix
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
 from visualization_msgs.msg import MarkerArray
 
-from conftest import install_prefix
+from memory_nodes.apps.demo import feed_scenario
+from memory_nodes.apps.synthetic_scene import flat_scenario
+from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGraph
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
-from memory_nodes.apps.demo import feed_scenario
 from memory_nodes.ros.memory_system import create_memory_nodes
-from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGraph
 from memory_nodes.ros.node_support import LATCHED_QOS
 from memory_nodes.srv import QueryObjects, Reset
-from memory_nodes.apps.synthetic_scene import flat_scenario
 
 PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
 

@@ -6,12 +6,18 @@ import threading
 
 import numpy as np
 
-from memory_nodes.core.ask import InProcessAsk, episodic_evidence, semantic_evidence, spatial_evidence, temporal_evidence
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.ask import (
+    InProcessAsk,
+    episodic_evidence,
+    semantic_evidence,
+    spatial_evidence,
+    temporal_evidence,
+)
+from memory_nodes.core.changes import Change
 from memory_nodes.core.episodic import EpisodicMemory, Event
 from memory_nodes.core.semantic import SemanticMemory
 from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
-from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
-from memory_nodes.core.changes import Change
 from memory_nodes.core.temporal import TemporalMemory
 
 
@@ -25,7 +31,7 @@ def test_concurrent_updates_and_questions(encoder):
         def run():
             try:
                 work()
-            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as error:
                 errors.append(error)
         return threading.Thread(target=run)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from rclpy.parameter import Parameter
 
+from memory_nodes.core.errors import ConfigError
 from memory_nodes.ros.ask_node import AskNode
-from memory_nodes.core.errors import ConfigError, InvalidInputError
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from memory_nodes.ros.temporal_node import TemporalMemoryNode
 
@@ -43,7 +43,7 @@ def test_room_polygons_from_flat_parameters(rclpy_context):
     ({"capacity": 0}, ConfigError),
     ({"voxel_size": "small"}, Exception),
     ({"rooms.names": ["a", "b"], "rooms.vertex_counts": [3], "rooms.vertices": [0.0] * 6}, ConfigError),
-    ({"snapshot_period_s": 0.0}, InvalidInputError),
+    ({"snapshot_period_s": 0.0}, ConfigError),
 ])
 def test_bad_spatial_parameters_fail_at_start(rclpy_context, overrides, error):
     with pytest.raises(error):
@@ -53,7 +53,7 @@ def test_bad_spatial_parameters_fail_at_start(rclpy_context, overrides, error):
 def test_bad_temporal_and_ask_parameters_fail_at_start(rclpy_context):
     with pytest.raises(ConfigError):
         make(TemporalMemoryNode, rclpy_context, text_search=False, max_observations=3)
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(ConfigError):
         make(AskNode, rclpy_context, memories=["spatial", "dreams"])
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(ConfigError):
         make(AskNode, rclpy_context, timeout_s=-1.0)

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from rendering import INTRINSICS, render
 
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import look_at
 from memory_nodes.core.perception import (
-    UNKNOWN_LABEL, Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects,
+    UNKNOWN_LABEL,
+    Detection,
+    PerceptionConfig,
+    RgbdFrame,
+    StampMatcher,
+    depth_to_metres,
+    discover_objects,
     lift_detection,
 )
-from rendering import INTRINSICS, render
 
 MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))      # red (BGR)
 BOX = (np.array([2.3, -0.6, 0.0]), np.array([2.6, -0.3, 0.3]), (200, 60, 30))         # blue
@@ -31,7 +37,8 @@ def bounding_box(index, k):
 
 def test_depth_encodings():
     millimetres = np.array([[0, 1500]], dtype=np.uint16)
-    assert np.isnan(depth_to_metres(millimetres, "16UC1")[0, 0]) and depth_to_metres(millimetres, "16UC1")[0, 1] == pytest.approx(1.5)
+    metres = depth_to_metres(millimetres, "16UC1")
+    assert np.isnan(metres[0, 0]) and metres[0, 1] == pytest.approx(1.5)
     assert depth_to_metres(np.array([[7500]], np.uint16), "16UC1", scale=1 / 5000)[0, 0] == pytest.approx(1.5)
     metres = depth_to_metres(np.array([[np.inf, 2.0, -1.0]], np.float32), "32FC1")
     assert np.isnan(metres[0, 0]) and metres[0, 1] == 2.0 and np.isnan(metres[0, 2])

@@ -13,16 +13,16 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
+from rendering import INTRINSICS, SIZE, render
 from sensor_msgs.msg import CameraInfo
 
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.errors import ConfigError
 from memory_nodes.core.geometry import Pose, look_at, yaw_quaternion
 from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservationArray
+from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_support import SENSOR_QOS
 from memory_nodes.ros.perception_node import PerceptionNode
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
-from rendering import INTRINSICS, SIZE, render
 
 MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))
 BOX = (np.array([2.3, -0.6, 0.0]), np.array([2.6, -0.3, 0.3]), (200, 60, 30))

@@ -7,17 +7,17 @@ import subprocess
 
 import numpy as np
 import pytest
-
 from conftest import install_prefix
+
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import SnapshotError
-from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.core.geometry import Pose
+from memory_nodes.core.semantic import SemanticMemory
+from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
+from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.storage.events import FrameIntegrated
 from memory_nodes.storage.journal import Journal
 from memory_nodes.storage.portable import export_memory, import_memory, read_ply
-from memory_nodes.core.semantic import SemanticMemory
-from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
-from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 
 
 def spatial_with_clouds():

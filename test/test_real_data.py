@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 import time
 
 import numpy as np
 import pytest
 import rclpy
+from conftest import SOURCE_DIR
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from conftest import SOURCE_DIR
-from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.apps.replay import Replayer
 from memory_nodes.apps.tum_dataset import read_tum
+from memory_nodes.ros.memory_system import create_memory_nodes
 
 DATA = SOURCE_DIR.resolve().parent / "shared" / "data"  # the repository may sit behind a symlink
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason=f"the shared data is not at {DATA}")
@@ -58,7 +59,7 @@ def test_fr3_cabinet_is_one_object_at_its_true_place():
         objects = [o for o in pipeline.nodes["spatial_memory"].memory.objects() if o.label == "cabinet"]
     finally:
         pipeline.close()
-    x, y, z, yaw, half_l, half_w, half_h = (float(v) for v in (folder / "truth_objects.txt").read_text().split()[:7])
+    x, y, z, _yaw, half_l, half_w, half_h = (float(v) for v in (folder / "truth_objects.txt").read_text().split()[:7])
     assert len(objects) == 1, [(o.id, o.position) for o in objects]
     cabinet = objects[0]
     error = float(np.linalg.norm(cabinet.position - [x, y, z]))
@@ -148,6 +149,6 @@ def test_husky_odometry_becomes_places_and_a_queryable_trail():
     # in bursts under load, so a single answer may be a few seconds old; the bulk is not).
     assert float(np.median(gaps)) < 1.0 and float(np.median(near)) < 0.5, (np.median(gaps), np.median(near))
     assert float(np.percentile(near, 80)) < 2.0, np.percentile(near, 80)
-    path_length = sum(np.linalg.norm(truth[b][:2] - truth[a][:2]) for a, b in zip(stamps, stamps[1:]))
+    path_length = sum(np.linalg.norm(truth[b][:2] - truth[a][:2]) for a, b in itertools.pairwise(stamps))
     assert len(places) >= 0.3 * path_length / 2.0, (len(places), path_length)
     print(f"\nhusky: {received}/{sent} poses stored, {len(places)} places along {path_length:.0f} m")

@@ -15,10 +15,10 @@ from rclpy.executors import SingleThreadedExecutor
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from memory_nodes.ros import conversions as cv
-from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.ros.node_support import SENSOR_QOS
 from memory_nodes.apps.replay import Replayer
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.node_support import SENSOR_QOS
 
 COUNT = 40
 
@@ -33,7 +33,7 @@ def write_odometry_bag(path, storage: StoragePlugin) -> list[tuple[float, float]
         for k in range(COUNT):
             stamp = 100.0 + 0.05 * k
             header = types["std_msgs/msg/Header"](
-                stamp=types["builtin_interfaces/msg/Time"](sec=int(stamp), nanosec=int(round((stamp % 1) * 1e9))),
+                stamp=types["builtin_interfaces/msg/Time"](sec=int(stamp), nanosec=round((stamp % 1) * 1e9)),
                 frame_id="odom")
             pose = types["geometry_msgs/msg/Pose"](
                 position=types["geometry_msgs/msg/Point"](x=0.1 * k, y=0.0, z=0.0),

@@ -11,15 +11,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rclpy.parameter import Parameter
 
+from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservation, ObjectObservationArray
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.episodic_node import EpisodicMemoryNode
-from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservation, ObjectObservationArray
 from memory_nodes.ros.perception_node import PerceptionNode
 from memory_nodes.ros.semantic_node import SemanticMemoryNode
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
-from memory_nodes.srv import AddFact, GetSceneGraph, QueryFacts, QueryObjects, RecallEpisodes, RecordEvent, WhereIs
-from memory_nodes.srv import ObjectHistory, QueryChanges
 from memory_nodes.ros.temporal_node import TemporalMemoryNode
+from memory_nodes.srv import (
+    AddFact,
+    GetSceneGraph,
+    ObjectHistory,
+    QueryChanges,
+    QueryFacts,
+    QueryObjects,
+    RecallEpisodes,
+    RecordEvent,
+    WhereIs,
+)
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 weird_floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=32), st.sampled_from([0.0, -1.0, 1e30]))

@@ -49,7 +49,7 @@ def test_text_search_finds_facts_by_meaning(memory):
     memory.add_fact("mug", "usually_in", "kitchen cupboard", stamp=1.0)
     memory.add_fact("laptop", "belongs_to", "alice", stamp=1.0)
     memory.add_fact("plant", "needs", "water every monday", stamp=1.0)
-    best, score, components = memory.query(text="where are cups kept?")[0]
+    best, _score, components = memory.query(text="where are cups kept?")[0]
     assert best.subject == "mug" and components["text_similarity"] > 0.3
     assert memory.query(text="whose computer is this")[0][0].subject == "laptop"
     assert memory.query(text="watering schedule")[0][0].subject == "plant"

@@ -8,14 +8,14 @@ import os
 import numpy as np
 import pytest
 
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+from memory_nodes.core.changes import Change
 from memory_nodes.core.episodic import EpisodicMemory, Event
 from memory_nodes.core.errors import InvalidInputError, SnapshotError
 from memory_nodes.core.semantic import SemanticMemory
-from memory_nodes.storage.snapshot_store import SnapshotStore
 from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
-from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
-from memory_nodes.core.changes import Change
 from memory_nodes.core.temporal import TemporalMemory
+from memory_nodes.storage.snapshot_store import SnapshotStore
 
 
 def round_trip(store, kind, memory, fresh):

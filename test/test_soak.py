@@ -10,7 +10,7 @@ from conftest import SOURCE_DIR
 
 sys.path.insert(0, str(SOURCE_DIR / "benchmarks"))
 
-import soak  # noqa: E402
+import soak
 
 
 def test_sixty_seconds_of_camera_and_queries():

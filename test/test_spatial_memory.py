@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 from memory_nodes.core.geometry import CameraView, Pose, look_at
 from memory_nodes.core.spatial import RELATION_KINDS, ObjectStatus, Observation, SpatialConfig, SpatialMemory
-from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 
 RED = np.array([1.0, 0.0, 0.0, 0.1])
 GREEN = np.array([0.0, 1.0, 0.0, 0.1])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 from memory_nodes.core.changes import Change
+from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 from memory_nodes.core.temporal import TemporalConfig, TemporalMemory
 
 
@@ -84,7 +84,7 @@ def test_memory_stays_bounded_and_summaries_survive_compaction():
     assert summary.observation_count == 5000 and summary.first_seen == 0.0 and summary.last_seen == 4999.0
     # the recent history is kept in full, the old one thinned but still answers "where at t"
     assert memory.pose_at("obj-1", 4998.5)[0] == 4998.0
-    stamp, position = memory.pose_at("obj-1", 105.0)
+    stamp, _position = memory.pose_at("obj-1", 105.0)
     assert 100.0 <= stamp <= 105.0
 
 

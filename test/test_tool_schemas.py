@@ -6,12 +6,12 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import install_prefix
-from memory_nodes.ros.client import SERVICES
+
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.srv import QueryObjects, RecordEvent, WhereIs
+from memory_nodes.ros.client import SERVICES
 from memory_nodes.ros.tool_schemas import request_from_arguments, tool_schemas
+from memory_nodes.srv import QueryObjects, RecordEvent, WhereIs
 
 JSON_TYPES = {"boolean": bool, "string": str, "integer": int, "number": float}
 

@@ -19,13 +19,12 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
+from memory_nodes.apps.synthetic_scene import flat_scenario
 from memory_nodes.msg import ObjectObservationArray, SceneGraph
-
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.ros.node_support import EVENTS_QOS
-from memory_nodes.apps.synthetic_scene import flat_scenario
 
 
 def _print(title: str, lines: list[str]) -> None:

@@ -174,7 +174,7 @@ class HouseholdSim:
                                          physicsClientId=self.client)
             p.createMultiBody(0, shape, visual, [(x0 + x1) / 2, (y0 + y1) / 2, 1.1],
                               p.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=self.client)
-        for name, item in self.scenario.furniture.items():
+        for _name, item in self.scenario.furniture.items():
             sx, sy, sz = item["size"]
             x, y = item["position"]
             self._box((x, y, sz / 2.0), (sx, sy, sz), item.get("colour", (0.55, 0.4, 0.25)))
@@ -193,7 +193,7 @@ class HouseholdSim:
         if spec.shape in MESHES:
             urdf, scale = MESHES[spec.shape]
             body = p.loadURDF(urdf, [0, 0, 5], useFixedBase=True, globalScaling=scale, physicsClientId=self.client)
-            low, high = p.getAABB(body, physicsClientId=self.client)
+            low, _high = p.getAABB(body, physicsClientId=self.client)
             lift = 5 - low[2]
             p.resetBasePositionAndOrientation(body, [top[0] + dx, top[1] + dy, top[2] + lift + 0.001], [0, 0, 0, 1],
                                               physicsClientId=self.client)

@@ -7,11 +7,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import networkx as nx  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import networkx as nx
+import numpy as np
 
-from memory_nodes.core.spatial.types import GraphLayer, ObjectStatus  # noqa: E402
+from memory_nodes.core.spatial.types import GraphLayer, ObjectStatus
 
 
 def _save(figure, path: Path) -> Path:
@@ -40,7 +40,7 @@ def top_down_map(path: Path, scenario, trajectory: np.ndarray, truth: dict[str, 
     if len(trajectory):
         axes.plot(trajectory[:, 0], trajectory[:, 1], "--", color="tab:blue", alpha=0.5, label="camera path")
         axes.scatter(trajectory[:, 0], trajectory[:, 1], s=8, color="tab:blue", alpha=0.5)
-    for name, position in truth.items():
+    for position in truth.values():
         axes.scatter(position[0], position[1], marker="x", color="black", s=40)
     for obj in memory_objects:
         present = obj.status == ObjectStatus.PRESENT

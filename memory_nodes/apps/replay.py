@@ -29,12 +29,11 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from memory_nodes.msg import Detection2D, Detection2DArray, SceneGraph
-
-from memory_nodes.ros import conversions as cv
-from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
 from memory_nodes.apps.tum_dataset import TumFrame, read_tum
+from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.msg import Detection2D, Detection2DArray, SceneGraph
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
 
 OPTICAL_FRAME = "camera_optical_frame"
 

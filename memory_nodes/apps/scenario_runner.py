@@ -28,15 +28,14 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from memory_nodes.msg import SceneGraph
-
-from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.core.spatial.types import ObjectStatus
-from memory_nodes.ros.memory_system import create_memory_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS
 from memory_nodes.apps.pictures import scene_graph, top_down_map
 from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.core.spatial.types import ObjectStatus
+from memory_nodes.msg import SceneGraph
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
+from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.ros.node_support import EVENTS_QOS
 
 MATCH_RADIUS_M = 0.35
 
@@ -195,11 +194,12 @@ class ScenarioRun:
         self._add("entity consistency", "one memory object per real object", entity, ">= 0.90", entity >= 0.9,
                   f"{unique} of {len(truth)} objects, {duplicates} duplicates")
         matched_ids = {m[0].id for m in matches.values() if m}
-        spurious = [o for o in objects if o.status == ObjectStatus.PRESENT and o.id not in matched_ids and o.observation_count >= 3]
+        spurious = [o for o in objects
+                    if o.status == ObjectStatus.PRESENT and o.id not in matched_ids and o.observation_count >= 3]
         self._add("entity consistency", "spurious remembered objects", len(spurious), "", None,
                   ", ".join(f"{o.label} {o.id}" for o in spurious[:5]))
         stable = [n for n in self.first_ids if n in matches and matches[n] and matches[n][0].id == self.first_ids[n]]
-        revisited = [n for n in self.first_ids if n in matches and matches[n]]
+        revisited = [n for n in self.first_ids if matches.get(n)]
         stability = len(stable) / max(1, len(revisited))
         self._add("entity consistency", "ids stable across revisits and moves", stability, ">= 0.90", stability >= 0.9,
                   f"{len(stable)} of {len(revisited)}")
@@ -249,7 +249,8 @@ class ScenarioRun:
             candidates = client.where_is(question["query"], limit=3)
             ok = bool(candidates and expected and candidates[0].object_id == expected[0].id)
             self._add("queries", f"where_is('{question['query']}')", float(ok), "correct", ok,
-                      f"{candidates[0].label} {candidates[0].object_id} in {candidates[0].room_id}" if candidates else "no answer")
+                      f"{candidates[0].label} {candidates[0].object_id} in {candidates[0].room_id}"
+                      if candidates else "no answer")
         elif kind == "count":
             objects, _ = client.query_objects(label=question["label"], limit=100)
             ok = len(objects) == question["expect"]

@@ -13,10 +13,9 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from memory_nodes.msg import Detection2D, Detection2DArray
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame
+from memory_nodes.msg import Detection2D, Detection2DArray
+from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_support import SENSOR_QOS
 
 

@@ -168,11 +168,13 @@ class InProcessAsk:
         if self._prepare is not None:
             self._prepare(validate_question(question, limit))
         chosen = [m for m in (memories or tuple(self._providers)) if m in self._providers]
-        starters: dict[str, AnswerStarter] = {
-            memory: (lambda q, n, provider=self._providers[memory]: self._pool.submit(provider, q, n))
-            for memory in chosen
-        }
+        starters = {memory: self._starter(self._providers[memory]) for memory in chosen}
         return fan_out(question, limit, starters, _read_future, self._timeout_s)
+
+    def _starter(self, provider: Provider) -> AnswerStarter:
+        def start(question: str, limit: int) -> Future[list[EvidenceItem]]:
+            return self._pool.submit(provider, question, limit)
+        return start
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -14,13 +14,14 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from memory_nodes.core.changes import Change, ChangeKind
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
-from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.retention import Retention, RetentionPolicy
+from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.text_embedding import TextEncoder
 from memory_nodes.core.vector_index import VectorIndex
 
@@ -62,7 +63,7 @@ class EpisodeRecord:
     id: str
     start: float
     end: float
-    place_counts: Counter = field(default_factory=Counter)
+    place_counts: Counter[str] = field(default_factory=Counter)
     object_ids: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     event_count: int = 0
@@ -141,7 +142,7 @@ class EpisodicMemory:
         self._current_room = ""
         self._open_embedding: tuple[str, np.ndarray] | None = None  # (embedding_text, vector) of the open episode
         self.latest_stamp = -math.inf
-        self.evicted_summary: Counter = Counter()  # place -> episodes dropped at the capacity bound
+        self.evicted_summary: Counter[str] = Counter()  # place -> episodes dropped at the capacity bound
 
     # ----------------------------------------------------------------- ingestion
     @property
@@ -182,7 +183,7 @@ class EpisodicMemory:
                 or (room_id and self._current_room and room_id != self._current_room and not episode.task)
                 or event.kind == "task_started"
             )
-            if boundary:
+            if episode is None or boundary:
                 if episode is not None:
                     self._close(episode)
                 episode = self._start(event.stamp)
@@ -231,6 +232,8 @@ class EpisodicMemory:
 
     def _open_vector(self, episode: EpisodeRecord) -> np.ndarray:
         text = embedding_text(episode)
+        if self._encoder is None:
+            raise InvalidInputError("episodes are compared by text only with a text encoder")
         if self._open_embedding is None or self._open_embedding[0] != text:
             self._open_embedding = (text, self._encoder.encode(text))
         return self._open_embedding[1]
@@ -363,7 +366,7 @@ class EpisodicMemory:
                 self._index.remove([episode_id])
             return sorted(chosen)
 
-    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able state, arrays) of every episode, its events and its embedding."""
         with self._lock:
             episodes = []
@@ -388,7 +391,7 @@ class EpisodicMemory:
             state["index_slots"], graph = self._index.dump()
             return state, {"vectors": vectors, "vector_index": graph}
 
-    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Replace every episode with a ``snapshot``."""
         with self._lock:
             self.reset()

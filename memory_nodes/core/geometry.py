@@ -45,11 +45,13 @@ class Pose:
 
     def transform(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 3) points from this pose's frame to its parent frame."""
-        return points @ self.rotation().T + self.position
+        moved: np.ndarray = points @ self.rotation().T + self.position
+        return moved
 
     def inverse_transform(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 3) points from the parent frame into this pose's frame."""
-        return (points - self.position) @ self.rotation()
+        local: np.ndarray = (points - self.position) @ self.rotation()
+        return local
 
 
 def quaternion_to_matrix(q: np.ndarray) -> np.ndarray:
@@ -80,8 +82,9 @@ def matrix_to_quaternion(rotation: np.ndarray) -> np.ndarray:
     else:
         s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
         q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    q = np.asarray(q, dtype=np.float64)
-    return q / np.linalg.norm(q)
+    unit: np.ndarray = np.asarray(q, dtype=np.float64)
+    normalised: np.ndarray = unit / np.linalg.norm(unit)
+    return normalised
 
 
 def yaw_quaternion(yaw: float) -> np.ndarray:
@@ -165,7 +168,7 @@ def _trimmed_range(values: np.ndarray, fraction: float) -> tuple[np.ndarray, np.
     if fraction <= 0 or count == 1:
         return values.min(axis=0), values.max(axis=0)
     positions = (fraction * (count - 1), (1.0 - fraction) * (count - 1))
-    below = [int(math.floor(position)) for position in positions]
+    below = [math.floor(position) for position in positions]
     part = np.partition(values, sorted({k for i in below for k in (i, min(i + 1, count - 1))}), axis=0)
     low, high = ((part[i] + (part[min(i + 1, count - 1)] - part[i]) * (position - i))
                  for i, position in zip(below, positions))

@@ -24,9 +24,9 @@ import numpy as np
 
 from memory_nodes.core.appearance import colour_histogram
 from memory_nodes.core.errors import ConfigError, InvalidInputError
-from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.geometry import CameraView, Pose, gravity_aligned_box
 from memory_nodes.core.point_clouds import downsample, fit_plane
+from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.spatial import UNKNOWN_LABEL, Observation
 
 
@@ -238,8 +238,8 @@ class StampMatcher:
         if not tolerance_s > 0:
             raise ConfigError(f"sync tolerance must be > 0, got {tolerance_s}")
         self.tolerance_s = tolerance_s
-        self._stamps: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
-        self._items: dict[str, deque] = {s: deque(maxlen=depth) for s in streams}
+        self._stamps: dict[str, deque[float]] = {s: deque(maxlen=depth) for s in streams}
+        self._items: dict[str, deque[Any]] = {s: deque(maxlen=depth) for s in streams}
         self.dropped = 0
 
     def add(self, stream: str, stamp: float, item: Any) -> None:

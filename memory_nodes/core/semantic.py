@@ -16,14 +16,15 @@ import math
 import threading
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import networkx as nx
 import numpy as np
 
 from memory_nodes.core.changes import Change, ChangeKind
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
-from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.retention import Retention, RetentionPolicy
+from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.text_embedding import TextEncoder
 from memory_nodes.core.vector_index import VectorIndex
 
@@ -66,7 +67,7 @@ class FactRecord:
     stamp: float
     support: int = 1
     superseded_by: str = ""
-    retention: Retention | None = None
+    retention: Retention = field(default_factory=lambda: Retention(86400.0, 0.0))
 
     @property
     def superseded(self) -> bool:
@@ -348,13 +349,13 @@ class SemanticMemory:
                 self._remove(fact_id)
             return list(fact_ids)
 
-    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able state, arrays) of every fact (active and superseded) and its embedding."""
         with self._lock:
             facts = [[f.id, f.subject, f.predicate, f.object, f.confidence, f.sources, f.stamp, f.support,
                       f.superseded_by, [f.retention.strength_s, f.retention.reinforced_at]]
                      for f in self.all_facts()]
-            indexed = [f[0] for f in facts if f[0] in self._index]
+            indexed = [f.id for f in self.all_facts() if f.id in self._index]
             vectors = self._index.vectors(indexed)
             state = {
                 "facts": facts, "indexed": indexed, "next_fact": self._next_fact,
@@ -366,7 +367,7 @@ class SemanticMemory:
             state["index_slots"], graph = self._index.dump()
             return state, {"vectors": vectors, "vector_index": graph}
 
-    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Replace every fact with a ``snapshot``."""
         with self._lock:
             self.reset()

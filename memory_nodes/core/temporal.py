@@ -20,6 +20,7 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -357,7 +358,7 @@ class TemporalMemory:
             self._changes, self._change_stamps = kept, [c.stamp for c in kept]
             return known
 
-    def snapshot(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able state, arrays) of every row, summary and change, for ``SnapshotStore``."""
         with self._lock:
             names = list(self._summary)
@@ -375,7 +376,7 @@ class TemporalMemory:
             rows = np.vstack(tables) if tables else np.zeros((0, 4))
             return state, {"rows": rows, "row_counts": np.array([len(t) for t in tables], dtype=np.int64)}
 
-    def restore(self, state: dict, arrays: dict[str, np.ndarray]) -> None:
+    def restore(self, state: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         """Replace everything with a ``snapshot``."""
         with self._lock:
             self.reset()

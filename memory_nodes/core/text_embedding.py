@@ -18,6 +18,7 @@ import struct
 import threading
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,8 @@ class _GraphBuilder:
     """Collects ONNX nodes and weights; each ``op`` returns the name of its output."""
 
     def __init__(self) -> None:
-        self.nodes: list = []
-        self.weights: list = []
+        self.nodes: list[Any] = []
+        self.weights: list[Any] = []
 
     def weight(self, name: str, array: np.ndarray) -> str:
         from onnx import numpy_helper
@@ -41,7 +42,7 @@ class _GraphBuilder:
         self.weights.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
-    def op(self, kind: str, inputs: list[str], output: str, **attributes) -> str:
+    def op(self, kind: str, inputs: list[str], output: str, **attributes: Any) -> str:
         from onnx import helper
 
         self.nodes.append(helper.make_node(kind, inputs, [output], name=output, **attributes))
@@ -105,7 +106,8 @@ def minilm_graph(weights: dict[str, np.ndarray]) -> bytes:
     graph = helper.make_graph(g.nodes, "all-MiniLM-L6-v2",
                               [helper.make_tensor_value_info("embedded", TensorProto.FLOAT, ["tokens", EMBEDDING_DIM])],
                               [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, [EMBEDDING_DIM])], g.weights)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
+    model: bytes = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8).SerializeToString()
+    return model
 
 
 def _mapped_tensor(path: Path, name: str) -> np.ndarray:
@@ -170,7 +172,8 @@ class TextEncoder:
     def encode(self, texts: list[str] | str) -> np.ndarray:
         """Unit embeddings (N, 384) float32 of ``texts`` (a single string gives (384,))."""
         if isinstance(texts, str):
-            return self.encode([texts])[0]
+            single: np.ndarray = self.encode([texts])[0]
+            return single
         out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
         with self._lock:
             encodings = self._tokenizer.encode_batch(list(texts))
@@ -189,8 +192,9 @@ class TextEncoder:
 
     def _encode_ids(self, ids: np.ndarray) -> np.ndarray:
         embedded = self._word_embeddings[ids] + self._position_embeddings[:len(ids)] + self._token_type_embedding
-        pooled = self._session.run(None, {"embedded": embedded.astype(np.float32, copy=False)})[0]
-        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        pooled = np.asarray(self._session.run(None, {"embedded": embedded.astype(np.float32, copy=False)})[0])
+        unit: np.ndarray = (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        return unit
 
 
 @lru_cache(maxsize=1)

@@ -5,7 +5,8 @@ that is 77 MB of float16 per search, 4 ms when the vectors sit in the CPU cache 
 after the text encoder has pushed them out, which it does on every question. A graph search
 touches a few thousand vectors (under 1 ms) and, with the search breadth below, finds the exact
 top ten for sentence embeddings (measured: 4,000 fact sentences among 96,000 random vectors, 100
-questions: recall@10 0.98 at breadth 64, 0.993 at 128, 1.000 at 256; the benchmark prints it). Small indices are searched exhaustively anyway: the breadth exceeds
+questions: recall@10 0.98 at breadth 64, 0.993 at 128, 1.000 at 256; the benchmark prints it).
+Small indices are searched exhaustively anyway: the breadth exceeds
 their size.
 
 Vectors are stored as float16 (faiss scalar quantizer): half the memory of float32 for a
@@ -18,11 +19,10 @@ per search on a 2-core machine made a search three times slower under load.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import faiss
 import numpy as np
-
-faiss.omp_set_num_threads(1)
 
 from memory_nodes.core.text_embedding import EMBEDDING_DIM
 
@@ -42,6 +42,7 @@ class VectorIndex:
     """
 
     def __init__(self, dim: int = EMBEDDING_DIM, search_breadth: int = SEARCH_BREADTH) -> None:
+        faiss.omp_set_num_threads(1)  # see the module's docstring; set when an index is made, not on import
         if search_breadth < 1:
             raise ValueError(f"search_breadth must be >= 1, got {search_breadth}")
         self._dim = dim
@@ -56,7 +57,7 @@ class VectorIndex:
         self._key_of_slot: list[str | None] = []  # faiss numbers slots 0, 1, ... in insertion order
         self._slot_of: dict[str, int] = {}
         self._tombstones: set[int] = set()
-        self._selector = None
+        self._selector: tuple[Any, Any] | None = None
 
     def __len__(self) -> int:
         return len(self._slot_of)
@@ -106,8 +107,9 @@ class VectorIndex:
         self._reset_locked()
         if live:
             self._index.add(vectors)
-            self._key_of_slot = [key for key, _ in live]
-            self._slot_of = {key: slot for slot, key in enumerate(self._key_of_slot)}
+            keys = [key for key, _ in live]
+            self._key_of_slot = list(keys)
+            self._slot_of = {key: slot for slot, key in enumerate(keys)}
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[str, float]]:
         """The ``k`` keys most similar to the (dim,) unit ``query``, with cosine similarities."""
@@ -129,7 +131,8 @@ class VectorIndex:
 
     def vector(self, key: str) -> np.ndarray:
         with self._lock:
-            return self._index.reconstruct(self._slot_of[key])
+            vector: np.ndarray = self._index.reconstruct(self._slot_of[key])
+            return vector
 
     def vectors(self, keys: list[str]) -> np.ndarray:
         """(N, dim) float32 vectors of ``keys``, in order."""
@@ -137,7 +140,8 @@ class VectorIndex:
             slots = np.array([self._slot_of[key] for key in keys], dtype=np.int64)
             if not len(slots):
                 return np.zeros((0, self._dim), dtype=np.float32)
-            return self._index.reconstruct_batch(slots)
+            found: np.ndarray = self._index.reconstruct_batch(slots)
+            return found
 
     def clear(self) -> None:
         with self._lock:

@@ -19,30 +19,26 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.task import Future
 
-from memory_nodes.srv import Ask
-
 from memory_nodes.core.ask import AnswerStarter, fan_out
-from memory_nodes.core.evidence import MEMORIES, EvidenceItem, validate_question
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.evidence import EvidenceItem, validate_question
+from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.memory_node import run_nodes
+from memory_nodes.ros.node_settings import AskNodeSettings
 from memory_nodes.ros.node_support import InputCounters, guarded_reply
-from memory_nodes.ros.parameters import declare
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import Ask
 
 
 class AskNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("memory_ask", **kwargs)
-        self.timeout_s = declare(self, "timeout_s", 1.0, "deadline for the memories' answers, s")
-        self.default_limit = declare(self, "default_limit", 10, "answers returned when a request's limit is 0")
-        memories = declare(self, "memories", list(MEMORIES), "memories asked, each serving <memory>/evidence")
-        unknown = sorted(set(memories) - set(MEMORIES))
-        if unknown or not memories:
-            raise InvalidInputError(f"memories must be a non-empty subset of {MEMORIES}; unknown: {unknown}")
-        if self.timeout_s <= 0 or self.default_limit <= 0:
-            raise InvalidInputError("timeout_s and default_limit must be > 0")
+        settings = declare_config(self, AskNodeSettings)
+        self.timeout_s = settings.timeout_s
+        self.default_limit = settings.default_limit
+        memories = settings.memories
         self.counters = InputCounters(self)
-        self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"))
+        self.counters.report_on_diagnostics(settings.diagnostics_period_s)
         self._evidence_node = Node("_memory_ask_evidence", namespace=self.get_namespace(), context=self.context)
         self._evidence_clients = {m: self._evidence_node.create_client(Ask, f"{m}/evidence") for m in memories}
         self._evidence_executor = SingleThreadedExecutor(context=self.context)

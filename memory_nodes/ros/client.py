@@ -24,14 +24,25 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
-from memory_nodes.srv import (
-    AddFact, Ask, Forget, GetSceneGraph, Load, ObjectHistory, QueryChanges, QueryFacts, QueryObjects,
-    RecallEpisodes, RecordEvent, Reset, Save, WhereIs,
-)
-
-from memory_nodes.core.evidence import EvidenceItem
-from memory_nodes.ros.conversions import seconds_to_stamp
 from memory_nodes.core.errors import MemoryNodesError
+from memory_nodes.core.evidence import EvidenceItem
+from memory_nodes.ros.stamps import seconds_to_stamp
+from memory_nodes.srv import (
+    AddFact,
+    Ask,
+    Forget,
+    GetSceneGraph,
+    Load,
+    ObjectHistory,
+    QueryChanges,
+    QueryFacts,
+    QueryObjects,
+    RecallEpisodes,
+    RecordEvent,
+    Reset,
+    Save,
+    WhereIs,
+)
 
 SERVICES: dict[str, type] = {
     "where_is": WhereIs,
@@ -260,7 +271,8 @@ class MemoryClient:
                               int(graph.sequence), _seconds(graph.header.stamp))
 
     # ----------------------------------------------------------------- temporal
-    def query_changes(self, object_id: str = "", kind: str = "", start: float | Time | None = None, end: float | Time | None = None,
+    def query_changes(self, object_id: str = "", kind: str = "", start: float | Time | None = None,
+                      end: float | Time | None = None,
                       limit: int = 0):
         request = QueryChanges.Request(object_id=object_id, kind=kind, limit=limit)
         request.start, request.end = _stamp(start), _stamp(end)

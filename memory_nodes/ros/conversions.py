@@ -6,15 +6,11 @@ encodings) so nodes can count and reject it without touching memory.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, Pose as PoseMsg, Vector3
+from geometry_msgs.msg import Point, Vector3
+from geometry_msgs.msg import Pose as PoseMsg
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import Marker, MarkerArray
-
-from memory_nodes.msg import ChangeEvent, Episode, Evidence, Fact, MemoryObject, Place, Relation, SceneGraph
 
 from memory_nodes.core.changes import Change, change_kind
 from memory_nodes.core.episodic import EpisodeRecord
@@ -23,26 +19,12 @@ from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.geometry import CameraView, Pose
 from memory_nodes.core.semantic import FactRecord
 from memory_nodes.core.spatial import ChangeRecord, GraphLayer, ObjectNode, Observation, PlaceNode, SpatialMemory
+from memory_nodes.msg import ChangeEvent, Episode, Evidence, Fact, MemoryObject, Place, Relation, SceneGraph
+from memory_nodes.ros.stamps import optional_stamp as optional_stamp
+from memory_nodes.ros.stamps import seconds_to_stamp, stamp_to_seconds
 
 MAX_POINTS_PER_OBSERVATION = 200_000
 MAX_OBSERVATIONS_PER_FRAME = 1000
-
-
-def stamp_to_seconds(stamp: Time) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
-def seconds_to_stamp(seconds: float) -> Time:
-    if not math.isfinite(seconds) or seconds < 0:
-        return Time()
-    sec = int(math.floor(seconds))
-    nanosec = min(int(round((seconds - sec) * 1e9)), 999_999_999)
-    return Time(sec=sec, nanosec=nanosec)
-
-
-def optional_stamp(stamp: Time, default: float) -> float:
-    """A request's stamp in seconds, ``default`` when it is zero (meaning "unset")."""
-    return default if stamp.sec == 0 and stamp.nanosec == 0 else stamp_to_seconds(stamp)
 
 
 def pose_from_msg(msg: PoseMsg) -> Pose:
@@ -263,7 +245,8 @@ def scene_graph_to_markers(memory: SpatialMemory, header) -> MarkerArray:
         sphere.pose.orientation.w = 1.0
         size = 0.15 if place.layer is GraphLayer.PLACE else 0.4
         sphere.scale = Vector3(x=size, y=size, z=size)
-        sphere.color = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.8) if place.layer is GraphLayer.PLACE else ColorRGBA(r=1.0, g=0.6, b=0.0, a=0.6)
+        is_place = place.layer is GraphLayer.PLACE
+        sphere.color = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.8) if is_place else ColorRGBA(r=1.0, g=0.6, b=0.0, a=0.6)
         markers.markers.append(sphere)
     lines = Marker(ns="relations", id=0, type=Marker.LINE_LIST, action=Marker.ADD)
     lines.header = header

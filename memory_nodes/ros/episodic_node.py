@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import math
 
-from memory_nodes.msg import ChangeEvent
-from memory_nodes.srv import Forget, RecallEpisodes, RecordEvent
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.ask import episodic_evidence
-from memory_nodes.core.evidence import EvidenceItem
-from memory_nodes.storage.events import ChangeNarrated, EpisodesForgotten, EventAdded
 from memory_nodes.core.episodic import PLANNER_KINDS, EpisodicConfig, EpisodicMemory, Event
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.ros.memory_node import MemoryNode, run_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS
-from memory_nodes.ros.parameters import declare, declare_config
+from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.text_embedding import shared_text_encoder
+from memory_nodes.msg import ChangeEvent
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.memory_node import MemoryNode, run_nodes
+from memory_nodes.ros.node_settings import EpisodicNodeSettings
+from memory_nodes.ros.node_support import EVENTS_QOS
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import Forget, RecallEpisodes, RecordEvent
+from memory_nodes.storage.events import ChangeNarrated, EpisodesForgotten, EventAdded
 
 
 class EpisodicMemoryNode(MemoryNode):
@@ -29,11 +29,10 @@ class EpisodicMemoryNode(MemoryNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("episodic_memory", **kwargs)
+        node_settings = declare_config(self, EpisodicNodeSettings)
         self.config = declare_config(self, EpisodicConfig)
-        self.default_limit = declare(self, "default_limit", 5, "results returned when a request's limit is 0")
-        self.text_search = declare(self, "text_search", True, "recall episodes by sentence similarity")
-        if self.default_limit <= 0:
-            raise InvalidInputError("default_limit must be > 0")
+        self.default_limit = node_settings.default_limit
+        self.text_search = node_settings.text_search
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
         self.serve(RecordEvent, "record_event", self._record_event)
         self.serve(RecallEpisodes, "recall_episodes", self._recall)

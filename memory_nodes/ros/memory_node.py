@@ -4,7 +4,8 @@ Lifecycle (REP-2002 managed nodes): the memory is opened on configure (rebuilt f
 ``memory_directory``: the latest snapshot plus the events after it), fed and queried while active,
 and compacted (a fresh snapshot) and closed on cleanup and shutdown. While active every change is
 appended to the journal (SQLite WAL, see ``event_store``), and service requests that change the
-memory are committed before they are acknowledged, so acknowledged data survives ``kill -9``. With ``autostart`` (the default) the node configures and activates itself;
+memory are committed before they are acknowledged, so acknowledged data survives ``kill -9``.
+With ``autostart`` (the default) the node configures and activates itself;
 set it false when a lifecycle manager brings the nodes up in order. Inputs arriving while the node
 is not active are counted and dropped; requests get ``success=false`` saying so.
 
@@ -29,16 +30,16 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from memory_nodes.srv import Ask, Forget, Load, Reset, Save
-
+from memory_nodes.core.errors import InvalidInputError, MemoryNodesError
 from memory_nodes.core.evidence import EvidenceItem, validate_question
 from memory_nodes.ros.conversions import evidence_to_msg
-from memory_nodes.core.errors import ConfigError, InvalidInputError, MemoryNodesError
-from memory_nodes.storage.event_store import DURABILITY, SqliteEventStore
+from memory_nodes.ros.node_settings import MemoryNodeSettings
+from memory_nodes.ros.node_support import InputCounters, guarded_reply
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import Ask, Forget, Load, Reset, Save
+from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.storage.events import JournalEvent
 from memory_nodes.storage.journal import Journal
-from memory_nodes.ros.node_support import InputCounters, guarded_reply
-from memory_nodes.ros.parameters import declare
 from memory_nodes.storage.snapshot_store import SnapshotStore
 
 MANAGEMENT_OPERATIONS = ("save", "load", "forget", "reset")
@@ -59,33 +60,28 @@ class MemoryNode(LifecycleNode):
     def __init__(self, node_name: str, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         self.counters = InputCounters(self)
-        self.autostart = declare(self, "autostart", True,
-                                 "configure and activate at start-up; false: wait for a lifecycle manager")
-        self.memory_directory = declare(self, "memory_directory", "",
-                                        "directory of the snapshot files; '' = $ROS_HOME/memory_nodes")
-        self.snapshot_name = declare(self, "snapshot_name", self.kind, "default file name of the save and load services")
-        self.persistence = declare(self, "persistence", True, "keep the memory in a journal in memory_directory")
-        self.journal_name = declare(self, "journal_name", self.kind, "journal file name (<name>.sqlite3)")
-        self.restore_on_configure = declare(self, "restore_on_configure", True, "rebuild the memory from its journal")
-        self.durability = declare(self, "durability", "batched", "journal commits: 'always' (every event), 'batched' "
-                                  "(every batch_interval_s, and before every acknowledged request) or 'off'")
-        self.batch_interval_s = declare(self, "batch_interval_s", 0.2, "longest time between journal commits, s")
-        self.snapshot_every_events = declare(self, "snapshot_every_events", 5000,
-                                             "events after which the journal is compacted into a snapshot")
-        self.allowed = {op: declare(self, f"allow_{op}", True, f"serve {self.kind}/{op}") for op in MANAGEMENT_OPERATIONS}
+        settings = declare_config(self, MemoryNodeSettings)
+        self.settings = settings
+        self.autostart = settings.autostart
+        self.memory_directory = settings.memory_directory
+        self.snapshot_name = settings.snapshot_name or self.kind
+        self.persistence = settings.persistence
+        self.journal_name = settings.journal_name or self.kind
+        self.restore_on_configure = settings.restore_on_configure
+        self.durability = settings.durability
+        self.batch_interval_s = settings.batch_interval_s
+        self.snapshot_every_events = settings.snapshot_every_events
+        self.allowed = {op: bool(getattr(settings, f"allow_{op}")) for op in MANAGEMENT_OPERATIONS}
         self.store = SnapshotStore(self.memory_directory or default_memory_directory())
         self.store.resolve(self.snapshot_name)  # a bad name fails at start-up, not at the first save
         self.store.resolve(self.journal_name)
-        if self.durability not in DURABILITY or self.batch_interval_s < 0 or self.snapshot_every_events < 1:
-            raise ConfigError(f"durability must be one of {DURABILITY}, batch_interval_s >= 0, snapshot_every_events >= 1")
         self.memory: Any = None
         self.journal: Journal | None = None
         self._active = False
         # One group: ingestion, queries and management of this memory take turns, so a query
         # never sees half a frame and a save never sees half an update.
         self.group = MutuallyExclusiveCallbackGroup()
-        diagnostics_period_s = declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s")
-        self.counters.report_on_diagnostics(diagnostics_period_s, self._diagnostic_values, self.group)
+        self.counters.report_on_diagnostics(settings.diagnostics_period_s, self._diagnostic_values, self.group)
         self.serve(Ask, f"{self.kind}/evidence", self._evidence)
         self.serve(Save, f"{self.kind}/save", self._save)
         self.serve(Load, f"{self.kind}/load", self._load)

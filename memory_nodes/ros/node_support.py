@@ -92,7 +92,7 @@ def guarded_reply(node: Node, counters: InputCounters, name: str, response: Any,
         response.success = False
         response.message = str(error)
         counters.rejected(name, str(error))
-    except Exception as error:  # noqa: BLE001 - a service must answer, whatever went wrong
+    except Exception as error:
         node.get_logger().error(f"{name} failed: {type(error).__name__}: {error}")
         response.success = False
         response.message = f"internal error: {type(error).__name__}: {error}"

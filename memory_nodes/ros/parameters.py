@@ -1,87 +1,43 @@
-"""ROS parameters declared once, from the core's config dataclasses.
+"""ROS parameters from the settings declared once (``core.settings``).
 
-Each node declares its memory's configuration fields as read-only parameters with a type, a
-default (the dataclass default) and a description (``DESCRIPTIONS``), reads them once, and builds
-the dataclass, whose validation raises ``ConfigError`` at start-up. Nested ``retention`` settings
-become ``retention.<field>``. Room polygons, which ROS parameters cannot hold as nested lists, are
-``rooms.names`` (strings), ``rooms.vertex_counts`` (ints) and ``rooms.vertices`` (x0, y0, x1, y1...).
+``declare_config`` declares every field of a settings dataclass as a read-only parameter with its
+type, default, description, unit and accepted range (``ParameterDescriptor``), reads the values
+once, and builds the dataclass, whose validation raises ``ConfigError`` at start-up. Nested
+settings (``retention``, ``base_to_camera``) become ``<field>.<name>``. Room polygons, which ROS
+parameters cannot hold as nested lists, are ``rooms.names`` (strings), ``rooms.vertex_counts``
+(ints) and ``rooms.vertices`` (x0, y0, x1, y1...).
+
+``parameter_table()`` renders the same declarations as the README's parameter table;
+``python -m memory_nodes.ros.parameters README.md`` rewrites that table in place.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.node import Node
 
+from memory_nodes.core.episodic import EpisodicConfig
 from memory_nodes.core.errors import ConfigError
-from memory_nodes.core.retention import RetentionPolicy
-
-DESCRIPTIONS: dict[str, str] = {
-    # spatial
-    "voxel_size": "voxel size of the object point clouds, m",
-    "max_points_per_object": "points kept per object after downsampling",
-    "association_distance": "base distance gate for associating an observation with an object, m (grows with object size)",
-    "min_association_score": "minimum combined score (geometry, label, appearance) to associate, [0, 1]",
-    "weight_geometry": "weight of geometric overlap in the association score",
-    "weight_label": "weight of label agreement in the association score",
-    "weight_appearance": "weight of appearance similarity in the association score",
-    "move_threshold": "displacement (to outside its box) above which an associated object counts as moved; "
-                      "a move needs reid_min_appearance, m",
-    "reid_min_appearance": "appearance cosine needed to re-identify a missing object elsewhere, [0, 1]",
-    "reid_max_age_s": "objects last seen longer ago than this are not re-identified, s",
-    "existence_hit": "log-odds added to existence per detection",
-    "existence_miss": "log-odds removed per frame in which a visible object is not detected",
-    "existence_max": "upper bound of the existence log-odds",
-    "absent_log_odds": "existence log-odds at or below which an object is marked absent",
-    "occlusion_margin": "depth in front of an object point that counts as occluding it, m",
-    "border_px": "image border ignored for negative evidence, px",
-    "merge_iou": "3D IoU above which two same-label objects are merged, [0, 1]",
-    "fragment_containment": "share of an unmatched observation's box inside an object matched in the same frame "
-                            "above which it is a fragment of that object, [0, 1]",
-    "split_min_separation": "distance between alternating observation clusters that splits an object, m",
-    "split_window": "recent observations examined for a split",
-    "place_spacing": "distance along the robot path between places, m",
-    "room_cluster_distance": "without room polygons, places within this distance of a room centre join it, m",
-    "near_distance": "centre distance for the 'near' relation, m",
-    "next_to_distance": "horizontal gap for the 'next_to' relation, m",
-    "on_tolerance": "vertical gap allowed for the 'on' relation, m",
-    "in_fraction": "share of an object's box inside another for the 'in' relation, [0, 1]",
-    "capacity": "items kept before the weakest (forgetting curve) are evicted",
-    # temporal
-    "max_observations": "observation rows kept before the oldest are compacted",
-    "compaction_interval_s": "compacted history keeps one row per entity per interval, s",
-    "max_changes": "changes kept before the oldest are dropped",
-    # episodic
-    "episode_gap_s": "silence that ends an episode, s",
-    "max_events_per_episode": "events kept in detail per episode",
-    # semantic
-    "exclusive_predicates": "predicates that allow one object per subject (contradictions)",
-    "support_margin": "how much better supported an older fact must be to beat a newer one",
-    "usually_min_share": "share of sightings in one room needed for a 'usually_in' fact, [0, 1]",
-    "usually_min_support": "sightings needed for a 'usually_in' fact",
-    # perception
-    "min_points": "valid depth pixels needed to lift a detection",
-    "max_depth": "depth beyond which pixels are ignored, m",
-    "depth_band": "depth range kept around the front of a detection, m",
-    "box_shrink": "fraction of a box's width/height dropped at each border when there is no mask",
-    "max_points": "points kept per observation",
-    "min_score": "detections below this score are ignored, [0, 1]",
-    "plane_distance": "RANSAC inlier distance for supporting and dominant planes, m",
-    "max_planes": "dominant planes removed before clustering (geometric mode)",
-    "min_plane_fraction": "share of the points a plane needs to be removed (geometric mode)",
-    "cluster_eps": "least DBSCAN radius (geometric mode), m",
-    "cluster_min_points": "depth samples a cluster needs to be an object (geometric mode)",
-    "min_object_size": "smallest object (largest box side) kept in geometric mode, m",
-    "max_object_size": "largest object (largest box side) kept in geometric mode, m",
-    "discovery_stride": "pixel stride of the depth samples in geometric mode",
-    # retention
-    "retention.initial_strength_s": "forgetting-curve strength S of a new item, s",
-    "retention.recall_growth": "factor applied to S on each recall",
-    "retention.max_strength_s": "upper bound of S, s",
-}
+from memory_nodes.core.perception import PerceptionConfig
+from memory_nodes.core.semantic import SemanticConfig
+from memory_nodes.core.settings import SettingRow, setting_rows, spec_of
+from memory_nodes.core.spatial import SpatialConfig
+from memory_nodes.core.temporal import TemporalConfig
+from memory_nodes.ros.node_settings import (
+    AskNodeSettings,
+    EpisodicNodeSettings,
+    MemoryNodeSettings,
+    PerceptionNodeSettings,
+    SemanticNodeSettings,
+    SpatialNodeSettings,
+    TemporalNodeSettings,
+)
 
 _TYPES = {
     float: ParameterType.PARAMETER_DOUBLE,
@@ -89,52 +45,69 @@ _TYPES = {
     str: ParameterType.PARAMETER_STRING,
     bool: ParameterType.PARAMETER_BOOL,
 }
+_ARRAY_TYPES = {
+    str: ParameterType.PARAMETER_STRING_ARRAY,
+    int: ParameterType.PARAMETER_INTEGER_ARRAY,
+    float: ParameterType.PARAMETER_DOUBLE_ARRAY,
+}
+
+# Which settings each executable declares, in the order of the README's table.
+NODE_SETTINGS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("every memory node", (MemoryNodeSettings,)),
+    ("spatial_memory", (SpatialNodeSettings, SpatialConfig)),
+    ("temporal_memory", (TemporalNodeSettings, TemporalConfig)),
+    ("episodic_memory", (EpisodicNodeSettings, EpisodicConfig)),
+    ("semantic_memory", (SemanticNodeSettings, SemanticConfig)),
+    ("memory_ask", (AskNodeSettings,)),
+    ("memory_perception", (PerceptionNodeSettings, PerceptionConfig)),
+)
 
 
-def declare(node: Node, name: str, default: Any, description: str, read_only: bool = True) -> Any:
-    """Declare one typed parameter and return its value (numbers are coerced: 1 -> 1.0)."""
+def declare(node: Node, name: str, default: Any, description: str, constraints: str = "") -> Any:
+    """Declare one typed, read-only parameter and return its value (numbers are coerced: 1 -> 1.0)."""
     if isinstance(default, (list, tuple)):
-        kind = {str: ParameterType.PARAMETER_STRING_ARRAY, int: ParameterType.PARAMETER_INTEGER_ARRAY,
-                float: ParameterType.PARAMETER_DOUBLE_ARRAY}[type(default[0]) if default else str]
+        kind = _ARRAY_TYPES[type(default[0]) if default else str]
     else:
         kind = _TYPES[type(default)]
-    descriptor = ParameterDescriptor(description=description, type=kind, read_only=read_only,
+    descriptor = ParameterDescriptor(description=description, type=kind, read_only=True,
+                                     additional_constraints=constraints,
                                      dynamic_typing=kind == ParameterType.PARAMETER_DOUBLE)
-    value = node.declare_parameter(name, default, descriptor).value
+    value = node.declare_parameter(name, list(default) if isinstance(default, tuple) else default, descriptor).value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"parameter {name} must be a number, got {value!r}")
         value = float(value)
+    if isinstance(default, tuple):
+        value = tuple(float(v) for v in value) if default and isinstance(default[0], float) else tuple(value)
     return value
 
 
-def declare_config(node: Node, config_class: type, prefix: str = "") -> Any:
-    """Declare every field of ``config_class`` as ``<prefix><field>`` and build the config."""
-    hints = typing.get_type_hints(config_class)
-    defaults = config_class()
+def declare_config(node: Node, config_class: type, prefix: str = "", defaults: Any = None) -> Any:
+    """Declare every field of the settings dataclass ``config_class`` as ``<prefix><field>`` (with
+    the defaults of ``defaults`` if given) and build it; a bad value raises ``ConfigError``."""
+    defaults = defaults if defaults is not None else config_class()
     values: dict[str, Any] = {}
     for field in dataclasses.fields(config_class):
         default = getattr(defaults, field.name)
         name = f"{prefix}{field.name}"
-        if hints[field.name] is RetentionPolicy:
-            values[field.name] = declare_config(node, RetentionPolicy, prefix=f"{name}.")
+        spec = spec_of(field)
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
+            values[field.name] = declare_config(node, type(default), f"{name}.", default)
         elif field.name == "rooms":
             values[field.name] = _declare_rooms(node, name)
-        else:
-            key = f"retention.{field.name}" if config_class is RetentionPolicy else field.name
-            value = declare(node, name, list(default) if isinstance(default, tuple) else default,
-                            DESCRIPTIONS.get(key, key.replace("_", " ")))
-            values[field.name] = tuple(value) if isinstance(default, tuple) else value
+        elif spec is not None:
+            unit = f" [{spec.unit}]" if spec.unit else ""
+            values[field.name] = declare(node, name, default, f"{spec.description}{unit}", spec.range_text())
     try:
         return config_class(**values)
     except TypeError as error:
         raise ConfigError(f"{config_class.__name__}: {error}") from error
 
 
-def _declare_rooms(node: Node, name: str) -> tuple:
-    names = declare(node, f"{name}.names", [""], "room names; empty: rooms are clusters of places")
-    counts = declare(node, f"{name}.vertex_counts", [0], "number of polygon vertices of each room")
-    vertices = declare(node, f"{name}.vertices", [0.0], "room polygons in map, x0 y0 x1 y1 ..., m")
+def _declare_rooms(node: Node, name: str) -> tuple[tuple[str, tuple[tuple[float, float], ...]], ...]:
+    names = declare(node, f"{name}.names", ("",), "room names; empty: rooms are clusters of places")
+    counts = declare(node, f"{name}.vertex_counts", (0,), "number of polygon vertices of each room")
+    vertices = declare(node, f"{name}.vertices", (0.0,), "room polygons in map, x0 y0 x1 y1 ... [m]")
     names = [n for n in names if n]
     counts = [c for c in counts if c]
     if not names:
@@ -148,3 +121,61 @@ def _declare_rooms(node: Node, name: str) -> tuple:
         rooms.append((room, tuple((float(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2))))
         offset += 2 * count
     return tuple(rooms)
+
+
+# ----------------------------------------------------------------- the README's table
+TABLE_BEGIN = "<!-- parameter table: generated by `python -m memory_nodes.ros.parameters README.md` -->"
+TABLE_END = "<!-- end of parameter table -->"
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_format(v) for v in value) + "]" if value else "[]"
+    if isinstance(value, str):
+        return f"`{value}`" if value else "''"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _escape(text: str) -> str:
+    """Table-safe Markdown: no column breaks, and <name> shown rather than taken for an HTML tag."""
+    return text.replace("|", "/").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _rows() -> Iterator[tuple[str, SettingRow]]:
+    for node, classes in NODE_SETTINGS:
+        for config_class in classes:
+            for row in setting_rows(config_class):
+                yield node, row
+
+
+def parameter_table() -> str:
+    """Every parameter of every node as a Markdown table: node, name, default, unit, meaning."""
+    lines = [TABLE_BEGIN, "| node | parameter | default | unit | meaning (accepted values) |", "|---|---|---|---|---|"]
+    for node, row in _rows():
+        if row.name == "rooms":
+            lines.append(f"| {node} | `rooms.names`, `rooms.vertex_counts`, `rooms.vertices` | none | m | "
+                         f"{row.description}; without them rooms are clusters of places |")
+            continue
+        meaning = row.description + (f" ({row.accepted})" if row.accepted else "")
+        lines.append(f"| {node} | `{row.name}` | {_format(row.default)} | {row.unit} | {_escape(meaning)} |")
+    lines.append(TABLE_END)
+    return "\n".join(lines)
+
+
+def rewrite_readme(path: Path) -> bool:
+    """Replace the table between the markers in ``path``; True if the file changed."""
+    text = path.read_text()
+    start, end = text.index(TABLE_BEGIN), text.index(TABLE_END) + len(TABLE_END)
+    updated = text[:start] + parameter_table() + text[end:]
+    if updated != text:
+        path.write_text(updated)
+    return updated != text
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1:
+        print("updated" if rewrite_readme(Path(sys.argv[1])) else "up to date")
+    else:
+        print(parameter_table())

@@ -31,56 +31,49 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from memory_nodes.msg import Detection2DArray, ObjectObservationArray
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.errors import ConfigError, InvalidInputError
-from memory_nodes.core.geometry import CameraView, Pose, quaternion_to_matrix, matrix_to_quaternion
+from memory_nodes.core.geometry import CameraView, Pose, matrix_to_quaternion, quaternion_to_matrix
+from memory_nodes.core.perception import (
+    Detection,
+    PerceptionConfig,
+    RgbdFrame,
+    StampMatcher,
+    depth_to_metres,
+    discover_objects,
+    lift_detection,
+)
+from memory_nodes.msg import Detection2DArray, ObjectObservationArray
+from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.memory_node import run_nodes
+from memory_nodes.ros.node_settings import PerceptionNodeSettings
 from memory_nodes.ros.node_support import SENSOR_QOS, InputCounters
-from memory_nodes.ros.parameters import declare, declare_config
-from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, StampMatcher, depth_to_metres, discover_objects, lift_detection
+from memory_nodes.ros.parameters import declare_config
 
-MODES = ("detections", "geometric")
 MAX_WAITING_TRIGGERS = 20  # incomplete frames waiting for their depth, pose or camera_info
-POSE_SOURCES = ("pose", "odometry", "tf")
 
 
 class PerceptionNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("memory_perception", **kwargs)
         self.config = declare_config(self, PerceptionConfig)
-        self.mode = declare(self, "mode", "detections", "detections: lift 2D detections; geometric: depth only")
-        self.pose_source = declare(self, "pose_source", "pose", "camera pose from 'pose' (PoseStamped), "
-                                   "'odometry' (base Odometry + base_to_camera) or 'tf'")
-        self.map_frame = declare(self, "map_frame", "map", "fixed frame of the observations (REP-105)")
-        self.camera_frame = declare(self, "camera_frame", "camera_color_optical_frame", "optical frame looked up in TF")
-        translation = declare(self, "base_to_camera.translation", [0.0, 0.0, 1.0],
-                              "optical frame position in base_link (odometry pose source), m")
-        rotation = declare(self, "base_to_camera.rotation", [-0.5, 0.5, -0.5, 0.5],
-                           "optical frame orientation in base_link, quaternion x y z w (default: looking along +x)")
-        self.sync_tolerance_s = declare(self, "sync_tolerance_s", 0.05, "largest stamp difference of matched messages, s")
-        self.depth_scale = declare(self, "depth_scale", 0.001, "metres per unit of 16UC1 depth (REP-118: 0.001)")
-        self.view_downsample = declare(self, "view_downsample", 4, "depth shrink factor of the view sent to the memory")
-        self.max_range = declare(self, "max_range", 5.0, "range beyond which objects are not expected to be detected, m")
-        self.geometric_period_s = declare(self, "geometric_period_s", 1.0, "least time between geometric frames, s")
-        self.max_wait_s = declare(self, "max_wait_s", 1.0, "how long a detection waits for its images and pose, s")
-        self.rgb_wait_s = declare(self, "rgb_wait_s", 0.1, "how long a complete depth frame waits for its colour "
-                                  "image before it is processed without (wall time), s")
-        self.max_backlog_frames = declare(self, "max_backlog_frames", 2, "complete frames kept waiting for "
-                                          "processing; older ones are dropped (counted) when lifting lags")
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.pose_source not in POSE_SOURCES:
-            raise ConfigError(f"pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
-        if self.view_downsample < 1 or self.depth_scale <= 0 or self.max_range <= 0 or self.geometric_period_s < 0:
-            raise ConfigError("view_downsample >= 1, depth_scale > 0, max_range > 0, geometric_period_s >= 0")
-        if self.max_backlog_frames < 1 or not self.max_wait_s > 0 or self.rgb_wait_s < 0:
-            raise ConfigError(f"max_backlog_frames must be >= 1, max_wait_s > 0 and rgb_wait_s >= 0, got "
-                              f"{self.max_backlog_frames}, {self.max_wait_s} and {self.rgb_wait_s}")
-        self.base_to_camera = Pose(np.array(translation, dtype=float), np.array(rotation, dtype=float))
+        settings = declare_config(self, PerceptionNodeSettings)
+        self.settings = settings
+        self.mode = settings.mode
+        self.pose_source = settings.pose_source
+        self.map_frame = settings.map_frame
+        self.camera_frame = settings.camera_frame
+        self.sync_tolerance_s = settings.sync_tolerance_s
+        self.depth_scale = settings.depth_scale
+        self.view_downsample = settings.view_downsample
+        self.max_range = settings.max_range
+        self.geometric_period_s = settings.geometric_period_s
+        self.max_wait_s = settings.max_wait_s
+        self.rgb_wait_s = settings.rgb_wait_s
+        self.max_backlog_frames = settings.max_backlog_frames
+        self.base_to_camera = Pose(np.array(settings.base_to_camera.translation, dtype=float),
+                                   np.array(settings.base_to_camera.rotation, dtype=float))
         self.counters = InputCounters(self)
-        self.counters.report_on_diagnostics(declare(self, "diagnostics_period_s", 1.0, "period of the /diagnostics report, s"),
+        self.counters.report_on_diagnostics(settings.diagnostics_period_s,
                                             lambda: {"pending_triggers": len(self._pending),
                                                      "buffered_messages_dropped": self.matcher.dropped})
         self.matcher = StampMatcher(("rgb", "depth", "pose"), self.sync_tolerance_s)
@@ -213,7 +206,7 @@ class PerceptionNode(Node):
         try:
             transform = self._tf_buffer.lookup_transform(self.map_frame, self.camera_frame,
                                                          Time(nanoseconds=int(stamp * 1e9)))
-        except Exception as error:  # noqa: BLE001 - tf2 raises several unrelated types
+        except Exception as error:
             self.counters.rejected("tf", str(error))
             return None
         t, q = transform.transform.translation, transform.transform.rotation

@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import math
 
-from memory_nodes.msg import ChangeEvent, SceneGraph
-from memory_nodes.srv import AddFact, Forget, QueryFacts
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.ask import semantic_evidence
-from memory_nodes.core.evidence import EvidenceItem
-from memory_nodes.storage.events import ChangeNoted, FactAdded, FactsForgotten, ObjectsObserved
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.spatial.types import ObjectStatus
-from memory_nodes.ros.memory_node import MemoryNode, run_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS
-from memory_nodes.ros.parameters import declare, declare_config
+from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.semantic import SemanticConfig, SemanticMemory
+from memory_nodes.core.spatial.types import ObjectStatus
 from memory_nodes.core.text_embedding import shared_text_encoder
+from memory_nodes.msg import ChangeEvent, SceneGraph
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.memory_node import MemoryNode, run_nodes
+from memory_nodes.ros.node_settings import SemanticNodeSettings
+from memory_nodes.ros.node_support import EVENTS_QOS
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import AddFact, Forget, QueryFacts
+from memory_nodes.storage.events import ChangeNoted, FactAdded, FactsForgotten, ObjectsObserved
 
 
 class SemanticMemoryNode(MemoryNode):
@@ -32,12 +32,11 @@ class SemanticMemoryNode(MemoryNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("semantic_memory", **kwargs)
+        node_settings = declare_config(self, SemanticNodeSettings)
         self.config = declare_config(self, SemanticConfig)
-        self.default_limit = declare(self, "default_limit", 10, "results returned when a request's limit is 0")
-        period = declare(self, "consolidation_period_s", 10.0, "period of consolidation from the other memories, s")
-        self.text_search = declare(self, "text_search", True, "search facts by sentence similarity")
-        if self.default_limit <= 0 or period <= 0:
-            raise InvalidInputError("default_limit and consolidation_period_s must be > 0")
+        self.default_limit = node_settings.default_limit
+        period = node_settings.consolidation_period_s
+        self.text_search = node_settings.text_search
         self.subscribe(SceneGraph, "scene_graph_updates", self._on_update, EVENTS_QOS)
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
         self.serve(AddFact, "add_fact", self._add_fact)

@@ -14,20 +14,20 @@ import numpy as np
 from geometry_msgs.msg import PoseStamped
 from visualization_msgs.msg import MarkerArray
 
-from memory_nodes.msg import ChangeEvent, ObjectObservationArray, SceneGraph, WhereCandidate
-from memory_nodes.srv import Forget, GetSceneGraph, QueryObjects, WhereIs
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.ask import spatial_evidence
-from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.storage.events import FrameIntegrated, ObjectsForgotten, RobotMoved
-from memory_nodes.core.spatial.types import ChangeKind, GraphLayer
-from memory_nodes.ros.memory_node import MemoryNode, run_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
-from memory_nodes.ros.parameters import declare, declare_config
+from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
+from memory_nodes.core.spatial.types import ChangeKind, GraphLayer
 from memory_nodes.core.text_embedding import shared_text_encoder
+from memory_nodes.msg import ChangeEvent, ObjectObservationArray, SceneGraph, WhereCandidate
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.memory_node import MemoryNode, run_nodes
+from memory_nodes.ros.node_settings import SpatialNodeSettings
+from memory_nodes.ros.node_support import EVENTS_QOS, LATCHED_QOS, SENSOR_QOS
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import Forget, GetSceneGraph, QueryObjects, WhereIs
+from memory_nodes.storage.events import FrameIntegrated, ObjectsForgotten, RobotMoved
 
 
 class SpatialMemoryNode(MemoryNode):
@@ -35,13 +35,12 @@ class SpatialMemoryNode(MemoryNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("spatial_memory", **kwargs)
+        node_settings = declare_config(self, SpatialNodeSettings)
         self.config = declare_config(self, SpatialConfig)
-        self.map_frame = declare(self, "map_frame", "map", "fixed frame of every pose (REP-105)")
-        self.default_limit = declare(self, "default_limit", 10, "results returned when a request's limit is 0")
-        snapshot_period = declare(self, "snapshot_period_s", 2.0, "period of the latched full scene graph, s")
-        self.text_search = declare(self, "text_search", True, "match free text to labels with sentence embeddings")
-        if snapshot_period <= 0 or self.default_limit <= 0:
-            raise InvalidInputError("snapshot_period_s and default_limit must be > 0")
+        self.map_frame = node_settings.map_frame
+        self.default_limit = node_settings.default_limit
+        snapshot_period = node_settings.snapshot_period_s
+        self.text_search = node_settings.text_search
         self._sequence = 0
         self._dirty = True
         self.subscribe(ObjectObservationArray, "observations", self._on_observations, SENSOR_QOS)

@@ -13,21 +13,21 @@ import math
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 
-from memory_nodes.msg import ChangeEvent, SceneGraph, TimedPose
-from memory_nodes.srv import Forget, ObjectHistory, QueryChanges
-
-from memory_nodes.ros import conversions as cv
 from memory_nodes.core.ask import temporal_evidence
-from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.geometry import IDENTITY_QUATERNION, Pose
 from memory_nodes.core.spatial.types import ObjectStatus
-from memory_nodes.ros.memory_node import MemoryNode, run_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
-from memory_nodes.ros.parameters import declare, declare_config
 from memory_nodes.core.temporal import TemporalConfig, TemporalMemory
-from memory_nodes.storage.events import ChangeRecorded, EntitiesForgotten, ObservationsAdded
 from memory_nodes.core.text_embedding import shared_text_encoder
+from memory_nodes.msg import ChangeEvent, SceneGraph, TimedPose
+from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.memory_node import MemoryNode, run_nodes
+from memory_nodes.ros.node_settings import TemporalNodeSettings
+from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
+from memory_nodes.ros.parameters import declare_config
+from memory_nodes.srv import Forget, ObjectHistory, QueryChanges
+from memory_nodes.storage.events import ChangeRecorded, EntitiesForgotten, ObservationsAdded
 
 ROBOT = "robot"
 
@@ -37,13 +37,11 @@ class TemporalMemoryNode(MemoryNode):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("temporal_memory", **kwargs)
+        node_settings = declare_config(self, TemporalNodeSettings)
         self.config = declare_config(self, TemporalConfig)
-        self.map_frame = declare(self, "map_frame", "map", "fixed frame of every pose (REP-105)")
-        self.default_limit = declare(self, "default_limit", 50, "results returned when a request's limit is 0")
-        text_search = declare(self, "text_search", True, "match questions to labels with sentence embeddings")
-        if self.default_limit <= 0:
-            raise InvalidInputError("default_limit must be > 0")
-        self.encoder = shared_text_encoder() if text_search else None
+        self.map_frame = node_settings.map_frame
+        self.default_limit = node_settings.default_limit
+        self.encoder = shared_text_encoder() if node_settings.text_search else None
         self.subscribe(SceneGraph, "scene_graph_updates", self._on_update, EVENTS_QOS)
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
         self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
@@ -56,7 +54,8 @@ class TemporalMemoryNode(MemoryNode):
 
     def _on_update(self, msg: SceneGraph) -> None:
         stamp = cv.stamp_to_seconds(msg.header.stamp)
-        seen = [o for o in msg.objects if o.status == ObjectStatus.PRESENT and abs(cv.stamp_to_seconds(o.last_seen) - stamp) < 1e-6]
+        seen = [o for o in msg.objects
+                if o.status == ObjectStatus.PRESENT and abs(cv.stamp_to_seconds(o.last_seen) - stamp) < 1e-6]
         if not seen:
             return
         positions = np.array([[o.pose.position.x, o.pose.position.y, o.pose.position.z] for o in seen])

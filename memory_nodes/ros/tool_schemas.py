@@ -22,8 +22,8 @@ from typing import Any
 
 from ament_index_python.packages import get_package_share_directory
 
-from memory_nodes.ros.client import SERVICES
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.ros.client import SERVICES
 
 _SCALARS = {
     "boolean": {"type": "boolean"},

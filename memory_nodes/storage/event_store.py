@@ -42,7 +42,7 @@ def pack_arrays(arrays: dict[str, np.ndarray] | None) -> bytes | None:
     if not arrays:
         return None
     buffer = io.BytesIO()
-    np.savez(buffer, **{key: np.ascontiguousarray(value) for key, value in arrays.items()})
+    np.savez(buffer, allow_pickle=False, **{key: np.ascontiguousarray(value) for key, value in arrays.items()})
     return buffer.getvalue()
 
 
@@ -139,7 +139,7 @@ class SqliteEventStore:
             self.appended += 1
             if self.durability == "always" or time.monotonic() - self._last_commit >= self.batch_interval_s:
                 self._commit_locked()
-            return int(seq)
+            return int(seq or 0)
 
     def commit(self) -> None:
         """Make everything appended so far durable (unless durability is ``off``)."""

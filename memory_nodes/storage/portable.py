@@ -116,7 +116,7 @@ def import_memory(directory: Path) -> dict[str, tuple[dict[str, Any], dict[str, 
     return result
 
 
-def _memories():
+def _memories() -> dict[str, type[Any]]:
     from memory_nodes.core.episodic import EpisodicMemory
     from memory_nodes.core.semantic import SemanticMemory
     from memory_nodes.core.spatial import SpatialMemory

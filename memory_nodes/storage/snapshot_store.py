@@ -61,7 +61,7 @@ class SnapshotStore:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.directory)
         try:
             with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **payload)
+                np.savez(stream, allow_pickle=False, **payload)
                 stream.flush()
                 os.fsync(stream.fileno())
             os.replace(temporary, path)

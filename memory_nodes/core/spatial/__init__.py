@@ -7,8 +7,17 @@ from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.memory import SpatialMemory
 from memory_nodes.core.spatial.relations import relation_kinds
 from memory_nodes.core.spatial.types import (
-    RELATION_KINDS, UNKNOWN_LABEL, ChangeKind, ChangeRecord, FrameResult, GraphLayer, ObjectNode, ObjectStatus,
-    Observation, PlaceNode, RelationKind,
+    RELATION_KINDS,
+    UNKNOWN_LABEL,
+    ChangeKind,
+    ChangeRecord,
+    FrameResult,
+    GraphLayer,
+    ObjectNode,
+    ObjectStatus,
+    Observation,
+    PlaceNode,
+    RelationKind,
 )
 
 __all__ = [

@@ -37,7 +37,14 @@ from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.relations import drop_relations, update_relations
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import (
-    UNKNOWN_LABEL, ChangeKind, ChangeRecord, FrameResult, ObjectNode, ObjectStatus, Observation, RecentSighting,
+    UNKNOWN_LABEL,
+    ChangeKind,
+    ChangeRecord,
+    FrameResult,
+    ObjectNode,
+    ObjectStatus,
+    Observation,
+    RecentSighting,
     cosine,
 )
 

@@ -37,7 +37,7 @@ class ObjectIndex:
         self._label_of: dict[str, str] = {}
 
     def _cell(self, position: np.ndarray) -> Cell:
-        return int(math.floor(position[0] / self.cell_size)), int(math.floor(position[1] / self.cell_size))
+        return math.floor(position[0] / self.cell_size), math.floor(position[1] / self.cell_size)
 
     def update(self, node: ObjectNode) -> None:
         _file(self._cells, self._cell_of, node.id, self._cell(node.position))

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from memory_nodes.core.changes import ChangeKind
+from memory_nodes.core.changes import ChangeKind as ChangeKind  # re-exported: spatial changes use these kinds
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import OrientedBox, Pose
 from memory_nodes.core.retention import Retention

@@ -1,0 +1,118 @@
+"""The nodes' own settings (lifecycle, journal, topics, deadlines), declared once like the core's
+configurations: each field with its type, default, unit, meaning and range. ``parameters`` turns
+them into ROS parameters and the README's parameter table. No rclpy here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from memory_nodes.core.errors import ConfigError
+from memory_nodes.core.evidence import MEMORIES
+from memory_nodes.core.settings import setting, validate
+from memory_nodes.storage.event_store import DURABILITY
+
+PERCEPTION_MODES = ("detections", "geometric")
+POSE_SOURCES = ("pose", "odometry", "tf")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base of a node's settings: built from its parameters, validated at once."""
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class MemoryNodeSettings(Settings):
+    """What every memory node (spatial, temporal, episodic, semantic) shares."""
+
+    autostart: bool = setting(True, "configure and activate at start-up; false: wait for a lifecycle manager")
+    memory_directory: str = setting("", "directory of the journal and snapshot files; '' = $ROS_HOME/memory_nodes")
+    snapshot_name: str = setting("", "default file name of the save and load services; '' = the memory's name")
+    persistence: bool = setting(True, "keep the memory in a journal in memory_directory")
+    journal_name: str = setting("", "journal file name (<name>.sqlite3); '' = the memory's name")
+    restore_on_configure: bool = setting(True, "rebuild the memory from its journal on configure")
+    durability: str = setting("batched", "journal commits: 'always' (every event), 'batched' (every "
+                              "batch_interval_s, and before every acknowledged request) or 'off'", choices=DURABILITY)
+    batch_interval_s: float = setting(0.2, "longest time between journal commits", "s", low=0)
+    snapshot_every_events: int = setting(5000, "events after which the journal is compacted into a snapshot", low=1)
+    allow_save: bool = setting(True, "serve <memory>/save")
+    allow_load: bool = setting(True, "serve <memory>/load")
+    allow_forget: bool = setting(True, "serve <memory>/forget")
+    allow_reset: bool = setting(True, "serve <memory>/reset")
+    diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
+
+
+@dataclass(frozen=True)
+class SpatialNodeSettings(Settings):
+    map_frame: str = setting("map", "fixed frame of every pose (REP-105)")
+    default_limit: int = setting(10, "results returned when a request's limit is 0", low=1)
+    snapshot_period_s: float = setting(2.0, "period of the latched full scene graph", "s", above=0)
+    text_search: bool = setting(True, "match free text to labels with sentence embeddings")
+
+
+@dataclass(frozen=True)
+class TemporalNodeSettings(Settings):
+    map_frame: str = setting("map", "fixed frame of every pose (REP-105)")
+    default_limit: int = setting(50, "results returned when a request's limit is 0", low=1)
+    text_search: bool = setting(True, "match questions to labels with sentence embeddings")
+
+
+@dataclass(frozen=True)
+class EpisodicNodeSettings(Settings):
+    default_limit: int = setting(5, "results returned when a request's limit is 0", low=1)
+    text_search: bool = setting(True, "recall episodes by sentence similarity")
+
+
+@dataclass(frozen=True)
+class SemanticNodeSettings(Settings):
+    default_limit: int = setting(10, "results returned when a request's limit is 0", low=1)
+    consolidation_period_s: float = setting(10.0, "period of consolidation from the other memories", "s", above=0)
+    text_search: bool = setting(True, "search facts by sentence similarity")
+
+
+@dataclass(frozen=True)
+class AskNodeSettings(Settings):
+    timeout_s: float = setting(1.0, "deadline for the memories' answers", "s", above=0)
+    default_limit: int = setting(10, "answers returned when a request's limit is 0", low=1)
+    memories: tuple[str, ...] = setting(MEMORIES, "memories asked, each serving <memory>/evidence",
+                                        choices=MEMORIES, min_items=1)
+    diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
+
+
+@dataclass(frozen=True)
+class CameraMount(Settings):
+    """The optical frame in ``base_link`` (the ``odometry`` pose source)."""
+
+    translation: tuple[float, ...] = setting((0.0, 0.0, 1.0), "optical frame position in base_link (x y z)", "m",
+                                             min_items=3)
+    rotation: tuple[float, ...] = setting((-0.5, 0.5, -0.5, 0.5), "optical frame orientation in base_link, "
+                                          "quaternion x y z w (default: looking along +x)", min_items=4)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.translation) != 3 or len(self.rotation) != 4:
+            raise ConfigError(f"base_to_camera needs 3 translation and 4 rotation values, got "
+                              f"{len(self.translation)} and {len(self.rotation)}")
+
+
+@dataclass(frozen=True)
+class PerceptionNodeSettings(Settings):
+    mode: str = setting("detections", "detections: lift 2D detections; geometric: depth only", choices=PERCEPTION_MODES)
+    pose_source: str = setting("pose", "camera pose from 'pose' (PoseStamped), 'odometry' (base Odometry + "
+                               "base_to_camera) or 'tf'", choices=POSE_SOURCES)
+    map_frame: str = setting("map", "fixed frame of the observations (REP-105)")
+    camera_frame: str = setting("camera_color_optical_frame", "optical frame looked up in TF")
+    base_to_camera: CameraMount = setting(description="camera mount", default_factory=CameraMount)
+    sync_tolerance_s: float = setting(0.05, "largest stamp difference of matched messages", "s", low=0)
+    max_wait_s: float = setting(1.0, "how long a detection waits for its images and pose", "s", above=0)
+    rgb_wait_s: float = setting(0.1, "how long a complete depth frame waits for its colour image before it is "
+                                "processed without (wall time)", "s", low=0)
+    max_backlog_frames: int = setting(2, "complete frames kept waiting for processing; older ones are dropped "
+                                      "(counted) when lifting lags", low=1)
+    depth_scale: float = setting(0.001, "metres per unit of 16UC1 depth (REP-118: 0.001)", "m", above=0)
+    view_downsample: int = setting(4, "depth shrink factor of the view sent to the memory", low=1)
+    max_range: float = setting(5.0, "range beyond which objects are not expected to be detected", "m", above=0)
+    geometric_period_s: float = setting(1.0, "least time between geometric frames", "s", low=0)
+    diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
