@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from memory_nodes.core.changes import Change
 from memory_nodes.core.episodic import EpisodicConfig, EpisodicMemory, Event
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 
@@ -94,3 +95,14 @@ def test_the_open_episode_is_embedded_once_per_meaning_not_per_question(encoder)
     hits = memory.recall("what went to the sink?")
     assert len(counting.texts) == 2 and "sink" in counting.texts[-1]
     assert hits[0][2]["text_similarity"] > 0.4
+
+
+def test_changes_are_narrated_in_the_room_the_robot_entered_which_survives_a_restart(memory, encoder):
+    memory.note_change(Change(10.0, "entered_room", "room-kitchen", "robot", (0, 0, 0), (0, 0, 0)))
+    _, episode_id = memory.note_change(Change(11.0, "moved", "obj-3", "mug", (0, 0, 0), (1, 0, 0), "tracked"))
+    assert memory.current_room == "room-kitchen"
+    event = memory.get(episode_id).events[-1]
+    assert event.place_id == "room-kitchen" and event.object_ids == ("obj-3",) and "mug obj-3 moved" in event.text
+    restored = EpisodicMemory(text_encoder=encoder)
+    restored.restore(*memory.snapshot())
+    assert restored.current_room == "room-kitchen"

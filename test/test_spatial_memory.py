@@ -8,7 +8,7 @@ import pytest
 from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 from memory_nodes.core.geometry import CameraView, Pose, look_at
-from memory_nodes.core.spatial import RELATION_KINDS, ObjectStatus, Observation, SpatialConfig, SpatialMemory
+from memory_nodes.core.spatial import RELATION_KINDS, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 
 RED = np.array([1.0, 0.0, 0.0, 0.1])
 GREEN = np.array([0.0, 1.0, 0.0, 0.1])
@@ -176,6 +176,8 @@ def test_duplicate_found_later_is_merged_into_the_older_node_as_a_move():
     assert mugs[0].status is ObjectStatus.PRESENT
     kinds = [(c.kind, c.object_id) for c in all_changes]
     assert ("moved", first_mug_id) in kinds and ("merged", first_mug_id) in kinds
+    (merge,) = [c for c in all_changes if c.kind is ChangeKind.MERGED]
+    assert merge.merged_id not in memory and merge.merged_id.startswith("obj-") and merge.merged_id != first_mug_id
     # every ground-truth object is exactly one node with the right label and position
     assert len(memory) == len(scenario.objects)
     for truth in scenario.objects.values():
@@ -332,3 +334,16 @@ def test_huge_and_tiny_query_regions(memory):
     memory.integrate([obs("mug", 1, 1), obs("laptop", 7, 2, appearance=BLUE)], 0.0)
     assert {o.label for o, _ in memory.query_objects(center=np.array([0.0, 0.0, 0.0]), radius=1e30)} == {"mug", "laptop"}
     assert memory.query_objects(center=np.array([50.0, 50.0, 0.0]), radius=1e-9) == []
+
+
+def test_snapshots_change_nothing_and_reset_keeps_the_configured_rooms():
+    """A snapshot is a pure read (ids continue where they were); a reset empties the graph but the
+    rooms of the configuration stay."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    memory.integrate([obs("mug", 1, 1)], 0.0, robot_position=np.array([1.0, 1.0, 0.0]))
+    before = memory.snapshot()
+    assert memory.snapshot()[0] == before[0]
+    assert memory.integrate([obs("book", 3, 1)], 1.0).object_ids == ["obj-2"]
+    memory.reset()
+    assert len(memory) == 0 and {p.id for p in memory.places()} == {f"room-{name}" for name, _ in ROOMS}
+    assert memory.integrate([obs("mug", 1, 1)], 2.0).object_ids == ["obj-1"]

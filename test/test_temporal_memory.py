@@ -95,6 +95,30 @@ def test_bounded_changes_count_what_was_dropped():
     assert len(memory.changes()) == 10 and memory.dropped_changes["moved"] == 15
 
 
+def test_a_merge_change_folds_the_merged_history_in():
+    """The merge travels inside the change (its merged_id): storing the change is enough."""
+    memory = TemporalMemory()
+    track(memory, "obj-1", [0, 1], [1.0, 1.0])
+    track(memory, "obj-5", [5, 6], [7.0, 7.0])
+    memory.add_change(Change(7.0, "merged", "obj-1", "mug", (7, 0, 0), (7, 0, 0), "", merged_id="obj-5"))
+    assert memory.entities() == ["obj-1"] and memory.history("obj-1")[:, 0].tolist() == [0.0, 1.0, 5.0, 6.0]
+    with pytest.raises(InvalidInputError, match="merged id"):
+        Change(8.0, "merged", "obj-1", "mug", (0, 0, 0), (0, 0, 0))
+    with pytest.raises(InvalidInputError, match="unknown change kind"):
+        Change(8.0, "teleported", "obj-1", "mug", (0, 0, 0), (0, 0, 0))
+
+
+def test_forget_selection_by_id_age_and_region():
+    memory = TemporalMemory()
+    track(memory, "old", [0, 1], [0.0, 0.0])
+    track(memory, "near", [500, 501], [5.0, 5.0])
+    track(memory, "far", [500, 502], [50.0, 50.0])
+    assert memory.select_forgettable(["far"], older_than_s=100.0) == ["far", "old"]
+    assert memory.select_forgettable([], center=np.array([5.0, 0.0, 0.0]), radius=1.0) == ["near"]
+    with pytest.raises(InvalidInputError):
+        memory.select_forgettable([], older_than_s=-1.0)
+
+
 def test_merged_entities_share_one_history():
     memory = TemporalMemory()
     track(memory, "obj-1", [0, 1], [1.0, 1.0])
