@@ -29,6 +29,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
+from memory_nodes.apps.object_scoring import IdentityTracker, RememberedObject, score_objects
 from memory_nodes.apps.pictures import scene_graph, top_down_map
 from memory_nodes.apps.sim_bridge import SimBridge
 from memory_nodes.core.spatial.types import ObjectStatus
@@ -82,13 +83,9 @@ def _progress(done: int, total: int, note: str) -> None:
     sys.stdout.flush()
 
 
-def _match(truth: dict[str, tuple[str, np.ndarray]], objects) -> dict[str, list]:
-    """Ground-truth name -> remembered present objects of its label within MATCH_RADIUS_M."""
-    found: dict[str, list] = {}
-    for name, (label, position) in truth.items():
-        found[name] = [o for o in objects if o.status == ObjectStatus.PRESENT and o.label == label
-                       and np.linalg.norm(np.array(o.position) - position) <= MATCH_RADIUS_M]
-    return found
+def _remembered(objects) -> list[RememberedObject]:
+    return [RememberedObject(o.id, o.label, tuple(float(v) for v in o.position), o.status == ObjectStatus.PRESENT)
+            for o in objects]
 
 
 class ScenarioRun:
@@ -98,7 +95,7 @@ class ScenarioRun:
         self.progress = progress
         self.sim = HouseholdSim(self.scenario, seed)
         self.trajectory: list[np.ndarray] = []
-        self.first_ids: dict[str, str] = {}  # ground-truth name -> memory id when first remembered
+        self.identities = IdentityTracker()  # ground-truth name -> memory id when first matched one-to-one
         self.seen: set[str] = set()
         self.scores: list[Score] = []
 
@@ -171,13 +168,11 @@ class ScenarioRun:
                 if name in self.seen}
 
     def _remember_first_ids(self, client: TimedClient) -> None:
-        unknown = [n for n in self.seen if n not in self.first_ids and n not in self.sim.removed]
+        unknown = [n for n in self.seen if self.identities.first_id(n) is None and n not in self.sim.removed]
         if not unknown:
             return
         objects, _ = client.query_objects(include_absent=True, limit=1000)
-        for name, matches in _match({n: v for n, v in self._truth().items() if n in unknown}, objects).items():
-            if len(matches) >= 1:
-                self.first_ids[name] = matches[0].id
+        self.identities.update(score_objects(self._truth(), _remembered(objects), gate_m=MATCH_RADIUS_M))
 
     # ----------------------------------------------------------------- scoring
     def _add(self, category, measure, value, target="", passed=None, detail=""):
@@ -187,40 +182,42 @@ class ScenarioRun:
         objects, _ = client.query_objects(include_absent=True, limit=1000)
         self.final_objects = objects
         truth = self._truth()
-        matches = _match(truth, objects)
-        unique = sum(1 for m in matches.values() if len(m) == 1)
-        duplicates = sum(max(0, len(m) - 1) for m in matches.values())
-        entity = unique / max(1, len(truth) + duplicates)
-        self._add("entity consistency", "one memory object per real object", entity, ">= 0.90", entity >= 0.9,
-                  f"{unique} of {len(truth)} objects, {duplicates} duplicates")
-        matched_ids = {m[0].id for m in matches.values() if m}
-        spurious = [o for o in objects
-                    if o.status == ObjectStatus.PRESENT and o.id not in matched_ids and o.observation_count >= 3]
-        self._add("entity consistency", "spurious remembered objects", len(spurious), "", None,
-                  ", ".join(f"{o.label} {o.id}" for o in spurious[:5]))
-        stable = [n for n in self.first_ids if n in matches and matches[n] and matches[n][0].id == self.first_ids[n]]
-        revisited = [n for n in self.first_ids if matches.get(n)]
-        stability = len(stable) / max(1, len(revisited))
+        # One-to-one (Hungarian, same label, within MATCH_RADIUS_M): every unpartnered present
+        # object is a false positive, wherever it is (see apps/object_scoring.py).
+        score = score_objects(truth, _remembered(objects), self.identities, gate_m=MATCH_RADIUS_M)
+        by_id = {o.id: o for o in objects}
+        matches = {name: [by_id[object_id]] for name, object_id in score.pairs.items()}
+        self._add("entity consistency", "one memory object per real object", score.f1, ">= 0.90", score.f1 >= 0.9,
+                  f"F1 of a one-to-one match: {len(score.pairs)} of {score.real} real objects matched, "
+                  f"{len(score.false_positives)} remembered objects without a real one")
+        self._add("entity consistency", "object precision", score.precision, "", None,
+                  f"{len(score.pairs)} of {score.remembered_present} present remembered objects are real")
+        self._add("entity consistency", "object recall", score.recall, "", None,
+                  ", ".join(f"missed {r.label} {r.name}" for r in score.missed[:5]))
+        self._add("entity consistency", "spurious remembered objects", len(score.false_positives), "", None,
+                  ", ".join(f"{o.label} {o.id}" for o in score.false_positives[:5]))
+        stability = score.ids_kept_ratio
         self._add("entity consistency", "ids stable across revisits and moves", stability, ">= 0.90", stability >= 0.9,
-                  f"{len(stable)} of {len(revisited)}")
-        errors = [float(np.linalg.norm(np.array(m[0].position) - truth[n][1])) for n, m in matches.items() if m]
-        median = float(np.median(errors)) if errors else float("nan")
+                  f"{score.ids_kept} of {score.ids_checked}"
+                  + "".join(f"; {n}: {a} -> {b}" for n, (a, b) in list(score.changed_ids.items())[:3]))
+        median = score.position_error_m(50)
         self._add("environment consistency", "position error, median (m)", median, "< 0.10", median < 0.10,
-                  f"p90 {np.percentile(errors, 90):.3f} m over {len(errors)} objects" if errors else "")
+                  f"p90 {score.position_error_m(90):.3f} m over {len(score.errors_m)} objects" if score.errors_m else "")
         # causal / temporal: moves and removals, with times; where things were before
         noticed, delays, past_ok = 0, [], 0
         events = [(name, stamp, "moved", before) for name, stamp, before, _ in self.sim.moves] + \
                  [(name, stamp, "removed", None) for name, stamp in self.sim.removed.items()]
         for name, stamp, kind, before in events:
-            object_id = self.first_ids.get(name)
+            object_id = self.identities.first_id(name)
             if object_id is None:
                 continue
             changes = client.query_changes(object_id=object_id)
             wanted = ("moved",) if kind == "moved" else ("disappeared",)
             hits = [c for c in changes if c.kind in wanted and c.stamp >= stamp]
             if kind == "removed":
+                # Removed means not remembered as present now, whatever the change stream said.
                 status = next((o.status for o in objects if o.id == object_id), "forgotten")
-                hits = hits if status == "absent" or hits else []
+                hits = hits if status != ObjectStatus.PRESENT else []
             if hits:
                 noticed += 1
                 delays.append(hits[0].stamp - stamp)

@@ -29,8 +29,6 @@ from memory_nodes.core.text_embedding import TextEncoder, label_similarity
 # Identity bookkeeping, not something that happened to a thing.
 BOOKKEEPING_CHANGES = frozenset({ChangeKind.MERGED})
 CHANGES_SEARCHED = 5000  # the latest changes the temporal memory matches a question against
-MIN_LABEL_MATCH = 0.35  # least question-to-label similarity of a change that counts as evidence
-RECENCY_SCALE_S = 3600.0  # age at which a change's recency falls to 1/e, s
 
 Provider = Callable[[str, int], list[EvidenceItem]]
 
@@ -43,9 +41,11 @@ def spatial_evidence(memory: SpatialMemory, question: str, limit: int) -> list[E
     ]
 
 
-def temporal_evidence(memory: TemporalMemory, encoder: TextEncoder | None, question: str,
-                      limit: int) -> list[EvidenceItem]:
-    """Recent changes of things the question names, scored by label match and recency."""
+def temporal_evidence(memory: TemporalMemory, encoder: TextEncoder | None, question: str, limit: int,
+                      min_label_match: float = 0.35, recency_scale_s: float = 3600.0) -> list[EvidenceItem]:
+    """Recent changes of things the question names, scored by label match and recency: changes
+    whose label matches the question less than ``min_label_match`` are left out; recency falls to
+    1/e over ``recency_scale_s`` seconds."""
     changes = memory.changes(limit=CHANGES_SEARCHED)
     if not changes:
         return []
@@ -53,10 +53,10 @@ def temporal_evidence(memory: TemporalMemory, encoder: TextEncoder | None, quest
     now = memory.latest_stamp
     items = []
     for change, label_match in zip(changes, match):
-        if label_match < MIN_LABEL_MATCH or change.kind in BOOKKEEPING_CHANGES:
+        if label_match < min_label_match or change.kind in BOOKKEEPING_CHANGES:
             continue
         components = {"label_match": float(label_match),
-                      "recency": math.exp(-max(0.0, now - change.stamp) / RECENCY_SCALE_S),
+                      "recency": math.exp(-max(0.0, now - change.stamp) / recency_scale_s),
                       "memory_prior": MEMORY_PRIOR["temporal"]}
         x, y, z = change.to_position
         text = (f"{change.label or change.entity} {change.entity} {change.kind.value} at t={change.stamp:.1f}s, "

@@ -57,6 +57,10 @@ class TemporalNodeSettings(Settings):
     map_frame: str = setting("map", "fixed frame of every pose (REP-105)")
     default_limit: int = setting(50, "results returned when a request's limit is 0", low=1)
     text_search: bool = setting(True, "match questions to labels with sentence embeddings")
+    min_label_match: float = setting(
+        0.35, "least similarity of a question to a change's label for the change to be evidence", low=0, high=1)
+    recency_scale_s: float = setting(3600.0, "time over which a change's recency in evidence scores falls to 1/e",
+                                     "s", above=0)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class TemporalMemoryNode(MemoryNode):
         self.config = declare_config(self, TemporalConfig)
         self.map_frame = node_settings.map_frame
         self.default_limit = node_settings.default_limit
+        self.settings = node_settings
         self.encoder = shared_text_encoder() if node_settings.text_search else None
         self.subscribe(SceneGraph, "scene_graph_updates", self._on_update, EVENTS_QOS)
         self.subscribe(ChangeEvent, "changes", self._on_change, EVENTS_QOS)
@@ -113,7 +114,8 @@ class TemporalMemoryNode(MemoryNode):
         return TimedPose(stamp=cv.seconds_to_stamp(float(stamp)), pose=cv.pose_to_msg(Pose(position, IDENTITY_QUATERNION)))
 
     def evidence(self, question: str, limit: int) -> list[EvidenceItem]:
-        return temporal_evidence(self.memory, self.encoder, question, limit)
+        return temporal_evidence(self.memory, self.encoder, question, limit, self.settings.min_label_match,
+                                 self.settings.recency_scale_s)
 
     def forget_items(self, request: Forget.Request) -> int:
         center = cv.point_from_msg(request.center) if request.radius > 0 else None
