@@ -16,7 +16,7 @@ ROS_ENV := source $(VENV)/bin/activate && \
 	source $(WS)/install/setup.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
-.PHONY: install build demo quick-demo test bench soak clean system-deps
+.PHONY: install build demo quick-demo test bench soak eval clean system-deps
 .DEFAULT_GOAL := demo
 
 install: system-deps $(VENV)/.installed build
@@ -72,6 +72,13 @@ test: install
 # Speed, scale and recovery figures (not part of the tests): prints a table, writes BENCHMARKS.md.
 bench: install
 	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/run_all.py
+
+# Generated households (SEEDS per level: easy, medium, hard) and the shipped scenarios through the real
+# nodes; writes EVALUATION.md and docs/evaluation/*.png (not part of the tests; about a minute a household).
+SEEDS ?= 20
+eval: install
+	@$(ROS_ENV) && python -m memory_nodes.apps.evaluate --seeds $(SEEDS) --output $(CURDIR)/evaluation_output \
+		--report $(CURDIR)/EVALUATION.md --pictures $(CURDIR)/docs/evaluation
 
 # 10 minutes of 30 Hz RGB-D + detections and 50 queries/s against every service, one process per
 # node (test/test_soak.py runs 60 s of it).

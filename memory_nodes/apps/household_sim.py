@@ -97,6 +97,14 @@ def load_scenario(path: str | Path) -> Scenario:
     return scenario
 
 
+def _confused(label: str, rng: np.random.Generator) -> str:
+    """The class a detector mistakes ``label`` for (itself when it has no look-alike)."""
+    from memory_nodes.apps.household_generator import CONFUSABLE
+
+    partners = [b for a, b in CONFUSABLE if a == label] + [a for a, b in CONFUSABLE if b == label]
+    return str(rng.choice(partners)) if partners else label
+
+
 @dataclass
 class Detection2DResult:
     label: str
@@ -144,7 +152,20 @@ class HouseholdSim:
         self.drop_rate = float(detector.get("drop_rate", 0.05))
         self.false_positive_rate = float(detector.get("false_positive_rate", 0.02))
         self.min_pixels = int(detector.get("min_pixels", 60))
+        # The hard detector and sensor model (all off by default, as in the shipped scenarios).
+        self.confusion_rate = float(detector.get("confusion_rate", 0.0))
+        self.false_positive_scores = tuple(detector.get("false_positive_scores", (0.3, 0.6)))
+        self.mask_jitter_px = int(detector.get("mask_jitter_px", 0))
+        self.detect_furniture = bool(detector.get("furniture", False))
+        self.depth_noise_at_1m = float(detector.get("depth_noise_at_1m", 0.0))  # sigma = this * depth^2, m
+        self.pose_noise_m = float(detector.get("pose_noise_m", 0.0))
+        self.drift_per_m = float(detector.get("drift_per_m", 0.0))  # odometry drift per metre travelled
+        self._drift = np.zeros(3)
+        self._last_eye: np.ndarray | None = None
         self.labels = sorted({o.label for o in scenario.objects})
+        self.furniture_bodies: dict[str, int] = {}  # furniture name -> body id
+        self.true_cameras: list[Pose] = []  # where the camera really was, frame by frame
+        self.last_true_depth: np.ndarray | None = None  # the last frame's depth before sensor noise
         self.bodies: dict[str, int] = {}  # object name -> body id
         self.names: dict[int, str] = {}
         self.specs: dict[str, ObjectSpec] = {}
@@ -174,10 +195,10 @@ class HouseholdSim:
                                          physicsClientId=self.client)
             p.createMultiBody(0, shape, visual, [(x0 + x1) / 2, (y0 + y1) / 2, 1.1],
                               p.getQuaternionFromEuler([0, 0, yaw]), physicsClientId=self.client)
-        for _name, item in self.scenario.furniture.items():
+        for name, item in self.scenario.furniture.items():
             sx, sy, sz = item["size"]
             x, y = item["position"]
-            self._box((x, y, sz / 2.0), (sx, sy, sz), item.get("colour", (0.55, 0.4, 0.25)))
+            self.furniture_bodies[name] = self._box((x, y, sz / 2.0), (sx, sy, sz), item.get("colour", (0.55, 0.4, 0.25)))
         for spec in self.scenario.objects:
             self._place(spec)
 
@@ -219,6 +240,28 @@ class HouseholdSim:
         """Centre of the object's axis-aligned box in ``map``, metres."""
         low, high = self.p.getAABB(self.bodies[name], physicsClientId=self.client)
         return (np.array(low) + np.array(high)) / 2.0
+
+    def furniture_label(self, name: str) -> str:
+        return str(self.scenario.furniture[name].get("label", name.replace("_", " ")))
+
+    def furniture_box_centre(self, name: str) -> np.ndarray:
+        item = self.scenario.furniture[name]
+        return np.array([item["position"][0], item["position"][1], item["size"][2] / 2.0])
+
+    def in_view(self, point: np.ndarray, max_range: float = 5.0, margin: float = 0.15) -> bool:
+        """``point`` (map) is inside the last frame's image, within ``max_range`` and not hidden
+        behind something nearer than itself by more than ``margin`` (from the true depth)."""
+        if not self.true_cameras or self.last_true_depth is None:
+            return False
+        local = self.true_cameras[-1].inverse_transform(np.asarray(point, dtype=float).reshape(1, 3))[0]
+        if not 0.1 < local[2] <= max_range:
+            return False
+        fx, fy, cx, cy = self.intrinsics
+        u, v = int(fx * local[0] / local[2] + cx), int(fy * local[1] / local[2] + cy)
+        if not (0 <= u < self.width and 0 <= v < self.height):
+            return False
+        surface = float(self.last_true_depth[v, u])
+        return not math.isfinite(surface) or surface >= local[2] - margin
 
     def present(self) -> list[str]:
         return [name for name in self.bodies if name not in self.removed]
@@ -264,30 +307,67 @@ class HouseholdSim:
 
     def detect(self, segmentation: np.ndarray) -> tuple[list[Detection2DResult], list[str]]:
         """Detections from the segmentation: one per visible object (unless dropped), box jittered,
-        plus the occasional false positive on the background."""
+        plus the occasional false positive on the background. With the hard model: labels confused
+        between similar classes, masks eroded or dilated, false positives scored like true ones,
+        furniture detected too."""
         detections, visible = [], []
-        for name in self.present():
-            mask = segmentation == self.bodies[name]
+        targets = [(name, self.bodies[name], self.specs[name].label) for name in self.present()]
+        if self.detect_furniture:
+            targets += [(name, body, self.furniture_label(name)) for name, body in self.furniture_bodies.items()]
+        for name, body, label in targets:
+            mask = segmentation == body
             pixels = int(np.count_nonzero(mask))
             if pixels < self.min_pixels:
                 continue
-            visible.append(name)
+            if name in self.bodies:
+                visible.append(name)
             if self.rng.random() < self.drop_rate:
                 continue
+            if self.mask_jitter_px:
+                mask = self._jitter_mask(mask)
+                if not mask.any():
+                    continue
             v, u = np.nonzero(mask)
             jitter = self.rng.normal(0.0, self.box_noise_px, 4)
             box = (int(u.min() + jitter[0]), int(v.min() + jitter[1]), int(u.max() + 1 + jitter[2]),
                    int(v.max() + 1 + jitter[3]))
-            detections.append(Detection2DResult(self.specs[name].label, float(self.rng.uniform(0.6, 0.99)), box,
+            if self.confusion_rate and self.rng.random() < self.confusion_rate:
+                label = _confused(label, self.rng)
+            detections.append(Detection2DResult(label, float(self.rng.uniform(0.6, 0.99)), box,
                                                 mask.astype(np.uint8) * 255, name))
         if self.rng.random() < self.false_positive_rate:
             w, h = int(self.rng.integers(20, 60)), int(self.rng.integers(20, 60))
             x, y = int(self.rng.integers(0, self.width - w)), int(self.rng.integers(0, self.height - h))
             mask = np.zeros((self.height, self.width), np.uint8)
             mask[y:y + h, x:x + w] = 255
-            detections.append(Detection2DResult(str(self.rng.choice(self.labels)), float(self.rng.uniform(0.3, 0.6)),
+            low, high = self.false_positive_scores
+            detections.append(Detection2DResult(str(self.rng.choice(self.labels)), float(self.rng.uniform(low, high)),
                                                 (x, y, x + w, y + h), mask, ""))
         return detections, visible
+
+    def _jitter_mask(self, mask: np.ndarray) -> np.ndarray:
+        """The mask eroded or dilated by up to ``mask_jitter_px`` pixels, as a segmenter's edges."""
+        import cv2
+
+        radius = int(self.rng.integers(1, self.mask_jitter_px + 1))
+        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        operation = cv2.erode if self.rng.random() < 0.5 else cv2.dilate
+        return operation(mask.astype(np.uint8), kernel).astype(bool)
+
+    def _sensed(self, camera: Pose, depth: np.ndarray) -> tuple[Pose, np.ndarray]:
+        """The camera pose and depth as the robot's sensors report them: odometry drift growing with
+        the distance travelled plus pose noise; depth noise growing with the square of the range."""
+        if self.depth_noise_at_1m:
+            depth = depth + self.rng.normal(0.0, 1.0, depth.shape).astype(np.float32) * (
+                self.depth_noise_at_1m * depth * depth)
+        if self.drift_per_m or self.pose_noise_m:
+            if self._last_eye is not None:
+                travelled = float(np.linalg.norm(camera.position[:2] - self._last_eye[:2]))
+                self._drift[:2] += self.rng.normal(0.0, self.drift_per_m * max(travelled, 0.0) + 1e-12, 2)
+            self._last_eye = camera.position.copy()
+            noise = self.rng.normal(0.0, self.pose_noise_m, 3) * np.array([1.0, 1.0, 0.3])
+            camera = Pose(camera.position + self._drift + noise, camera.orientation)
+        return camera, depth
 
     def frames(self):
         """Yield ``SimFrame`` for every camera frame of the scenario, applying the events on the way;
@@ -310,8 +390,12 @@ class HouseholdSim:
                 eye = np.array([x + jitter[0], y + jitter[1], self.camera_height])
                 camera = look_at(eye, target)
                 rgb, depth, segmentation = self.render(camera)
+                self.last_true_depth = depth
                 detections, visible = self.detect(segmentation)
-                yield SimFrame(self.stamp, step, camera, np.array([eye[0], eye[1], 0.0]), rgb, depth, detections, visible)
+                sensed, depth = self._sensed(camera, depth)
+                self.true_cameras.append(camera)
+                robot = np.array([sensed.position[0], sensed.position[1], 0.0])
+                yield SimFrame(self.stamp, step, sensed, robot, rgb, depth, detections, visible)
                 step += 1
                 self.stamp += self.frame_period_s
         for event in planner:

@@ -16,6 +16,8 @@ episodic recall, and the latency of every call. Pictures: a top-down map and the
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import sys
 import threading
 import time
@@ -28,10 +30,12 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
+from memory_nodes.apps.evaluation import OPEN_VOCABULARY, FrameRecord, RealChange, change_metrics, frame_record, percentile
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.apps.object_scoring import IdentityTracker, RememberedObject, score_objects
+from memory_nodes.apps.object_scoring import IdentityTracker, ObjectScore, RememberedObject, score_objects
 from memory_nodes.apps.pictures import scene_graph, top_down_map
 from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.core.spatial.places import point_in_polygon
 from memory_nodes.core.spatial.types import ObjectStatus
 from memory_nodes.msg import SceneGraph
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
@@ -96,6 +100,13 @@ class ScenarioRun:
         self.sim = HouseholdSim(self.scenario, seed)
         self.trajectory: list[np.ndarray] = []
         self.identities = IdentityTracker()  # ground-truth name -> memory id when first matched one-to-one
+        self.frame_records: list[FrameRecord] = []  # the memory after every frame, for the change metrics
+        self.real_changes: list[RealChange] = []
+        self.last_positions: dict[str, np.ndarray] = {}
+        self.support: dict[str, str] = {}  # real object -> the furniture it stands on, once moved
+        self.last_visible_stamp: dict[str, float] = {}  # real object -> last stamp it was in view
+        self.furniture_labels = ({self.sim.furniture_label(n) for n in self.scenario.furniture}
+                                 if self.sim.detect_furniture else set())
         self.seen: set[str] = set()
         self.scores: list[Score] = []
 
@@ -145,6 +156,8 @@ class ScenarioRun:
                 kind, content, stamp = item
                 if kind == "planner":
                     client.record_event(content["kind"], content.get("task", ""), content.get("text", ""), stamp=stamp)
+                else:
+                    self._note_world_change(content, stamp)
                 continue
             frame: SimFrame = item
             expected = len(updates) + 1
@@ -154,6 +167,9 @@ class ScenarioRun:
                 time.sleep(0.005)
             self.trajectory.append(frame.robot_position[:2].copy())
             self.seen.update(frame.visible)
+            for name in frame.visible:
+                self.last_visible_stamp[name] = frame.stamp
+            self._record_frame(client, frame, done)
             done += 1
             if self.progress:
                 _progress(done, total, f"t={frame.stamp:.1f}s sees {', '.join(frame.visible) or 'nothing'}")
@@ -162,6 +178,30 @@ class ScenarioRun:
         if self.progress:
             sys.stdout.write("\n")
         time.sleep(0.5)  # let the change stream reach the temporal and episodic memories
+
+    def _note_world_change(self, text: str, stamp: float) -> None:
+        """The simulator applied an event (``moved X to F``, ``removed X``, ``added X``)."""
+        verb, name = text.split(" ")[:2]
+        label = self.sim.specs[name].label
+        if verb == "moved":
+            self.support[name] = text.split(" to ")[-1]
+            _, _, before, after = self.sim.moves[-1]
+            self.real_changes.append(RealChange("moved", name, label, stamp, before, after))
+        elif verb == "removed":
+            self.real_changes.append(RealChange("disappeared", name, label, stamp, self.last_positions.get(name), None))
+        elif verb == "added":
+            self.real_changes.append(RealChange("appeared", name, label, stamp, None, self.sim.position(name)))
+
+    def _record_frame(self, client: TimedClient, frame: SimFrame, index: int) -> None:
+        for name in self.sim.present():
+            self.last_positions[name] = self.sim.position(name)
+        spots = {spot_id for change in self.real_changes
+                 for spot_id, spot in zip(change.spot_ids(), [s for s in (change.old, change.new) if s is not None])
+                 if self.sim.in_view(spot)}
+        objects, _ = client.query_objects(include_absent=True, limit=1000)
+        objects = [o for o in objects if o.label not in self.furniture_labels]
+        self.frame_records.append(frame_record(index, frame.stamp, objects, self._truth(), spots, set(frame.visible),
+                                               MATCH_RADIUS_M))
 
     def _truth(self) -> dict[str, tuple[str, np.ndarray]]:
         return {name: (self.sim.specs[name].label, self.sim.position(name)) for name in self.sim.present()
@@ -179,8 +219,10 @@ class ScenarioRun:
         self.scores.append(Score(category, measure, float(value), target, passed, detail))
 
     def _score(self, client: TimedClient) -> None:
-        objects, _ = client.query_objects(include_absent=True, limit=1000)
-        self.final_objects = objects
+        everything, _ = client.query_objects(include_absent=True, limit=1000)
+        self.final_objects = everything
+        # Furniture (reported by the detector of the generated households) is scored apart.
+        objects = [o for o in everything if o.label not in self.furniture_labels]
         truth = self._truth()
         # One-to-one (Hungarian, same label, within MATCH_RADIUS_M): every unpartnered present
         # object is a false positive, wherever it is (see apps/object_scoring.py).
@@ -235,9 +277,123 @@ class ScenarioRun:
                       ratio >= 0.9, f"{past_ok} of {len(self.sim.moves)} within 0.15 m")
         for question in self.scenario.questions:
             self._question(client, question, matches)
+        self._score_changes(client)
+        self._ground_truth_questions(client, score)
         for service, values in sorted(client.latencies_ms.items()):
             self._add("latency", f"{service} (ms, median)", float(np.median(values)), "", None,
                       f"p95 {np.percentile(values, 95):.1f} ms over {len(values)} calls")
+
+    # ----------------------------------------------------------------- changes (apps/evaluation.py)
+    def _score_changes(self, client: TimedClient) -> None:
+        reported = [(c.stamp, c.kind, c.object_id) for c in client.query_changes(limit=100_000)]
+        names = {object_id: name for name, object_id in self.identities.first_ids.items()}
+        metrics = change_metrics(self.real_changes, self.frame_records, reported, names.get, MATCH_RADIUS_M)
+        for kind in ("appeared", "disappeared", "moved"):
+            stats = metrics.per_kind.get(kind)
+            if not stats:
+                continue
+            observed = stats["true_positives"] + stats["missed"]
+            done = [c for c in metrics.changes if c.kind == kind and c.reflected_frame is not None]
+            in_view = [float(c.frames_in_view) for c in done]
+            ratio = stats["true_positives"] / observed if observed else float("nan")
+            self._add("changes", f"{kind}: detected", ratio, "", None,
+                      f"{stats['true_positives']} of {observed} observable ({stats['unobserved']} never in view); "
+                      f"frames in view to reflect: median {percentile(in_view, 50):.1f}, p90 {percentile(in_view, 90):.1f}; "
+                      f"{percentile([c.delay_s for c in done], 50):.1f} s median")
+            self._add("changes", f"{kind}: frames in view until reflected, median", percentile(in_view, 50), "", None,
+                      f"p90 {percentile(in_view, 90):.1f}")
+        rate = 100.0 * metrics.false_changes / max(1, metrics.frames)
+        self._add("changes", "false changes per 100 frames", rate, "", None,
+                  f"{metrics.false_changes} moved/disappeared reported of objects that had not changed")
+
+    # ----------------------------------------------------------------- questions from ground truth
+    def _room_of(self, position: np.ndarray) -> str:
+        for name, polygon in self.scenario.rooms:
+            if point_in_polygon(float(position[0]), float(position[1]), tuple(tuple(v) for v in polygon)):
+                return name
+        return ""
+
+    def _ground_truth_questions(self, client: TimedClient, score: ObjectScore) -> None:
+        truth = self._truth()
+        rooms = [name for name, _ in self.scenario.rooms]
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for name, (label, _) in sorted(truth.items()):
+            by_label[label].append(name)
+        # binary: is there a <label> in the <room>?
+        binary = []
+        for label in sorted(by_label)[:8]:
+            true_rooms = {self._room_of(truth[n][1]) for n in by_label[label]}
+            for room in sorted(true_rooms)[:1] + [r for r in rooms if r not in true_rooms][:1]:
+                found, _ = client.query_objects(label=label, place_id=f"room-{room}", limit=5)
+                binary.append(bool(found) == (room in true_rooms))
+        self._ratio("questions: binary", "is there a <label> in the <room>?", binary)
+        # position at a past time: before each move, and now for a few unmoved objects
+        errors = []
+        for change in self.real_changes:
+            object_id = self.identities.first_id(change.name)
+            if change.kind == "moved" and object_id is not None and change.old is not None:
+                history = client.object_history(object_id, at_time=change.stamp - 0.1)
+                errors.append(float(np.linalg.norm(np.array(history.pose_at_time[1]) - change.old))
+                              if history.pose_at_time is not None else math.inf)
+        self._add("questions: position", "where was <object> at t (before its move), median error (m)",
+                  percentile(errors, 50), "", None, f"{sum(math.isinf(e) for e in errors)} of {len(errors)} unanswered")
+        # time: when did it leave; when was it last seen
+        leave = []
+        for change in self.real_changes:
+            object_id = self.identities.first_id(change.name)
+            if change.kind in ("moved", "disappeared") and object_id is not None:
+                wanted = "moved" if change.kind == "moved" else "disappeared"
+                stamps = [c.stamp for c in client.query_changes(object_id=object_id, kind=wanted)
+                          if c.stamp >= change.stamp - 1e-6]
+                leave.append(min(stamps) - change.stamp if stamps else math.inf)
+        self._add("questions: time", "when did <object> leave its place? median error (s)", percentile(leave, 50),
+                  "", None, f"{sum(math.isinf(e) for e in leave)} of {len(leave)} unanswered")
+        last_seen = []
+        by_id = {o.id: o for o in self.final_objects}
+        for name, object_id in score.pairs.items():
+            if name in self.last_visible_stamp and object_id in by_id:
+                last_seen.append(abs(by_id[object_id].last_seen - self.last_visible_stamp[name]))
+        self._add("questions: time", "when was <object> last seen? median error (s)", percentile(last_seen, 50), "",
+                  None, f"p90 {percentile(last_seen, 90):.1f} s over {len(last_seen)} objects; one observation "
+                  f"interval is {self.sim.frame_period_s:.1f} s")
+        # counts
+        counts = []
+        for label, names in sorted(by_label.items()):
+            found, _ = client.query_objects(label=label, limit=200)
+            counts.append(len(found) == len(names))
+        self._ratio("questions: counts", "how many <label>? exact", counts)
+        # where_is with qualifiers, for labels with several instances
+        qualified = []
+        for label, names in sorted(by_label.items()):
+            if len(names) < 2:
+                continue
+            for name in names:
+                expected = score.pairs.get(name)
+                support = self.support.get(name, self.sim.specs[name].on)
+                same_support = [n for n in names if self.support.get(n, self.sim.specs[n].on) == support]
+                room = self._room_of(truth[name][1])
+                same_room = [n for n in names if self._room_of(truth[n][1]) == room]
+                queries = []
+                if len(same_support) == 1:
+                    queries.append(f"the {label} on the {self.sim.furniture_label(support)}")
+                if len(same_room) == 1:
+                    queries.append(f"the {label} in the {room}")
+                for query in queries:
+                    answer = client.where_is(query, limit=1)
+                    qualified.append(bool(answer) and expected is not None and answer[0].object_id == expected)
+        self._ratio("questions: where_is with qualifiers", "top-1 is the instance the qualifier names", qualified)
+        # open vocabulary
+        vocabulary = []
+        present_labels = set(by_label)
+        for text, labels in OPEN_VOCABULARY.items():
+            if present_labels & set(labels):
+                found, _ = client.query_objects(text=text, limit=1)
+                vocabulary.append(bool(found) and found[0].label in labels)
+        self._ratio("questions: open vocabulary", "top-1 label fits the description", vocabulary)
+
+    def _ratio(self, category: str, measure: str, outcomes: list[bool]) -> None:
+        value = sum(outcomes) / len(outcomes) if outcomes else float("nan")
+        self._add(category, measure, value, "", None, f"{sum(outcomes)} of {len(outcomes)}")
 
     def _question(self, client: TimedClient, question: dict, matches: dict) -> None:
         kind = question["type"]
@@ -293,19 +449,30 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="flat", help="flat, studio, house, or a scenario YAML file")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="directory of the pictures")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path, help="also write the scores to this file (measure -> value, category)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no scorecard")
     argv = sys.argv[1:] if args is None else args
     options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
     path = scenario_path(options.scenario)
     print(f"scenario {path.stem}: running the household in pybullet through the memory nodes")
-    run = ScenarioRun(path, options.output, options.seed)
+    run = ScenarioRun(path, options.output, options.seed, progress=not options.quiet)
     try:
         scores = run.run()
     except MemoryServiceError as error:
         print(f"\nscenario failed: {error}", file=sys.stderr)
         return 1
+    if options.json is not None:
+        options.json.write_text(json.dumps({s.measure: {"value": s.value, "category": s.category} for s in scores},
+                                           indent=1))
+    if options.quiet:
+        return 0
     print()
     print(format_scorecard(scores))
     print(f"\npictures: {run.map_path}  {run.graph_path}")
     failed = [s for s in scores if s.passed is False]
     print(f"{len([s for s in scores if s.passed])} checks passed, {len(failed)} failed")
     return 0 if not failed else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``make eval``: generated households at every level plus the shipped scenarios, each run through
+the real nodes (one process per household, as ``memory_sim_demo`` runs it), scored, and summed up
+in ``EVALUATION.md``: the mean and the worst case of every metric, per level, with the seeds that
+reproduce each figure, and pictures of one household per level.
+
+    python -m memory_nodes.apps.evaluate --seeds 20 --output evaluation_output --report EVALUATION.md
+
+A household is reproduced alone with ``memory_sim_demo --scenario <output>/households/<name>.yaml``
+(the YAML files are written there) or regenerated from its seed and level
+(``household_generator.write_household``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from memory_nodes.apps.household_generator import LEVELS, write_household
+
+SHIPPED = ("flat", "studio", "house")
+# Measures where less is better (errors, delays, false alarms); every other one: more is better.
+LOWER_IS_BETTER = ("error", "frames in view", "false changes", "spurious")
+
+
+def lower_is_better(measure: str) -> bool:
+    return any(word in measure for word in LOWER_IS_BETTER)
+
+
+def run_household(scenario: str, output: Path, seed: int) -> dict[str, dict[str, float]]:
+    """Run one scenario in its own process; measure -> {"value", "category"}."""
+    result_file = output / "scores" / f"{Path(scenario).stem}.json"
+    result_file.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "memory_nodes.apps.scenario_runner", "--scenario", scenario,
+               "--output", str(output / "pictures"), "--seed", str(seed), "--json", str(result_file), "--quiet"]
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    if not result_file.exists():
+        raise RuntimeError(f"{scenario} produced no scores (exit {completed.returncode}):\n{completed.stderr[-3000:]}")
+    return json.loads(result_file.read_text())
+
+
+def summarise(runs: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, str, float, float, str, int]]:
+    """(category, measure, mean, worst, worst household, households measured) over ``runs``."""
+    values: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+    for household, scores in runs.items():
+        for measure, score in scores.items():
+            if score["category"] == "latency" or not math.isfinite(score["value"]):
+                continue
+            values[(score["category"], measure)].append((score["value"], household))
+    rows = []
+    for (category, measure), items in values.items():
+        pick = max if lower_is_better(measure) else min
+        worst_value, worst_household = pick(items, key=lambda item: item[0])
+        rows.append((category, measure, sum(v for v, _ in items) / len(items), worst_value, worst_household,
+                     len(items)))
+    return rows
+
+
+def write_report(path: Path, by_level: dict[str, dict[str, dict[str, dict[str, float]]]], seeds: list[int],
+                 pictures: dict[str, Path], elapsed_s: float) -> None:
+    lines = [
+        "# Evaluation",
+        "",
+        f"Written by `make eval` (`python -m memory_nodes.apps.evaluate --seeds {len(seeds)}`) in {elapsed_s / 60:.0f} "
+        f"minutes: generated households at each level (seeds {seeds[0]}-{seeds[-1]}) and the shipped scenarios, "
+        "each run through the real nodes and scored through the public services against the simulator's ground "
+        "truth. What each metric means: `memory_nodes/apps/object_scoring.py` (objects, one-to-one) and "
+        "`memory_nodes/apps/evaluation.py` (changes, questions); the levels: "
+        "`memory_nodes/apps/household_generator.py`. Worst is the lowest value, or the highest for errors, "
+        "delays and false changes; the household named beside it reproduces it "
+        "(`generated_<level>_<seed>`, or a shipped scenario).",
+        "",
+    ]
+    for level, runs in by_level.items():
+        lines += [f"## {level} ({len(runs)} households)", "",
+                  "| category | measure | mean | worst | worst in | households |", "|---|---|---|---|---|---|"]
+        for category, measure, mean, worst, household, count in sorted(summarise(runs)):
+            lines.append(f"| {category} | {measure.replace('|', '/')} | {mean:.3f} | {worst:.3f} | {household} | "
+                         f"{count} |")
+        lines.append("")
+        if level in pictures:
+            lines += [f"![{level}: remembered objects vs ground truth]({pictures[level].as_posix()})", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(args: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Evaluate the memory on generated and shipped households.")
+    parser.add_argument("--seeds", type=int, default=20, help="households per level (seeds 0..N-1)")
+    parser.add_argument("--levels", nargs="*", default=list(LEVELS))
+    parser.add_argument("--output", type=Path, default=Path("evaluation_output"))
+    parser.add_argument("--report", type=Path, default=Path("EVALUATION.md"))
+    parser.add_argument("--pictures", type=Path, default=Path("docs/evaluation"),
+                        help="where the pictures of the report go (next to the report)")
+    options = parser.parse_args(args)
+    started = time.monotonic()
+    seeds = list(range(options.seeds))
+    by_level: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
+    pictures: dict[str, Path] = {}
+    for level in options.levels:
+        by_level[level] = {}
+        for seed in seeds:
+            path = write_household(seed, level, options.output / "households")
+            print(f"{level} seed {seed}: {path.stem}", flush=True)
+            by_level[level][path.stem] = run_household(str(path), options.output, seed)
+        first = options.output / "pictures" / f"generated_{level}_{seeds[0]}_map.png"
+        if first.exists():
+            options.pictures.mkdir(parents=True, exist_ok=True)
+            pictures[level] = options.pictures / first.name
+            shutil.copy(first, pictures[level])
+    by_level["shipped"] = {}
+    for name in SHIPPED:
+        print(f"shipped: {name}", flush=True)
+        by_level["shipped"][name] = run_household(name, options.output, 0)
+    report_pictures = {level: path.relative_to(options.report.parent) if path.is_relative_to(options.report.parent)
+                       else path for level, path in pictures.items()}
+    write_report(options.report, by_level, seeds, report_pictures, time.monotonic() - started)
+    print(f"wrote {options.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
