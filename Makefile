@@ -64,10 +64,10 @@ quick-demo: install
 
 test: install
 	@$(ROS_ENV) && rm -rf $(WS)/build/memory_nodes/test_results && \
-		$(COLCON) test --base-paths src --return-code-on-test-failure \
-		--event-handlers console_direct+ status- summary- ; rc=$$?; \
+		rc=0; $(COLCON) test --base-paths src --return-code-on-test-failure \
+		--event-handlers console_direct+ status- summary- || rc=$$?; \
 		$(COLCON) test-result --test-result-base $(WS)/build/memory_nodes --verbose > /dev/null || true; \
-		python $(CURDIR)/tools/junit_summary.py $(WS)/build/memory_nodes/test_results && exit $$rc
+		python $(CURDIR)/tools/junit_summary.py $(WS)/build/memory_nodes/test_results || exit 1; exit $$rc
 
 # Speed, scale and recovery figures (not part of the tests): prints a table, writes BENCHMARKS.md.
 bench: install
@@ -77,8 +77,8 @@ bench: install
 # nodes; writes EVALUATION.md and docs/evaluation/*.png (not part of the tests; about a minute a household).
 SEEDS ?= 20
 eval: install
-	@$(ROS_ENV) && python -m memory_nodes.apps.evaluate --seeds $(SEEDS) --output $(CURDIR)/evaluation_output \
-		--report $(CURDIR)/EVALUATION.md --pictures $(CURDIR)/docs/evaluation
+	@$(ROS_ENV) && cd $(WS) && python -m memory_nodes.apps.evaluate --seeds $(SEEDS) --output $(CURDIR)/evaluation_output \
+		--report $(CURDIR)/EVALUATION.md --pictures $(CURDIR)/docs/evaluation $(EVAL_ARGS)
 
 # 10 minutes of 30 Hz RGB-D + detections and 50 queries/s against every service, one process per
 # node (test/test_soak.py runs 60 s of it).

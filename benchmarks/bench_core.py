@@ -188,7 +188,8 @@ def resident_memory_used() -> tuple[float, float]:
     for start in range(0, 10_000, 50):
         spatial.integrate([Observation(f"thing{i % 50}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
                                        np.array([0.3, 0.3, 0.3]),
-                                       points=rng.uniform(-0.15, 0.15, (100, 3)) + np.array([2.0 * (i % side), 2.0 * (i // side), 0.5]),
+                                       points=rng.uniform(-0.15, 0.15, (100, 3))
+                                       + np.array([2.0 * (i % side), 2.0 * (i // side), 0.5]),
                                        appearance=rng.random(64).astype(np.float32))
                            for i in range(start, start + 50)], float(start))
     gc.collect()

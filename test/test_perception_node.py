@@ -165,3 +165,20 @@ def test_odometry_pose_source_composes_the_base_to_camera_transform(rclpy_contex
 def test_bad_perception_parameters_fail_at_start(rclpy_context, overrides):
     with pytest.raises(ConfigError):
         PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+
+
+@pytest.mark.parametrize("field,index,value", [("k", 0, float("nan")), ("k", 2, float("inf")), ("d", 0, float("nan")),
+                                              ("p", 0, float("nan")), ("k", 0, 0.0)])
+def test_a_camera_info_with_nan_or_a_zero_focal_length_is_rejected(rclpy_context, field, index, value):
+    node = PerceptionNode(context=rclpy_context)
+    info = CameraInfo(width=640, height=480, k=[500.0, 0.0, 320.0, 0.0, 500.0, 240.0, 0.0, 0.0, 1.0],
+                      d=[0.0] * 5, p=[500.0, 0, 320, 0, 0, 500, 240, 0, 0, 0, 1, 0])
+    node._on_camera_info(info)
+    assert node.camera_info is info
+    node.camera_info = None
+    values = list(getattr(info, field))
+    values[index] = value
+    setattr(info, field, values)
+    node._on_camera_info(info)
+    assert node.camera_info is None and node.counters.counts["camera_info.rejected"] == 1
+    node.destroy_node()

@@ -33,10 +33,13 @@ def lower_is_better(measure: str) -> bool:
     return any(word in measure for word in LOWER_IS_BETTER)
 
 
-def run_household(scenario: str, output: Path, seed: int) -> dict[str, dict[str, float]]:
+def run_household(scenario: str, output: Path, seed: int, reuse: bool = False) -> dict[str, dict[str, float]]:
     """Run one scenario in its own process; measure -> {"value", "category"}."""
     result_file = output / "scores" / f"{Path(scenario).stem}.json"
     result_file.parent.mkdir(parents=True, exist_ok=True)
+    if reuse and result_file.exists():
+        return dict(json.loads(result_file.read_text()))
+    result_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "memory_nodes.apps.scenario_runner", "--scenario", scenario,
                "--output", str(output / "pictures"), "--seed", str(seed), "--json", str(result_file), "--quiet"]
     completed = subprocess.run(command, capture_output=True, text=True, timeout=1800)
@@ -63,7 +66,7 @@ def summarise(runs: dict[str, dict[str, dict[str, float]]]) -> list[tuple[str, s
 
 
 def write_report(path: Path, by_level: dict[str, dict[str, dict[str, dict[str, float]]]], seeds: list[int],
-                 pictures: dict[str, Path], elapsed_s: float) -> None:
+                 pictures: dict[str, Path], elapsed_s: float, failures: list[str]) -> None:
     lines = [
         "# Evaluation",
         "",
@@ -77,6 +80,8 @@ def write_report(path: Path, by_level: dict[str, dict[str, dict[str, dict[str, f
         "(`generated_<level>_<seed>`, or a shipped scenario).",
         "",
     ]
+    if failures:
+        lines += [f"Households whose run failed (see the `make eval` output): {', '.join(failures)}.", ""]
     for level, runs in by_level.items():
         lines += [f"## {level} ({len(runs)} households)", "",
                   "| category | measure | mean | worst | worst in | households |", "|---|---|---|---|---|---|"]
@@ -97,17 +102,23 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, default=Path("EVALUATION.md"))
     parser.add_argument("--pictures", type=Path, default=Path("docs/evaluation"),
                         help="where the pictures of the report go (next to the report)")
+    parser.add_argument("--reuse", action="store_true", help="keep the scores of households already run")
     options = parser.parse_args(args)
     started = time.monotonic()
     seeds = list(range(options.seeds))
     by_level: dict[str, dict[str, dict[str, dict[str, float]]]] = {}
     pictures: dict[str, Path] = {}
+    failures: list[str] = []
     for level in options.levels:
         by_level[level] = {}
         for seed in seeds:
             path = write_household(seed, level, options.output / "households")
             print(f"{level} seed {seed}: {path.stem}", flush=True)
-            by_level[level][path.stem] = run_household(str(path), options.output, seed)
+            try:
+                by_level[level][path.stem] = run_household(str(path), options.output, seed, options.reuse)
+            except RuntimeError as error:  # reported, not fatal: one broken run must not hide the rest
+                print(error, file=sys.stderr)
+                failures.append(path.stem)
         first = options.output / "pictures" / f"generated_{level}_{seeds[0]}_map.png"
         if first.exists():
             options.pictures.mkdir(parents=True, exist_ok=True)
@@ -116,12 +127,12 @@ def main(args: list[str] | None = None) -> int:
     by_level["shipped"] = {}
     for name in SHIPPED:
         print(f"shipped: {name}", flush=True)
-        by_level["shipped"][name] = run_household(name, options.output, 0)
+        by_level["shipped"][name] = run_household(name, options.output, 0, options.reuse)
     report_pictures = {level: path.relative_to(options.report.parent) if path.is_relative_to(options.report.parent)
                        else path for level, path in pictures.items()}
-    write_report(options.report, by_level, seeds, report_pictures, time.monotonic() - started)
-    print(f"wrote {options.report}")
-    return 0
+    write_report(options.report, by_level, seeds, report_pictures, time.monotonic() - started, failures)
+    print(f"wrote {options.report}" + (f"; {len(failures)} households failed: {', '.join(failures)}" if failures else ""))
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,16 @@ OPEN_VOCABULARY = {
 }
 
 
+def colour_name(colour: tuple[float, float, float]) -> str:
+    """The name of a generated object's colour ("" unless it is one of the named ones)."""
+    from memory_nodes.apps.household_generator import COLOURS
+
+    for name, value in COLOURS.items():
+        if np.allclose(colour, value, atol=1e-6):
+            return name
+    return ""
+
+
 @dataclass
 class FrameRecord:
     """What the memory held after one frame, and what of the world was in view."""

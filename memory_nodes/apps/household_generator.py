@@ -69,6 +69,8 @@ CLASSES = (
 # Classes a detector confuses (a hard-level detector mislabels one as the other).
 CONFUSABLE = (("mug", "cup"), ("cup", "can"), ("apple", "orange"), ("book", "box"), ("phone", "remote control"),
               ("bottle", "vase"), ("bowl", "plate"))
+# Colours a person names, for the pair of same-class objects that only colour tells apart.
+COLOURS = {"red": (0.85, 0.1, 0.1), "blue": (0.1, 0.25, 0.85), "green": (0.1, 0.65, 0.2), "yellow": (0.95, 0.85, 0.1)}
 # Objects small enough to crowd a surface 5-10 cm apart.
 SMALL = ("cup", "can", "apple", "orange", "candle", "mug", "rubber duck")
 
@@ -158,6 +160,18 @@ def generate_household(seed: int, level: str = "medium") -> dict[str, Any]:
     item = elsewhere[int(rng.integers(len(elsewhere)))]
     place(twin_class, item, item.slots.pop(int(rng.integers(len(item.slots)))),
           f"{twin_class.label.replace(' ', '_')}_{len(objects) + 1}")
+    # Two objects of one class that differ only in colour, on different furniture ("the red cup").
+    plain = [c for c in CLASSES if c.shape in ("box", "cylinder", "sphere") and c != twin_class]
+    paired = plain[int(rng.integers(len(plain)))]
+    colours = rng.permutation(sorted(COLOURS)).tolist()[:2]
+    for colour in colours:
+        free = [f for f in furniture if f.slots]
+        if not free:
+            break
+        item = free[int(rng.integers(len(free)))]
+        spec = ObjectClass(paired.label, paired.shape, paired.size, COLOURS[colour])
+        place(spec, item, item.slots.pop(int(rng.integers(len(item.slots)))),
+              f"{colour}_{paired.label.replace(' ', '_')}_{len(objects) + 1}")
     while len(objects) < target:
         candidates = [f for f in furniture if f.slots]
         if not candidates:
@@ -184,17 +198,20 @@ def generate_household(seed: int, level: str = "medium") -> dict[str, Any]:
     def free_slot(item: _Furniture) -> tuple[float, float] | None:
         return item.slots.pop(int(rng.integers(len(item.slots)))) if item.slots else None
 
-    second_pass: list[_Furniture] = []
+    second_pass: list[_Furniture] = []  # places whose content changed: new places
+    old_places: list[_Furniture] = []  # the places things left
     change_count = {"easy": 3, "medium": 5, "hard": 8}[level]
     kinds_of_change = ["move_far", "remove", "add", "move_far", "swap", "return", "remove", "move_far"]
     picks = iter(order + order)  # a small household may need an object twice
     for kind in kinds_of_change[:change_count]:
         step = step_after_tour
         if kind == "add":
-            item = furniture[int(rng.integers(len(furniture)))]
-            offset = free_slot(item)
-            if offset is None:
+            with_room = [f for f in furniture if f.slots]
+            if not with_room:
                 continue
+            item = with_room[int(rng.integers(len(with_room)))]
+            offset = free_slot(item)
+            assert offset is not None
             spec = classes[int(rng.integers(len(classes)))]
             events.append({"at_step": step, "add": {"name": f"new_{spec.label.replace(' ', '_')}_{len(events)}",
                                                     "label": spec.label, "shape": spec.shape, "size": list(spec.size),
@@ -206,7 +223,7 @@ def generate_household(seed: int, level: str = "medium") -> dict[str, Any]:
         source = by_name[next(o["stands_on"] for o in objects if o["name"] == name)]
         if kind == "remove":
             events.append({"at_step": step, "remove": name})
-            second_pass.append(source)
+            old_places.append(source)
         elif kind in ("move_far", "return"):
             others = [f for f in furniture if f.room != source.room and f.slots] or [f for f in furniture if f.slots]
             if not others:
@@ -216,7 +233,8 @@ def generate_household(seed: int, level: str = "medium") -> dict[str, Any]:
             assert offset is not None
             events.append({"at_step": step, "move": name, "to": target_item.name, "offset": list(offset)})
             # the new place is seen first, then the old one
-            second_pass += [target_item, source]
+            second_pass.append(target_item)
+            old_places.append(source)
             if kind == "return":
                 back = next(o for o in objects if o["name"] == name)
                 events.append({"at_step": step + 1000, "move": name, "to": source.name, "offset": back["offset"]})
@@ -227,9 +245,9 @@ def generate_household(seed: int, level: str = "medium") -> dict[str, Any]:
             events.append({"at_step": step, "move": name, "to": other["stands_on"], "offset": other["offset"]})
             events.append({"at_step": step, "move": other_name, "to": mine["stands_on"], "offset": mine["offset"]})
             second_pass.append(by_name[other["stands_on"]])
-            second_pass.append(source)
+            old_places.append(source)
     # Second tour: the changed places (new places first), briefly; then everything else.
-    seen_again = list(dict.fromkeys(item.name for item in second_pass))
+    seen_again = list(dict.fromkeys(item.name for item in second_pass + old_places))
     glance = {"easy": (7, 7), "medium": (2, 3), "hard": (1, 3)}[level]
     route += [stop(by_name[n], int(rng.integers(glance[0], glance[1] + 1))) for n in seen_again]
     route += [stop(f, later_look) for f in furniture if f.name not in seen_again]

@@ -30,7 +30,15 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
-from memory_nodes.apps.evaluation import OPEN_VOCABULARY, FrameRecord, RealChange, change_metrics, frame_record, percentile
+from memory_nodes.apps.evaluation import (
+    OPEN_VOCABULARY,
+    FrameRecord,
+    RealChange,
+    change_metrics,
+    colour_name,
+    frame_record,
+    percentile,
+)
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
 from memory_nodes.apps.object_scoring import IdentityTracker, ObjectScore, RememberedObject, score_objects
 from memory_nodes.apps.pictures import scene_graph, top_down_map
@@ -85,6 +93,15 @@ def _progress(done: int, total: int, note: str) -> None:
     filled = int(width * done / max(total, 1))
     sys.stdout.write(f"\r  [{'#' * filled}{'.' * (width - filled)}] {done}/{total} frames  {note[:40]:<40}")
     sys.stdout.flush()
+
+
+def _history(client: TimedClient, object_id: str, at_time: float):
+    """``object_history`` of an id, or None when the memory no longer knows it (merged, forgotten):
+    an unanswered question, not a failed run."""
+    try:
+        return client.object_history(object_id, at_time=at_time)
+    except MemoryServiceError:
+        return None
 
 
 def _remembered(objects) -> list[RememberedObject]:
@@ -264,8 +281,8 @@ class ScenarioRun:
                 noticed += 1
                 delays.append(hits[0].stamp - stamp)
             if before is not None:
-                history = client.object_history(object_id, at_time=stamp - 0.1)
-                if history.pose_at_time is not None:
+                history = _history(client, object_id, stamp - 0.1)
+                if history is not None and history.pose_at_time is not None:
                     past_ok += np.linalg.norm(np.array(history.pose_at_time[1]) - before) < 0.15
         detected = noticed / max(1, len(events))
         self._add("causal/temporal consistency", "moves and removals noticed", detected, ">= 0.90", detected >= 0.9,
@@ -332,9 +349,9 @@ class ScenarioRun:
         for change in self.real_changes:
             object_id = self.identities.first_id(change.name)
             if change.kind == "moved" and object_id is not None and change.old is not None:
-                history = client.object_history(object_id, at_time=change.stamp - 0.1)
+                history = _history(client, object_id, change.stamp - 0.1)
                 errors.append(float(np.linalg.norm(np.array(history.pose_at_time[1]) - change.old))
-                              if history.pose_at_time is not None else math.inf)
+                              if history is not None and history.pose_at_time is not None else math.inf)
         self._add("questions: position", "where was <object> at t (before its move), median error (m)",
                   percentile(errors, 50), "", None, f"{sum(math.isinf(e) for e in errors)} of {len(errors)} unanswered")
         # time: when did it leave; when was it last seen
@@ -374,6 +391,9 @@ class ScenarioRun:
                 room = self._room_of(truth[name][1])
                 same_room = [n for n in names if self._room_of(truth[n][1]) == room]
                 queries = []
+                colour = colour_name(self.sim.specs[name].colour)
+                if colour and sum(colour_name(self.sim.specs[n].colour) == colour for n in names) == 1:
+                    queries.append(f"the {colour} {label}")
                 if len(same_support) == 1:
                     queries.append(f"the {label} on the {self.sim.furniture_label(support)}")
                 if len(same_room) == 1:

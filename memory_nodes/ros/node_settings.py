@@ -109,7 +109,7 @@ class PerceptionNodeSettings(Settings):
     map_frame: str = setting("map", "fixed frame of the observations (REP-105)")
     camera_frame: str = setting("camera_color_optical_frame", "optical frame looked up in TF")
     base_to_camera: CameraMount = setting(description="camera mount", default_factory=CameraMount)
-    sync_tolerance_s: float = setting(0.05, "largest stamp difference of matched messages", "s", low=0)
+    sync_tolerance_s: float = setting(0.05, "largest stamp difference of matched messages", "s", above=0)
     max_wait_s: float = setting(1.0, "how long a detection waits for its images and pose", "s", above=0)
     rgb_wait_s: float = setting(0.1, "how long a complete depth frame waits for its colour image before it is "
                                 "processed without (wall time)", "s", low=0)

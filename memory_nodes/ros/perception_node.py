@@ -21,6 +21,7 @@ lifting falls behind the camera, the oldest frames are dropped first and counted
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -170,7 +171,10 @@ class PerceptionNode(Node):
             self._process(*item)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        if msg.k[0] <= 0 or msg.k[4] <= 0 or msg.width == 0 or msg.height == 0:
+        if not all(math.isfinite(v) for v in (*msg.k, *msg.d, *msg.p, *msg.r)):
+            self.counters.rejected("camera_info", "NaN or infinity in the calibration")
+            return
+        if not (msg.k[0] > 0 and msg.k[4] > 0) or msg.width == 0 or msg.height == 0:
             self.counters.rejected("camera_info", "zero focal length or image size")
             return
         with self._lock:

@@ -1,0 +1,147 @@
+"""The evaluation: generated households have what makes memory hard, the change metrics count what
+they claim on hand-made frames, and a fixed subset of households runs through the real nodes with
+every metric held to a floor (the figures EVALUATION.md reports for these seeds, with a margin), so
+a regression fails here."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import install_prefix
+
+from memory_nodes.apps.evaluation import RealChange, change_metrics, frame_record
+from memory_nodes.apps.household_generator import LEVELS, generate_household, write_household
+from memory_nodes.apps.household_sim import load_scenario
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_generated_households_have_what_makes_memory_hard(level, tmp_path):
+    for seed in range(5):
+        household = generate_household(seed, level)
+        assert household == generate_household(seed, level)  # reproducible from its seed
+        assert 2 <= len(household["rooms"]) <= 5
+        objects = household["objects"]
+        assert 10 <= len(objects) <= 40
+        looks = Counter((o["label"], o["shape"], tuple(o["colour"])) for o in objects)
+        assert max(looks.values()) >= 3, "three identical instances of one class"
+        by_support = Counter(o["stands_on"] for o in objects)
+        crowded, count = by_support.most_common(1)[0]
+        assert count >= 8
+        offsets = np.array([o["offset"] for o in objects if o["stands_on"] == crowded])
+        gaps = np.sort(np.linalg.norm(offsets[:, None] - offsets[None], axis=2), axis=1)[:, 1]
+        assert np.sum(gaps <= 0.16) >= 8, "a cluttered surface: 8+ neighbours 5-10 cm apart (centres < 16 cm)"
+        kinds = Counter(next(k for k in ("move", "remove", "add") if k in e) for e in household["events"])
+        assert kinds["move"] >= 1 and kinds["remove"] >= 1 and kinds["add"] >= 1
+        stops = household["stops"]
+        targets = [e["to"] for e in household["events"] if "move" in e]
+        targets += [e["add"]["stands_on"] for e in household["events"] if "add" in e]
+        for event in household["events"]:
+            first_tour = sum(s["frames"] for s in stops[: len(household["furniture"])])
+            if "move" in event and event["at_step"] == first_tour:
+                # the new place is looked at after the move, before the old one again (unless the
+                # old place is also where something else went or appeared, as in a swap)
+                source = next(o["stands_on"] for o in objects if o["name"] == event["move"])
+                step, later = 0, []
+                for stop in stops:
+                    if step >= event["at_step"]:
+                        later.append(stop["look"])
+                    step += stop["frames"]
+                assert event["to"] in later and source in later
+                if source not in targets:
+                    assert later.index(event["to"]) < later.index(source)
+        if level == "hard":
+            assert household["detector"]["drop_rate"] >= 0.1 and household["detector"]["depth_noise_at_1m"] > 0
+            assert min(s["frames"] for s in stops) == 1, "brief glances"
+        assert load_scenario(write_household(seed, level, tmp_path)).frame_count == sum(s["frames"] for s in stops)
+
+
+class _Object:
+    def __init__(self, object_id, label, position, status="present"):
+        self.id, self.label, self.position, self.status = object_id, label, position, status
+
+
+def test_change_metrics_on_hand_made_frames():
+    """A book removed at t=10 and a mug moved at t=10: the memory drops the book on the second
+    frame in view and never lets go of the mug's stale copy; a third object, never moved, is
+    reported moved (a false change)."""
+    book_at, mug_from, mug_to = np.array([0.0, 0, 0.8]), np.array([2.0, 0, 0.8]), np.array([5.0, 0, 0.8])
+    changes = [RealChange("disappeared", "book", "book", 10.0, book_at, None),
+               RealChange("moved", "mug", "mug", 10.0, mug_from, mug_to)]
+    truth = {"mug": ("mug", mug_to), "lamp": ("lamp", np.array([9.0, 0, 1]))}
+    frames = []
+    for k, stamp in enumerate([9.0, 11.0, 12.0, 13.0]):
+        book = _Object("obj-1", "book", tuple(book_at), "present" if stamp < 12.0 else "absent")
+        objects = [book, _Object("obj-2", "mug", tuple(mug_from)), _Object("obj-9", "mug", tuple(mug_to)),
+                   _Object("obj-3", "lamp", (9.0, 0, 1))]
+        spots = {"book@old", "mug@old", "mug@new"} if stamp > 10.0 else set()
+        frames.append(frame_record(k, stamp, objects, truth, spots, set(), 0.35))
+    names = {"obj-1": "book", "obj-2": "mug", "obj-3": "lamp"}
+    metrics = change_metrics(changes, frames, [(12.0, "disappeared", "obj-1"), (12.5, "moved", "obj-3")], names.get,
+                             0.35)
+    book, mug = changes
+    assert book.observable_frame == 1 and book.reflected_frame == 2 and book.frames_in_view == 2
+    assert book.delay_s == pytest.approx(1.0)
+    assert mug.observable_frame == 1 and mug.reflected_frame is None and math.isnan(mug.delay_s)
+    assert metrics.per_kind["disappeared"]["true_positives"] == 1 and metrics.per_kind["moved"]["missed"] == 1
+    assert metrics.false_changes == 1
+
+
+# The subset the suite runs through the real nodes: every metric of these households as `make eval`
+# measured it (EVALUATION.md), held to that figure with a margin for the machine's timing: a ratio
+# may fall by 0.15, an error, delay or count of false alarms may grow by half plus a little.
+MEASURED = {
+    ("easy", 0): {
+        "one memory object per real object": 1.0, "object precision": 1.0, "object recall": 1.0,
+        "spurious remembered objects": 0.0, "ids stable across revisits and moves": 1.0,
+        "position error, median (m)": 0.019, "moves and removals noticed": 1.0,
+        "pose at a past time (before the move)": 1.0, "appeared: detected": 1.0, "disappeared: detected": 1.0,
+        "moved: detected": 1.0, "appeared: frames in view until reflected, median": 1.0,
+        "disappeared: frames in view until reflected, median": 5.0,
+        "moved: frames in view until reflected, median": 12.0, "false changes per 100 frames": 0.0,
+        "is there a <label> in the <room>?": 1.0,
+        "where was <object> at t (before its move), median error (m)": 0.013,
+        "when did <object> leave its place? median error (s)": 25.75,
+        "when was <object> last seen? median error (s)": 0.0, "how many <label>? exact": 1.0,
+        "top-1 is the instance the qualifier names": 0.5, "top-1 label fits the description": 1.0,
+    },
+}
+SLACK = {"(m)": 0.05, "frames": 2.0, "(s)": 10.0, "per 100 frames": 1.0, "spurious": 1.0}
+
+
+def holds(measure: str, value: float, measured: float) -> bool:
+    from memory_nodes.apps.evaluate import lower_is_better
+
+    if math.isnan(measured):
+        return True
+    if lower_is_better(measure):
+        slack = next((s for key, s in SLACK.items() if key in measure), 0.0)
+        return value <= 1.5 * measured + slack
+    return value >= measured - 0.15
+
+
+def test_the_margin_fails_a_regression():
+    assert holds("object recall", 0.9, 1.0) and not holds("object recall", 0.8, 1.0)
+    assert holds("position error, median (m)", 0.07, 0.019) and not holds("position error, median (m)", 0.2, 0.019)
+    assert not holds("false changes per 100 frames", 2.5, 0.0)
+
+
+@pytest.mark.parametrize("level,seed", sorted(MEASURED))
+def test_generated_household_through_the_nodes_holds_its_figures(level, seed, tmp_path):
+    from memory_nodes.apps.scenario_runner import ScenarioRun, format_scorecard
+
+    assert install_prefix().exists()
+    path = write_household(seed, level, tmp_path)
+    scores = ScenarioRun(path, tmp_path / "out", seed, progress=False).run()
+    card = format_scorecard(scores)
+    by_measure = {s.measure: s.value for s in scores}
+    failed = [f"{measure}: {by_measure.get(measure)} against {measured}"
+              for measure, measured in MEASURED[(level, seed)].items()
+              if measure not in by_measure or not holds(measure, by_measure[measure], measured)]
+    assert not failed, "\n".join(failed) + "\n" + card
+    categories = {s.category for s in scores}
+    assert {"changes", "questions: binary", "questions: position", "questions: time", "questions: counts",
+            "questions: open vocabulary"} <= categories, card
+    assert (tmp_path / "out" / f"generated_{level}_{seed}_map.png").is_file()
