@@ -195,7 +195,10 @@ def test_latched_scene_graph_and_markers_reach_a_late_subscriber(system):
     graphs, markers = [], []
     feeder.create_subscription(SceneGraph, "/memory/scene_graph", graphs.append, LATCHED_QOS)
     feeder.create_subscription(MarkerArray, "/memory/scene_graph_markers", markers.append, LATCHED_QOS)
-    assert wait_until(lambda: graphs and markers, timeout_s=10.0)
+    # The latched snapshot is republished every snapshot_period_s while the graph changes: the one a
+    # late subscriber gets first may predate the last frames, a later one must cover them all.
+    assert wait_until(lambda: graphs and markers and graphs[-1].sequence > system["frames"], timeout_s=10.0), \
+        [g.sequence for g in graphs]
     graph = graphs[-1]
     assert graph.is_full_snapshot and graph.header.frame_id == "map" and graph.sequence > system["frames"]
     assert len(graph.objects) == len(flat_scenario().objects)

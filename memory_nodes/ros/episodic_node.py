@@ -42,14 +42,7 @@ class EpisodicMemoryNode(MemoryNode):
         return EpisodicMemory(self.config, shared_text_encoder() if self.text_search else None)
 
     def _on_change(self, msg: ChangeEvent) -> None:
-        try:
-            change = cv.change_from_msg(msg)
-            self.memory.note_change(change)
-        except InvalidInputError as error:
-            self.counters.rejected("changes", str(error))
-            return
-        self.record(ChangeNarrated(change))
-        self.counters.accepted("changes")
+        self.take_change(msg, self.memory.note_change, ChangeNarrated)
 
     def _record_event(self, request: RecordEvent.Request, response: RecordEvent.Response) -> str:
         if request.kind not in PLANNER_KINDS:

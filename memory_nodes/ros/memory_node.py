@@ -30,9 +30,10 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from memory_nodes.core.changes import Change
 from memory_nodes.core.errors import InvalidInputError, MemoryNodesError
 from memory_nodes.core.evidence import EvidenceItem, validate_question
-from memory_nodes.ros.conversions import evidence_to_msg
+from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_settings import MemoryNodeSettings
 from memory_nodes.ros.node_support import InputCounters, guarded_reply
 from memory_nodes.ros.parameters import declare_config
@@ -113,7 +114,7 @@ class MemoryNode(LifecycleNode):
 
     def _evidence(self, request: Ask.Request, response: Ask.Response) -> None:
         question = validate_question(request.question, request.limit)
-        response.answers = [evidence_to_msg(e) for e in self.evidence(question, self._limit(request.limit))]
+        response.answers = [cv.evidence_to_msg(e) for e in self.evidence(question, self._limit(request.limit))]
         response.memories_answered = [self.kind]
 
     def serve(self, srv_type: type, name: str, handler: Callable[[Any, Any], str | None]) -> None:
@@ -135,6 +136,18 @@ class MemoryNode(LifecycleNode):
         """Journal a change just applied to the memory (no-op without persistence)."""
         if self.journal is not None:
             self.journal.record(event)
+
+    def take_change(self, msg: Any, apply: Callable[[Change], object], journal_as: Callable[[Change], JournalEvent]) -> None:
+        """A ``ChangeEvent`` from the spatial memory: converted, applied to this memory, journaled
+        and counted; a malformed one is rejected and counted, and changes nothing."""
+        try:
+            change = cv.change_from_msg(msg)
+            apply(change)
+        except InvalidInputError as error:
+            self.counters.rejected("changes", str(error))
+            return
+        self.record(journal_as(change))
+        self.counters.accepted("changes")
 
     def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any) -> None:
         """A subscription whose messages are dropped (and counted) while the node is not active."""

@@ -61,14 +61,7 @@ class SemanticMemoryNode(MemoryNode):
             self.record(ObjectsObserved(stamp, observed))
 
     def _on_change(self, msg: ChangeEvent) -> None:
-        try:
-            change = cv.change_from_msg(msg)
-            self.memory.note_change(change)
-        except InvalidInputError as error:
-            self.counters.rejected("changes", str(error))
-            return
-        self.record(ChangeNoted(change))
-        self.counters.accepted("changes")
+        self.take_change(msg, self.memory.note_change, ChangeNoted)
 
     def consolidate(self) -> None:
         if not self.active:

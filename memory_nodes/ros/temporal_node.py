@@ -68,13 +68,8 @@ class TemporalMemoryNode(MemoryNode):
         self.counters.accepted("scene_graph_updates")
 
     def _on_change(self, msg: ChangeEvent) -> None:
-        try:
-            change = self.memory.add_change(cv.change_from_msg(msg))
-        except InvalidInputError as error:
-            self.counters.rejected("changes", str(error))
-            return
-        self.record(ChangeRecorded(change))
-        self.counters.accepted("changes")
+        # The change is journaled as it came: replaying add_change gives it the same id again.
+        self.take_change(msg, self.memory.add_change, ChangeRecorded)
 
     def _on_robot_pose(self, msg: PoseStamped) -> None:
         if msg.header.frame_id not in (self.map_frame, ""):
