@@ -120,7 +120,7 @@ def test_husky_odometry_becomes_places_and_a_queryable_trail():
     pipeline = Pipeline(place_spacing=2.0)
     try:
         pipeline.replayer.wait_for_subscribers([(PoseStamped, "robot_pose")])
-        pipeline.replayer.rate = 20.0  # 395 s of odometry in 20 s: the sensor QoS keeps only the newest few
+        pipeline.replayer.rate = 10.0  # 395 s of odometry in 40 s: the sensor QoS keeps only the newest few
         sent = pipeline.replayer.replay_bag(bag, {"/husky_velocity_controller/odom": "robot_pose"}, odom_as_map=True)
         time.sleep(1.0)
         temporal = pipeline.nodes["temporal_memory"].memory
