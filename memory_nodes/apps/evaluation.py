@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memory_nodes.apps.object_scoring import ObjectScore, RememberedObject, score_objects
+from memory_nodes.apps.object_scoring import ObjectScore, RememberedObject, remembered_objects, score_objects
 
 OPEN_VOCABULARY = {
     "something to drink from": ("mug", "cup", "bottle", "can"),
@@ -149,8 +149,7 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
 
 def frame_record(index: int, stamp: float, objects: list, truth: dict[str, tuple[str, np.ndarray]],
                  spots_in_view: set[str], visible: set[str], gate_m: float) -> FrameRecord:
-    remembered = [RememberedObject(o.id, o.label, tuple(float(v) for v in o.position), o.status == "present")
-                  for o in objects]
+    remembered = remembered_objects(objects)
     return FrameRecord(index, stamp, remembered, score_objects(truth, remembered, gate_m=gate_m), spots_in_view,
                        visible)
 

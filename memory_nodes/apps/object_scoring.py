@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -76,6 +77,12 @@ class ObjectScore:
         """The ``percentile`` (0-100) of the matched pairs' distances; NaN with no pair."""
         values = list(self.errors_m.values())
         return float(np.percentile(values, percentile)) if values else float("nan")
+
+
+def remembered_objects(objects: Iterable[Any]) -> list[RememberedObject]:
+    """What the services answered (objects with id, label, position, status) as scorer input."""
+    return [RememberedObject(o.id, o.label, (float(o.position[0]), float(o.position[1]), float(o.position[2])),
+                             o.status == "present") for o in objects]
 
 
 def match_objects(real: Iterable[RealObject], remembered: Iterable[RememberedObject],

@@ -40,7 +40,13 @@ from memory_nodes.apps.evaluation import (
     percentile,
 )
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.apps.object_scoring import IdentityTracker, ObjectScore, RememberedObject, score_objects
+from memory_nodes.apps.object_scoring import (
+    DEFAULT_GATE_M,
+    IdentityTracker,
+    ObjectScore,
+    remembered_objects,
+    score_objects,
+)
 from memory_nodes.apps.pictures import scene_graph, top_down_map
 from memory_nodes.apps.sim_bridge import SimBridge
 from memory_nodes.core.spatial.places import point_in_polygon
@@ -50,7 +56,7 @@ from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.ros.node_support import EVENTS_QOS
 
-MATCH_RADIUS_M = 0.35
+MATCH_RADIUS_M = DEFAULT_GATE_M
 
 
 @dataclass
@@ -102,11 +108,6 @@ def _history(client: TimedClient, object_id: str, at_time: float):
         return client.object_history(object_id, at_time=at_time)
     except MemoryServiceError:
         return None
-
-
-def _remembered(objects) -> list[RememberedObject]:
-    return [RememberedObject(o.id, o.label, tuple(float(v) for v in o.position), o.status == ObjectStatus.PRESENT)
-            for o in objects]
 
 
 class ScenarioRun:
@@ -186,12 +187,13 @@ class ScenarioRun:
             self.seen.update(frame.visible)
             for name in frame.visible:
                 self.last_visible_stamp[name] = frame.stamp
-            self._record_frame(client, frame, done)
+            record = self._record_frame(client, frame, done)
+            # The first one-to-one partner of each real object is the id it should keep.
+            self.identities.update(record.score)
             done += 1
             if self.progress:
                 _progress(done, total, f"t={frame.stamp:.1f}s sees {', '.join(frame.visible) or 'nothing'}")
             last_stop_frames += 1
-            self._remember_first_ids(client)
         if self.progress:
             sys.stdout.write("\n")
         time.sleep(0.5)  # let the change stream reach the temporal and episodic memories
@@ -209,7 +211,7 @@ class ScenarioRun:
         elif verb == "added":
             self.real_changes.append(RealChange("appeared", name, label, stamp, None, self.sim.position(name)))
 
-    def _record_frame(self, client: TimedClient, frame: SimFrame, index: int) -> None:
+    def _record_frame(self, client: TimedClient, frame: SimFrame, index: int) -> FrameRecord:
         for name in self.sim.present():
             self.last_positions[name] = self.sim.position(name)
         spots = {spot_id for change in self.real_changes
@@ -217,19 +219,13 @@ class ScenarioRun:
                  if self.sim.in_view(spot)}
         objects, _ = client.query_objects(include_absent=True, limit=1000)
         objects = [o for o in objects if o.label not in self.furniture_labels]
-        self.frame_records.append(frame_record(index, frame.stamp, objects, self._truth(), spots, set(frame.visible),
-                                               MATCH_RADIUS_M))
+        record = frame_record(index, frame.stamp, objects, self._truth(), spots, set(frame.visible), MATCH_RADIUS_M)
+        self.frame_records.append(record)
+        return record
 
     def _truth(self) -> dict[str, tuple[str, np.ndarray]]:
         return {name: (self.sim.specs[name].label, self.sim.position(name)) for name in self.sim.present()
                 if name in self.seen}
-
-    def _remember_first_ids(self, client: TimedClient) -> None:
-        unknown = [n for n in self.seen if self.identities.first_id(n) is None and n not in self.sim.removed]
-        if not unknown:
-            return
-        objects, _ = client.query_objects(include_absent=True, limit=1000)
-        self.identities.update(score_objects(self._truth(), _remembered(objects), gate_m=MATCH_RADIUS_M))
 
     # ----------------------------------------------------------------- scoring
     def _add(self, category, measure, value, target="", passed=None, detail=""):
@@ -243,7 +239,7 @@ class ScenarioRun:
         truth = self._truth()
         # One-to-one (Hungarian, same label, within MATCH_RADIUS_M): every unpartnered present
         # object is a false positive, wherever it is (see apps/object_scoring.py).
-        score = score_objects(truth, _remembered(objects), self.identities, gate_m=MATCH_RADIUS_M)
+        score = score_objects(truth, remembered_objects(objects), self.identities, gate_m=MATCH_RADIUS_M)
         by_id = {o.id: o for o in objects}
         matches = {name: [by_id[object_id]] for name, object_id in score.pairs.items()}
         self._add("entity consistency", "one memory object per real object", score.f1, ">= 0.90", score.f1 >= 0.9,
