@@ -84,9 +84,9 @@ def test_real_memories_give_explained_evidence(encoder):
 
     from memory_nodes.core.geometry import Pose
     from memory_nodes.core.semantic import SemanticMemory
-    from memory_nodes.core.spatial import Observation, SpatialMemory
+    from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
 
-    spatial = SpatialMemory(text_encoder=encoder)
+    spatial = SpatialMemory(SpatialConfig(confirm_evidence=1.0), text_encoder=encoder)
     spatial.integrate([Observation("mug", Pose(np.array([1.0, 1.0, 0.8])), np.array([0.1, 0.1, 0.1]))], 0.0)
     semantic = SemanticMemory(text_encoder=encoder)
     semantic.add_fact("mug", "belongs_to", "alice", stamp=0.0)

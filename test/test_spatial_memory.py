@@ -25,9 +25,15 @@ def camera_at(eye, target, depth=None):
                       6.0, depth)
 
 
+def one_view(**settings) -> SpatialConfig:
+    """A configuration in which one full-score detection confirms an object: the tests of
+    association, fusion and queries need no second frame (tentative objects are tested apart)."""
+    return SpatialConfig(confirm_evidence=1.0, **settings)
+
+
 @pytest.fixture
 def memory():
-    return SpatialMemory(SpatialConfig(rooms=ROOMS))
+    return SpatialMemory(one_view(rooms=ROOMS))
 
 
 def test_repeated_observations_of_one_object_make_one_node(memory):
@@ -57,7 +63,7 @@ def test_label_histogram_keeps_the_majority_label(memory):
 
 
 def test_point_clouds_are_fused_and_bounded():
-    memory = SpatialMemory(SpatialConfig(max_points_per_object=300, voxel_size=0.01))
+    memory = SpatialMemory(one_view(max_points_per_object=300, voxel_size=0.01))
     rng = np.random.default_rng(1)
     for k in range(5):
         points = rng.uniform([0.95, 0.95, 0.74], [1.05, 1.05, 0.86], size=(400, 3))
@@ -105,7 +111,7 @@ def test_an_absent_object_seen_again_at_its_place_reappears_under_its_id(memory)
 
 
 def test_a_fragment_inside_an_object_seen_in_the_same_frame_is_part_of_it():
-    memory = SpatialMemory()
+    memory = SpatialMemory(one_view())
     monitor = obs("unknown_object", 1.0, 1.0, 1.0, extent=(0.6, 0.1, 0.4))
     memory.integrate([monitor], 0.0)
     (monitor_id,) = [o.id for o in memory.objects()]
@@ -141,6 +147,8 @@ def test_moved_object_is_reidentified_not_duplicated(memory):
     camera = camera_at((1, -1, 1.2), (1, 1, 0.8))
     for k in range(1, 8):  # the mug is gone from the table
         memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera)
+    # The camera looked at the office desk earlier: what shows up there later was put there.
+    memory.integrate([], 10.0, view=camera_at((7, 0, 1.2), (7, 2, 0.8), depth=np.full((480, 640), 2.05, np.float32)))
     result = memory.integrate([obs("mug", 7, 2)], 20.0)  # and shows up in the office
     assert result.object_ids == [mug_id]
     assert [c.kind for c in result.changes] == ["moved"]
@@ -163,7 +171,7 @@ def test_duplicate_found_later_is_merged_into_the_older_node_as_a_move():
     """The flat scenario: the mug is first seen again in the office (a new node, since its old place
     was not in view), then its absence from the kitchen table is noticed: the two are merged."""
     scenario = flat_scenario()
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    memory = SpatialMemory(one_view(rooms=ROOMS))
     first_mug_id, all_changes = None, []
     for frame in scenario.frames:
         result = memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
@@ -186,7 +194,7 @@ def test_duplicate_found_later_is_merged_into_the_older_node_as_a_move():
 
 
 def test_overlapping_same_label_nodes_are_merged():
-    memory = SpatialMemory(SpatialConfig(association_distance=0.05, min_association_score=0.99))
+    memory = SpatialMemory(one_view(association_distance=0.05, min_association_score=0.99))
     memory.integrate([obs("box", 1, 1, extent=(0.5, 0.5, 0.5))], 0.0)
     memory.integrate([obs("box", 1.06, 1, extent=(0.5, 0.5, 0.5))], 1.0)
     assert len(memory) == 1
@@ -194,7 +202,7 @@ def test_overlapping_same_label_nodes_are_merged():
 
 def test_node_alternating_between_two_places_is_split():
     # A large gate lets two identical-looking mugs 1.2 m apart be associated with one node.
-    memory = SpatialMemory(SpatialConfig(association_distance=2.0, move_threshold=2.0, split_window=8))
+    memory = SpatialMemory(one_view(association_distance=2.0, move_threshold=2.0, split_window=8))
     changes = []
     for k in range(12):
         x = 1.0 if k % 2 == 0 else 2.2
@@ -223,7 +231,7 @@ def test_places_follow_the_trajectory_and_rooms_come_from_polygons(memory):
 
 
 def test_rooms_by_clustering_without_polygons():
-    memory = SpatialMemory(SpatialConfig(room_cluster_distance=3.0))
+    memory = SpatialMemory(one_view(room_cluster_distance=3.0))
     for x in [0.0, 1.5, 3.0, 20.0, 21.5]:
         memory.observe_robot(np.array([x, 0.0, 0.0]), x)
     rooms = {p.parent_id for p in memory.places() if p.layer == "place"}
@@ -269,7 +277,7 @@ def test_in_relation_holds_when_only_one_side_is_seen_again_and_goes_with_the_ob
 
 
 def test_queries_filter_by_label_text_region_and_room(memory, encoder):
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS), encoder)
+    memory = SpatialMemory(one_view(rooms=ROOMS), encoder)
     memory.integrate([obs("mug", 1, 1), obs("laptop", 7, 2, appearance=BLUE)], 0.0)
     assert [o.label for o, _ in memory.query_objects(label="mug")] == ["mug"]
     assert [o.label for o, _ in memory.query_objects(place_id="room-office")] == ["laptop"]
@@ -285,7 +293,7 @@ def test_queries_filter_by_label_text_region_and_room(memory, encoder):
 
 
 def test_capacity_evicts_the_weakest_and_keeps_a_summary():
-    memory = SpatialMemory(SpatialConfig(capacity=5))
+    memory = SpatialMemory(one_view(capacity=5))
     for k in range(8):
         memory.integrate([obs(f"thing{k}", 3.0 * k, 0)], float(k))
     assert len(memory) == 5
@@ -339,7 +347,7 @@ def test_huge_and_tiny_query_regions(memory):
 def test_snapshots_change_nothing_and_reset_keeps_the_configured_rooms():
     """A snapshot is a pure read (ids continue where they were); a reset empties the graph but the
     rooms of the configuration stay."""
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    memory = SpatialMemory(one_view(rooms=ROOMS))
     memory.integrate([obs("mug", 1, 1)], 0.0, robot_position=np.array([1.0, 1.0, 0.0]))
     before = memory.snapshot()
     assert memory.snapshot()[0] == before[0]

@@ -10,6 +10,9 @@ reflected it, through the services, frame by frame:
   old one;
 - appeared: the new object is matched.
 
+For moves and removals, the stale copy is also counted: the frames in view of the old place in
+which the memory still held a copy there.
+
 Each is a true positive when reflected by the end, else a miss; the delay is counted in frames in
 view of the changed spot and in seconds. A false change is a ``moved`` or ``disappeared`` the
 memory reported about a real object that had not moved or been removed by then.
@@ -78,6 +81,8 @@ class RealChange:
     reflected_frame: int | None = None
     frames_in_view: int = 0  # frames in view of the changed spot until reflected (inclusive)
     delay_s: float = math.nan
+    stale_frames: int = 0  # frames in view of the old spot that still showed a stale copy there
+    last_seen_before: float | None = None  # the last stamp the object was in view before the change
 
     def spot_ids(self) -> list[str]:
         return [f"{self.name}@{which}" for which, spot in (("old", self.old), ("new", self.new)) if spot is not None]
@@ -115,6 +120,12 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
     changes among ``memory_changes`` ((stamp, kind, object id) the memory reported)."""
     metrics = ChangeMetrics(frames=len(frames), changes=changes)
     for change in changes:
+        if change.kind in ("moved", "disappeared") and change.old is not None:
+            old_spot = f"{change.name}@old"
+            # How long a copy stayed where the object no longer was, counted in frames in view of that place.
+            change.stale_frames = sum(1 for frame in frames if frame.stamp >= change.stamp
+                                      and old_spot in frame.spots_in_view
+                                      and near_label(frame.score, change.label, change.old, gate_m))
         for frame in frames:
             if frame.stamp < change.stamp:
                 continue

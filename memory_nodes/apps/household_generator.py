@@ -14,8 +14,10 @@ Levels:
 - ``medium``: 3 rooms, 15-25 objects, 10% missed detections, some label confusion, 2-3 frame looks;
 - ``hard``: 2-5 rooms, 25-40 objects, 10-20% missed detections, label confusion between similar
   classes, false positives whose scores overlap the true ones, eroded or dilated masks, depth
-  noise growing with the square of the range, camera pose noise and drift like wheel odometry,
-  and 1-3 frame glances.
+  noise growing with the square of the range, camera pose noise and the error of a localised
+  robot's pose in ``map`` (3 cm per axis, wandering with the distance travelled; unbounded
+  odometry drift, ``drift_per_m``, is a detector option but not a level: poses in ``map`` come
+  from a localisation that bounds it, REP-105), and 1-3 frame glances.
 
 ``generate_household(seed, level)`` returns the scenario as a dict; ``write_household`` writes it
 as YAML for inspection or for ``memory_sim_demo --scenario <file>``. The same seed and level give
@@ -89,7 +91,7 @@ DETECTORS = {
                "confusion_rate": 0.03, "false_positive_scores": [0.3, 0.8], "furniture": True},
     "hard": {"box_noise_px": 4.0, "drop_rate": 0.15, "false_positive_rate": 0.1, "min_pixels": 60,
              "confusion_rate": 0.08, "false_positive_scores": [0.4, 0.95], "mask_jitter_px": 2,
-             "depth_noise_at_1m": 0.005, "pose_noise_m": 0.01, "drift_per_m": 0.005, "furniture": True},
+             "depth_noise_at_1m": 0.005, "pose_noise_m": 0.01, "localization_error_m": 0.03, "furniture": True},
 }
 # Frames per stop on the first tour (objects are learnt) and on later looks at unchanged places.
 LOOK_FRAMES = {"easy": (4, 4), "medium": (3, 2), "hard": (3, 2)}

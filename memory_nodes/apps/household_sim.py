@@ -160,6 +160,11 @@ class HouseholdSim:
         self.depth_noise_at_1m = float(detector.get("depth_noise_at_1m", 0.0))  # sigma = this * depth^2, m
         self.pose_noise_m = float(detector.get("pose_noise_m", 0.0))
         self.drift_per_m = float(detector.get("drift_per_m", 0.0))  # odometry drift per metre travelled
+        # Error of a localised robot's pose in map (REP-105: map does not drift; localisation keeps
+        # the error bounded): an offset that wanders with the distance travelled around zero, with
+        # this standard deviation per axis, decorrelating over localization_correlation_m.
+        self.localization_error_m = float(detector.get("localization_error_m", 0.0))
+        self.localization_correlation_m = float(detector.get("localization_correlation_m", 5.0))
         self._drift = np.zeros(3)
         self._last_eye: np.ndarray | None = None
         self.labels = sorted({o.label for o in scenario.objects})
@@ -360,10 +365,15 @@ class HouseholdSim:
         if self.depth_noise_at_1m:
             depth = depth + self.rng.normal(0.0, 1.0, depth.shape).astype(np.float32) * (
                 self.depth_noise_at_1m * depth * depth)
-        if self.drift_per_m or self.pose_noise_m:
+        if self.drift_per_m or self.pose_noise_m or self.localization_error_m:
             if self._last_eye is not None:
                 travelled = float(np.linalg.norm(camera.position[:2] - self._last_eye[:2]))
                 self._drift[:2] += self.rng.normal(0.0, self.drift_per_m * max(travelled, 0.0) + 1e-12, 2)
+                if self.localization_error_m:
+                    # Ornstein-Uhlenbeck in distance: pulled back to zero, stationary sigma as configured.
+                    keep = math.exp(-travelled / self.localization_correlation_m)
+                    self._drift[:2] = keep * self._drift[:2] + self.rng.normal(
+                        0.0, self.localization_error_m * math.sqrt(max(1.0 - keep * keep, 0.0)) + 1e-12, 2)
             self._last_eye = camera.position.copy()
             noise = self.rng.normal(0.0, self.pose_noise_m, 3) * np.array([1.0, 1.0, 0.3])
             camera = Pose(camera.position + self._drift + noise, camera.orientation)

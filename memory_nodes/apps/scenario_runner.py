@@ -217,6 +217,8 @@ class ScenarioRun:
             self.real_changes.append(RealChange("moved", name, label, stamp, before, after))
         elif verb == "removed":
             self.real_changes.append(RealChange("disappeared", name, label, stamp, self.last_positions.get(name), None))
+        if verb in ("moved", "removed"):
+            self.real_changes[-1].last_seen_before = self.last_visible_stamp.get(name)
         elif verb == "added":
             self.real_changes.append(RealChange("appeared", name, label, stamp, None, self.sim.position(name)))
 
@@ -324,6 +326,13 @@ class ScenarioRun:
                       f"{percentile([c.delay_s for c in done], 50):.1f} s median")
             self._add("changes", f"{kind}: frames in view until reflected, median", percentile(in_view, 50), "", None,
                       f"p90 {percentile(in_view, 90):.1f}")
+            self._add("changes", f"{kind}: frames in view until reflected, p90", percentile(in_view, 90))
+        stale = [float(c.stale_frames) for c in metrics.changes
+                 if c.kind in ("moved", "disappeared") and c.observable_frame is not None]
+        self._add("changes", "stale copy: frames in view of the old place, max", max(stale) if stale else math.nan, "",
+                  None, f"median {percentile(stale, 50):.1f} over {len(stale)} moves and removals")
+        self.change_windows = {(c.name, c.kind): (c.last_seen_before, self.frame_records[c.observable_frame].stamp)
+                               for c in metrics.changes if c.observable_frame is not None}
         rate = 100.0 * metrics.false_changes / max(1, metrics.frames)
         self._add("changes", "false changes per 100 frames", rate, "", None,
                   f"{metrics.false_changes} moved/disappeared reported of objects that had not changed")
@@ -349,6 +358,11 @@ class ScenarioRun:
                 found, _ = client.query_objects(label=label, place_id=f"room-{room}", limit=5)
                 binary.append(bool(found) == (room in true_rooms))
         self._ratio("questions: binary", "is there a <label> in the <room>?", binary)
+        # rooms: every matched object reported in the room whose polygon holds it
+        by_id = {o.id: o for o in self.final_objects}
+        rooms_right = [by_id[object_id].room_id == f"room-{self._room_of(truth[name][1])}"
+                       for name, object_id in score.pairs.items() if object_id in by_id and self._room_of(truth[name][1])]
+        self._ratio("questions: rooms", "object reported in the right room", rooms_right)
         # position at a past time: before each move, and now for a few unmoved objects
         errors = []
         for change in self.real_changes:
@@ -360,18 +374,26 @@ class ScenarioRun:
         self._add("questions: position", "where was <object> at t (before its move), median error (m)",
                   percentile(errors, 50), "", None, f"{sum(math.isinf(e) for e in errors)} of {len(errors)} unanswered")
         # time: when did it leave; when was it last seen
+        # The memory can only place a departure between the last look at the object in place and
+        # the first look that showed the change: the error is how far the answer lies outside that.
         leave = []
         for change in self.real_changes:
             object_id = self.identities.first_id(change.name)
-            if change.kind in ("moved", "disappeared") and object_id is not None:
+            window = self.change_windows.get((change.name, change.kind))
+            if change.kind in ("moved", "disappeared") and object_id is not None and window is not None:
                 wanted = "moved" if change.kind == "moved" else "disappeared"
                 stamps = [c.stamp for c in client.query_changes(object_id=object_id, kind=wanted)
-                          if c.stamp >= change.stamp - 1e-6]
-                leave.append(min(stamps) - change.stamp if stamps else math.inf)
-        self._add("questions: time", "when did <object> leave its place? median error (s)", percentile(leave, 50),
-                  "", None, f"{sum(math.isinf(e) for e in leave)} of {len(leave)} unanswered")
+                          if c.stamp >= (window[0] if window[0] is not None else change.stamp) - 1e-6]
+                if not stamps:
+                    leave.append(math.inf)
+                    continue
+                low = window[0] if window[0] is not None else -math.inf
+                answer = min(stamps)
+                leave.append(max(0.0, answer - window[1], low - answer))
+        self._add("questions: time", "when did <object> leave its place? error beyond the observed interval (s)",
+                  percentile(leave, 50), "", None,
+                  f"{sum(math.isinf(e) for e in leave)} of {len(leave)} unanswered; p90 {percentile(leave, 90):.1f} s")
         last_seen = []
-        by_id = {o.id: o for o in self.final_objects}
         for name, object_id in score.pairs.items():
             if name in self.last_visible_stamp and object_id in by_id:
                 last_seen.append(abs(by_id[object_id].last_seen - self.last_visible_stamp[name]))

@@ -201,6 +201,7 @@ class CameraView:
 
     ``pose``: optical frame in ``map``. ``intrinsics``: (fx, fy, cx, cy) in pixels of ``depth``.
     ``depth``: (H, W) float32 metres, 0 or NaN where unknown; may be None (no occlusion test).
+    ``color``: (H, W, 3) uint8 BGR at the size of ``depth``, or None (no appearance test).
     ``width``/``height``: image size in pixels matching the intrinsics.
     """
 
@@ -210,6 +211,7 @@ class CameraView:
     height: int
     max_range: float
     depth: np.ndarray | None = None
+    color: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         fx, fy, cx, cy = self.intrinsics
@@ -224,6 +226,9 @@ class CameraView:
                 f"depth is {self.depth.shape[1]}x{self.depth.shape[0]} but the intrinsics are for "
                 f"{self.width}x{self.height}"
             )
+        if self.color is not None and (self.color.shape != (self.height, self.width, 3) or self.color.dtype != np.uint8):
+            raise InvalidInputError(f"colour image is {self.color.shape} {self.color.dtype}, expected "
+                                    f"({self.height}, {self.width}, 3) uint8 like the view")
 
     def project(self, points_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixel coordinates u (N,), v (N,) and depth z (N,) metres of (N, 3) ``map`` points."""
@@ -257,3 +262,49 @@ class CameraView:
         result = np.zeros(len(z), dtype=bool)
         result[idx[unoccluded]] = True
         return result
+
+    def look_through(self, points_map: np.ndarray, occlusion_margin: float, border_px: float,
+                     free_margin: float, free_margin_per_m2: float) -> tuple[np.ndarray, np.ndarray]:
+        """(seen, empty), bool (N,) each, for the negative evidence of objects.
+
+        ``seen``: the point is ``expected_visible``. ``empty``: seen, and the depth measured on its
+        ray lies beyond it by more than ``free_margin + free_margin_per_m2 * z**2`` metres (the
+        second term covers depth noise, which grows with the square of the range): the camera
+        looked through the point at what stands behind it, so nothing is there. A present object
+        returns its own front surface, at or before the point."""
+        seen = self.expected_visible(points_map, occlusion_margin, border_px)
+        empty = np.zeros(len(seen), dtype=bool)
+        if self.depth is None or not seen.any():
+            return seen, empty
+        u, v, z = self.project(points_map)
+        idx = np.flatnonzero(seen)
+        measured = self.depth[v[idx].astype(int), u[idx].astype(int)]
+        empty[idx] = measured > z[idx] + free_margin + free_margin_per_m2 * z[idx] ** 2
+        return seen, empty
+
+    def color_patch(self, points_map: np.ndarray) -> np.ndarray | None:
+        """The ``color`` pixels inside the image box around the projections of ``points_map``
+        (those in front of the camera), or None without a colour image or when none projects in."""
+        if self.color is None:
+            return None
+        u, v, z = self.project(points_map)
+        ok = (z > 0.05) & np.isfinite(u) & np.isfinite(v)
+        if not ok.any():
+            return None
+        u0, u1 = int(max(0, np.floor(u[ok].min()))), int(min(self.width, np.ceil(u[ok].max()) + 1))
+        v0, v1 = int(max(0, np.floor(v[ok].min()))), int(min(self.height, np.ceil(v[ok].max()) + 1))
+        if u1 <= u0 or v1 <= v0:
+            return None
+        return self.color[v0:v1, u0:u1]
+
+    def footprint_fraction(self, center: np.ndarray, extent: np.ndarray) -> float:
+        """The share of the image an object of size ``extent`` (m) centred at ``center`` (``map``)
+        covers, seen from here (a sphere of the box's mean half-size; 0 behind the camera)."""
+        _, _, z = self.project(np.asarray(center, dtype=np.float64).reshape(1, 3))
+        depth = float(z[0])
+        if not depth > 0.05:
+            return 0.0
+        fx, fy, _, _ = self.intrinsics
+        radius = float(np.mean(extent)) / 2.0
+        area = math.pi * (fx * radius / depth) * (fy * radius / depth)
+        return min(1.0, area / (self.width * self.height))

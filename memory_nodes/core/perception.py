@@ -36,7 +36,9 @@ class PerceptionConfig:
 
     min_points: int = setting(30, "valid depth pixels needed to lift a detection", low=3)
     max_depth: float = setting(6.0, "depth beyond which pixels are ignored", "m", above=0)
-    depth_band: float = setting(0.25, "depth range kept around the front of a detection", "m", above=0)
+    depth_band: float = setting(
+        0.25, "largest depth range kept around the front of a detection (the band used is the object's width "
+        "plus the depth noise measured in the frame)", "m", above=0)
     box_shrink: float = setting(0.1, "fraction of a box's width/height dropped at each border when there is no mask",
                                 low=0, below=0.5)
     voxel_size: float = setting(0.01, "voxel size of an observation's points", "m", above=0)
@@ -144,10 +146,15 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     fx, fy, cx, cy = frame.intrinsics
     points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
     keep = ~_supporting_plane(points, config)
-    # The object is the nearest dense depth band of what is left; what lies behind is background.
     z = depth[v, u]
-    front = np.percentile(z[keep], 20) if keep.any() else 0.0
-    keep &= np.abs(z - front) <= config.depth_band
+    if not keep.any():
+        return None
+    if detection.mask is not None:
+        weights = np.ones(len(z))
+    else:  # without a mask the box's centre is more likely the object than its border
+        half_w, half_h = max(1.0, (x1 - x0) / 2.0), max(1.0, (y1 - y0) / 2.0)
+        weights = np.clip(1.0 - np.maximum(np.abs(u + 0.5 - half_w) / half_w, np.abs(v + 0.5 - half_h) / half_h), 0.05, 1.0)
+    keep &= _own_surface(z, u, v, keep, fx, config, weights)
     if np.count_nonzero(keep) < config.min_points:
         return None
     cleaned = downsample(points[keep], config.voxel_size, config.max_points)
@@ -160,6 +167,33 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
         mask[v[keep], u[keep]] = 1
         appearance = colour_histogram(np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]), mask)
     return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance)
+
+
+def _own_surface(z: np.ndarray, u: np.ndarray, v: np.ndarray, candidates: np.ndarray, fx: float,
+                 config: PerceptionConfig, weights: np.ndarray) -> np.ndarray:
+    """Bool (N,): the pixels (depth ``z``, columns ``u``, rows ``v``) on the detected object's own
+    surface, among ``candidates``. The object's surface is the depth most of its pixels share
+    (the mode, each pixel counted by ``weights``), not the nearest one: a mask or box edge also
+    catches what stands in front and what lies behind. Its depth runs about as deep as the object
+    is wide, plus the sensor's noise, measured here from the differences between neighbouring
+    pixels (a noisy sensor keeps its spread, a clean one is trimmed tight)."""
+    order = np.lexsort((u, v))  # row-major: neighbours in a row follow each other
+    same_row = (np.diff(v[order]) == 0) & (np.diff(u[order]) == 1) & candidates[order][1:] & candidates[order][:-1]
+    steps = np.diff(z[order])[same_row]
+    noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / np.sqrt(2.0) if len(steps) >= 8 else 0.0
+    zc, wc = z[candidates], weights[candidates]
+    width_bin = max(noise, config.voxel_size)
+    edges = np.arange(float(zc.min()), float(zc.max()) + 2 * width_bin, width_bin)
+    histogram, _ = np.histogram(zc, bins=edges, weights=wc)
+    smooth = np.convolve(histogram, [1.0, 2.0, 1.0], mode="same")
+    mode = float(edges[int(np.argmax(smooth))] + 0.5 * width_bin)
+    near = candidates & (np.abs(z - mode) <= config.depth_band)
+    width = (float(u[near].max() - u[near].min()) + 1.0) * mode / fx if near.any() else 0.0
+    half_band = min(config.depth_band, max(0.5 * width, 3.0 * noise, 2.0 * config.voxel_size))
+    keep = candidates & (np.abs(z - mode) <= half_band)
+    if keep.any():  # centre the band on the surface found, not on the histogram bin
+        keep = candidates & (np.abs(z - float(np.median(z[keep]))) <= half_band)
+    return keep
 
 
 def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarray:

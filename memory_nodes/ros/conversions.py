@@ -81,8 +81,16 @@ def camera_view_from_msg(msg) -> CameraView | None:
             raise InvalidInputError(f"depth data has {len(msg.depth.data)} bytes, expected {expected}")
         dtype = np.dtype("<f4") if not msg.depth.is_bigendian else np.dtype(">f4")
         depth = np.frombuffer(bytes(msg.depth.data), dtype=dtype).reshape(msg.depth.height, msg.depth.width)
+    color = None
+    if msg.color.height and msg.color.width:
+        if msg.color.encoding != "bgr8":
+            raise InvalidInputError(f"view colour encoding {msg.color.encoding!r} is not supported; use bgr8")
+        expected = msg.color.height * msg.color.width * 3
+        if len(msg.color.data) != expected or msg.color.step != msg.color.width * 3:
+            raise InvalidInputError(f"view colour data has {len(msg.color.data)} bytes, expected {expected}")
+        color = np.frombuffer(bytes(msg.color.data), dtype=np.uint8).reshape(msg.color.height, msg.color.width, 3)
     return CameraView(pose_from_msg(msg.camera_pose), (k[0], k[4], k[2], k[5]), int(info.width), int(info.height),
-                      float(msg.max_range), depth)
+                      float(msg.max_range), depth, color)
 
 
 def frame_from_msg(msg) -> tuple[list[Observation], CameraView | None, float]:
@@ -210,6 +218,12 @@ def frame_to_msg(observations: list[Observation], view: CameraView | None, stamp
             msg.depth.encoding = "32FC1"
             msg.depth.step = depth.shape[1] * 4
             msg.depth.data = depth.tobytes()
+        if view.color is not None:
+            color = np.ascontiguousarray(view.color, dtype=np.uint8)
+            msg.color.height, msg.color.width = color.shape[:2]
+            msg.color.encoding = "bgr8"
+            msg.color.step = color.shape[1] * 3
+            msg.color.data = color.tobytes()
     return msg
 
 

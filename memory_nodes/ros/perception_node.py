@@ -237,9 +237,12 @@ class PerceptionNode(Node):
     def _publish(self, frame: RgbdFrame, observations, stamp_msg) -> None:
         factor = self.view_downsample
         small = np.nan_to_num(frame.depth_m[::factor, ::factor], nan=0.0).astype(np.float32)
+        color = None
+        if frame.rgb is not None and frame.rgb.shape[:2] == frame.depth_m.shape and frame.rgb.dtype == np.uint8:
+            color = np.ascontiguousarray(frame.rgb[::factor, ::factor, :3])
         fx, fy, cx, cy = frame.intrinsics
         view = CameraView(frame.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), small.shape[1],
-                          small.shape[0], self.max_range, small)
+                          small.shape[0], self.max_range, small, color)
         msg = cv.frame_to_msg(observations, view, cv.stamp_to_seconds(stamp_msg), self.map_frame)
         msg.header.stamp = stamp_msg
         self.publisher.publish(msg)

@@ -86,6 +86,8 @@ class FrameIntegrated(JournalEvent):
                                "max_range": view.max_range}
             if view.depth is not None:
                 arrays["depth"] = view.depth
+            if view.color is not None:
+                arrays["color"] = view.color
         return payload, arrays
 
     @classmethod
@@ -100,7 +102,8 @@ class FrameIntegrated(JournalEvent):
         if payload["view"] is not None:
             v = payload["view"]
             view = CameraView(Pose(np.array(v["position"]), np.array(v["orientation"])), tuple(v["intrinsics"]),
-                              v["width"], v["height"], v["max_range"], arrays.get("depth"))
+                              v["width"], v["height"], v["max_range"], arrays.get("depth"),
+                              arrays.get("color"))
         robot = None if payload["robot"] is None else np.array(payload["robot"])
         return cls(observations, payload["stamp"], view, robot)
 

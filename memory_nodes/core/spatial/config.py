@@ -42,6 +42,31 @@ class SpatialConfig:
     existence_miss: float = setting(
         0.8, "log-odds removed per frame in which a visible object is not detected", above=0)
     existence_max: float = setting(3.0, "upper bound of the existence log-odds", above=0)
+    free_space_miss: float = setting(
+        2.5, "log-odds removed per frame in which the depth image looks through where a visible object should "
+        "be, times the share of its points looked through", low=0)
+    free_space_margin: float = setting(
+        0.03, "depth beyond an object point that shows the camera looked through it (plus the range term)", "m",
+        above=0)
+    free_space_margin_per_m2: float = setting(
+        0.015, "part of the look-through margin that grows with the square of the range (depth noise)", "m/m^2",
+        low=0)
+    appearance_change_miss: float = setting(
+        2.0, "log-odds removed per frame in which the place of an undetected object shows other colours", low=0)
+    appearance_change_similarity: float = setting(
+        0.5, "appearance cosine below which the pixels where an undetected object should be show something else "
+        "(thin objects do not stand out of the depth)", low=0, high=1)
+    min_detectable_fraction: float = setting(
+        2e-4, "share of the image below which an object is too small to be expected in the detections (a miss "
+        "counts fully from four times this size)", above=0, below=1)
+    confirm_evidence: float = setting(
+        1.2, "summed detection scores that turn a tentative object into a counted one (two good views)",
+        above=0)
+    tentative_consistency: float = setting(
+        0.5, "largest centre offset, as a share of its size, of a detection confirming a tentative object; a "
+        "farther one is another object", above=0)
+    tentative_max_age_s: float = setting(
+        300.0, "tentative objects not confirmed within this time are dropped", "s", above=0)
     absent_log_odds: float = setting(-1.0, "existence log-odds at or below which an object is marked absent")
     occlusion_margin: float = setting(0.1, "depth in front of an object point that counts as occluding it", "m",
                                       low=0)
@@ -49,6 +74,14 @@ class SpatialConfig:
     visible_fraction: float = setting(
         0.5, "share of an object's sample points that must be in view and unoccluded for a missed detection "
         "to count against it", above=0, high=1)
+    observed_cell_size: float = setting(
+        0.25, "cell size of the record of where the camera has looked (tells appeared objects from discovered "
+        "ones)", "m", above=0)
+    observed_range: float = setting(
+        3.0, "range within which the camera's depth counts as having looked at a place", "m", above=0)
+    appeared_min_gap_s: float = setting(
+        5.0, "an object appeared (was put or moved there) when the camera had looked at its place at least this "
+        "long before it was first seen; only such an object can be a remembered one that moved", "s", low=0)
     merge_iou: float = setting(0.5, "3D IoU above which two same-label objects are merged", low=0, high=1)
     merge_reach: float = setting(
         1.0, "margin added to an object's size when looking for its duplicates", "m", low=0)

@@ -26,11 +26,14 @@ does). Times are message stamps in seconds; positions are in ``map``.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import Counter, deque
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import CameraView, OrientedBox, Pose, aabb_containment, aabb_iou, gravity_aligned_box
 from memory_nodes.core.point_clouds import downsample
 from memory_nodes.core.retention import Retention
@@ -50,6 +53,7 @@ from memory_nodes.core.spatial.types import (
 
 _INFEASIBLE = -1e6
 _SPLIT_ITERATIONS = 5  # 2-means on a dozen centres settles in two or three
+_MIN_PATCH_PIXELS = 4  # fewer colour pixels than this say nothing about what is there
 
 
 class FramePipeline:
@@ -58,12 +62,14 @@ class FramePipeline:
     def __init__(self, state: SceneGraphState) -> None:
         self.state = state
         self.config = state.config
+        self._view: CameraView | None = None  # the frame being integrated
 
     # ----------------------------------------------------------------- the pipeline
     def integrate(self, observations: list[Observation], stamp: float, view: CameraView | None,
                   robot_position: np.ndarray | None) -> FrameResult:
         state = self.state
         state.latest_stamp = max(state.latest_stamp, stamp)
+        self._view = view
         changes: list[ChangeRecord] = []
         if robot_position is not None:
             changes += state.places.observe_robot(robot_position, stamp)[1]
@@ -71,19 +77,26 @@ class FramePipeline:
         ids: list[str | None] = [None] * len(observations)
         matched: set[str] = set()
         for obs_index, node in assignment.items():
-            changes += self.update(node, observations[obs_index], stamp)
+            obs = observations[obs_index]
+            if node.tentative and not self.confirms(node, obs):
+                # Another object where an unconfirmed one was (a ghost): the ghost must not absorb it.
+                self.drop_tentative(node)
+                continue
+            changes += self.update(node, obs, stamp)
             ids[obs_index] = node.id
             matched.add(node.id)
         if view is not None:
             changes += self.negative_evidence(view, stamp, exclude=matched)
             matched |= {c.object_id for c in changes if c.kind is ChangeKind.DISAPPEARED}
-        matched_nodes = {node.id: node for node in assignment.values()}
+        self.expire_tentative(stamp)
+        matched_nodes = {node.id: node for node in assignment.values() if node.id in matched}
         for obs_index, obs in enumerate(observations):
             if ids[obs_index] is not None:
                 continue
             whole = self.fragment_of(obs, matched_nodes)
             if whole is not None:
                 self.absorb(whole, obs, stamp, fuse_geometry=True)
+                changes += self.confirm_if_ready(whole)
                 state.counters["fragments_absorbed"] += 1
                 ids[obs_index] = whole.id
                 continue
@@ -93,20 +106,58 @@ class FramePipeline:
                 changes += self.relocate(node, obs, stamp, reason="re-identified")
             else:
                 node = self.create(obs, stamp)
-                changes.append(ChangeRecord(ChangeKind.APPEARED, node.id, node.label, stamp, np.zeros(3),
-                                            node.position.copy()))
+                changes += self.confirm_if_ready(node)
             ids[obs_index] = node.id
             matched.add(node.id)
         changes += self.merge_duplicates(matched, stamp)
         changes += self.split_inconsistent(matched, stamp)
+        # An object found elsewhere in the frame that emptied its place moved; it did not vanish.
+        moved = {c.object_id for c in changes if c.kind is ChangeKind.MOVED}
+        changes = [c for c in changes if not (c.kind is ChangeKind.DISAPPEARED and c.object_id in moved)]
         touched = {i for i in ids if i in state.objects} | {c.object_id for c in changes if c.object_id in state.objects}
+        touched -= state.tentative_ids
+        if view is not None:
+            state.observed.observe(view, stamp)  # after creation: this frame's look does not make its objects appear
+        viewpoint = state.places.last_place_id if robot_position is not None else ""
         for object_id in touched:
-            state.places.attach(state.objects[object_id])
+            state.places.attach(state.objects[object_id], viewpoint)
         update_relations(state, touched)
         self.enforce_capacity()
         state.counters["frames"] += 1
         state.counters["observations"] += len(observations)
         return FrameResult([i for i in ids if i is not None], changes)
+
+    # ----------------------------------------------------------------- tentative objects
+    def confirms(self, node: ObjectNode, obs: Observation) -> bool:
+        """``obs`` is consistent with the tentative ``node``: centred within ``tentative_consistency``
+        of its size (at least two voxels). Labels may differ: detectors confuse similar classes, and
+        the label histogram settles it."""
+        c = self.config
+        size = max(float(np.linalg.norm(node.box.extent)), float(np.linalg.norm(obs.extent)))
+        reach = max(2.0 * c.voxel_size, c.tentative_consistency * size)
+        return float(np.linalg.norm(obs.pose.position - node.position)) <= reach
+
+    def confirm_if_ready(self, node: ObjectNode) -> list[ChangeRecord]:
+        """Confirm a tentative ``node`` whose evidence reached ``confirm_evidence``: it appeared when
+        it was first seen."""
+        if not node.tentative or node.evidence < self.config.confirm_evidence:
+            return []
+        node.tentative = False
+        self.state.tentative_ids.discard(node.id)
+        self.state.counters["objects_confirmed"] += 1
+        return [ChangeRecord(ChangeKind.APPEARED, node.id, node.label, node.first_seen, np.zeros(3),
+                             node.position.copy(), f"confirmed by {node.observation_count} detections")]
+
+    def drop_tentative(self, node: ObjectNode) -> None:
+        """Forget an unconfirmed object without trace (no change is reported)."""
+        self.state.remove_object(node.id)
+        self.state.counters["tentative_dropped"] += 1
+
+    def expire_tentative(self, stamp: float) -> None:
+        for object_id in sorted(self.state.tentative_ids):
+            node = self.state.objects[object_id]
+            if stamp - node.first_seen > self.config.tentative_max_age_s:
+                self.drop_tentative(node)
 
     # ----------------------------------------------------------------- association
     def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:
@@ -116,11 +167,12 @@ class FramePipeline:
 
     def is_move(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
-        outside its box (a partial view of a large object is centred elsewhere in its box)."""
+        its box clear of the object's (a partial view of a large object overlaps the rest of it)."""
         if self.at_its_place(obs, node):
             return False
         low, high = node.bounds()
-        return not bool(np.all(obs.pose.position >= low) and np.all(obs.pose.position <= high))
+        obs_low, obs_high = obs.box().axis_aligned_bounds()
+        return not bool(np.all(obs_high >= low) and np.all(obs_low <= high))
 
     def association_score(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
                           distance: float, gate: float) -> float | None:
@@ -185,19 +237,42 @@ class FramePipeline:
                 best, best_fraction = node, fraction
         return best
 
+    def appeared_at(self, position: np.ndarray, stamp: float, extent: np.ndarray | None = None) -> bool:
+        """Something (of size ``extent``) first seen at ``position`` at ``stamp`` appeared there:
+        the camera had looked at that place at least ``appeared_min_gap_s`` earlier, from near
+        enough to have detected it (see ``observed_space``)."""
+        within = None
+        view = self._view
+        if view is not None and extent is not None:
+            # The range at which the object fills four times min_detectable_fraction of the image.
+            fx, fy, _, _ = view.intrinsics
+            radius = float(np.mean(extent)) / 2.0
+            within = radius * math.sqrt(math.pi * fx * fy / (4.0 * self.config.min_detectable_fraction
+                                                             * view.width * view.height))
+        first = self.state.observed.first_observed(position, within)
+        return first is not None and first <= stamp - self.config.appeared_min_gap_s
+
     def reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
-        """The object ``obs`` most likely is after a move: same label, similar appearance, and no
-        longer at its old place (absent, or just missed by the camera)."""
+        """The object ``obs`` most likely is after a move: same label, similar appearance, no
+        longer at its old place (absent, or just missed by the camera), and ``obs`` stands where
+        the camera had looked before (it appeared), or it is the only such object missing (a first
+        look at a new place may show a twin of one of several)."""
         state = self.state
-        best, best_similarity = None, self.config.reid_min_appearance
+        best, best_similarity, candidates = None, self.config.reid_min_appearance, 0
         for object_id in sorted(state.index.with_label(obs.label)):
             node = state.objects[object_id]
-            if node.id in exclude or stamp - node.last_seen > self.config.reid_max_age_s:
+            if node.id in exclude or node.tentative or stamp - node.last_seen > self.config.reid_max_age_s:
                 continue
             gone = not node.present or node.existence_log_odds < 0.0
             similarity = cosine(obs.appearance, node.appearance)
-            if gone and similarity is not None and similarity >= best_similarity:
-                best, best_similarity = node, similarity
+            if gone and similarity is not None and similarity >= self.config.reid_min_appearance:
+                candidates += 1
+                if similarity >= best_similarity:
+                    best, best_similarity = node, similarity
+        # In a place seen for the first time, only the one object like this can be it.
+        if best is not None and not self.appeared_at(obs.pose.position, stamp, obs.extent) and (
+                candidates > 1 or self.twins_of(best, set()) > 0):
+            return None
         return best
 
     # ----------------------------------------------------------------- fusion
@@ -215,6 +290,9 @@ class FramePipeline:
             existence_log_odds=self.config.existence_hit,
             retention=Retention.new(self.config.retention, stamp),
             state=obs.state,
+            tentative=True,
+            evidence=obs.score,
+            appeared=self.appeared_at(obs.pose.position, stamp, obs.extent),
         )
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
         state.add_object(node)
@@ -242,13 +320,14 @@ class FramePipeline:
                                         node.position.copy(), f"{node.state} -> {obs.state}"))
         if obs.state:
             node.state = obs.state
-        return changes
+        return changes + self.confirm_if_ready(node)
 
     def absorb(self, node: ObjectNode, obs: Observation, stamp: float, fuse_geometry: bool) -> None:
         """Add ``obs`` to ``node``'s evidence; its geometry is fused, or replaced (a move)."""
         c = self.config
         node.label_counts[obs.label] += 1
         node.observation_count += 1
+        node.evidence += obs.score
         node.last_seen = max(node.last_seen, stamp)
         node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
         node.retention.reinforce(c.retention, stamp)
@@ -300,7 +379,16 @@ class FramePipeline:
     # ----------------------------------------------------------------- negative evidence
     def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str]) -> list[ChangeRecord]:
         """Lower the existence of present objects that ``view`` should have shown but that no
-        observation matched; mark absent those that fall to ``absent_log_odds``."""
+        observation matched, by how clearly it should have shown them; mark absent those that
+        fall to ``absent_log_odds``; tentative ones that fall so far are dropped without trace.
+
+        Three cues add up, each weighed by how clearly it applies: the detector missed it
+        (``existence_miss``, scaled by the share of the object in view and by its size in the image
+        against ``min_detectable_fraction``: detectors miss small things and now and then anything);
+        the depth looks through its place at what stands behind (``CameraView.look_through``;
+        ``free_space_miss`` times the share of its points looked through); its place shows other
+        colours (``appearance_change_miss``; thin objects do not stand out of the depth). A detector
+        miss alone takes a few frames; an emptied place seen clearly takes one or two."""
         state, c = self.state, self.config
         changes: list[ChangeRecord] = []
         for object_id in sorted(state.index.near(view.pose.position, view.max_range)):
@@ -309,18 +397,50 @@ class FramePipeline:
                 continue
             samples = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
             samples = np.vstack([node.position[None, :], samples])
-            if view.expected_visible(samples, c.occlusion_margin, c.border_px).mean() < c.visible_fraction:
+            seen, empty = view.look_through(samples, c.occlusion_margin, c.border_px, c.free_space_margin,
+                                            c.free_space_margin_per_m2)
+            in_view = float(seen.mean())
+            if in_view < c.visible_fraction:
                 continue
-            node.existence_log_odds -= c.existence_miss
+            empty_share = float(empty.sum()) / max(1, int(seen.sum()))
+            looked_through = empty_share > 0.5
+            looks_different = self.looks_different(view, samples[seen], node)
+            footprint = view.footprint_fraction(node.position, node.box.extent) / c.min_detectable_fraction
+            miss = c.existence_miss * in_view * min(1.0, footprint / 4.0) if footprint >= 1.0 else 0.0
+            if looked_through:
+                miss += c.free_space_miss * empty_share
+                state.counters["negative_evidence_free_space"] += 1
+            if looks_different:
+                miss += c.appearance_change_miss
+                state.counters["negative_evidence_appearance"] += 1
+            if miss <= 0.0:
+                continue  # too small in the image to expect a detection, and nothing says it is gone
             state.counters["negative_evidence"] += 1
+            node.existence_log_odds -= miss
+            if node.tentative and node.existence_log_odds <= c.absent_log_odds:
+                self.drop_tentative(node)  # a ghost, or too little seen to tell: nobody was told of it
+                continue
             if node.existence_log_odds <= c.absent_log_odds:
                 node.status = ObjectStatus.ABSENT
                 state.counters["objects_disappeared"] += 1
+                reason = ("the depth looks through its place" if looked_through else
+                          "its place looks different" if looks_different else "expected in view but not detected")
                 changes.append(ChangeRecord(ChangeKind.DISAPPEARED, node.id, node.label, stamp, node.position.copy(),
-                                            node.position.copy(),
-                                            f"expected in view but not detected; last seen at t={node.last_seen:.2f}"))
+                                            node.position.copy(), f"{reason}; last seen at t={node.last_seen:.2f}"))
                 drop_relations(state.graph, node.id)
         return changes
+
+    def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
+        """The colours where ``points`` of ``node`` project are not ``node``'s (its appearance
+        cosine with them is below ``appearance_change_similarity``); False without colours."""
+        patch = view.color_patch(points)
+        if patch is None or node.appearance is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
+            return False
+        try:
+            similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
+        except InvalidInputError:
+            return False
+        return similarity is not None and similarity < self.config.appearance_change_similarity
 
     # ----------------------------------------------------------------- merge and split
     def merge_duplicates(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
@@ -349,6 +469,10 @@ class FramePipeline:
                     min_b, max_b = other.bounds()
                     if aabb_iou(min_a, max_a, min_b, max_b) < c.merge_iou:
                         continue
+                    if node.tentative != other.tentative:
+                        # An unconfirmed twin of a confirmed object is a second look at it.
+                        self.drop_tentative(node if node.tentative else other)
+                        continue
                     keep, drop = (other, node) if other.first_seen <= node.first_seen else (node, other)
                     changes += self.merge(keep, drop, stamp, "duplicate: overlapping nodes with the same label")
                 elif node.present != other.present:
@@ -358,17 +482,36 @@ class FramePipeline:
                         continue
                     if present.first_seen < gone.last_seen:
                         continue  # both existed at once: two objects
+                    if not present.appeared and self.twins_of(gone, {present.id}) > 0:
+                        continue  # discovered, not put there: with other candidates, it may be a twin
                     changes += self.merge(gone, present, stamp, "duplicate: absent object re-found elsewhere")
                 if node.id not in state.objects:
                     break
         return changes
 
+    def twins_of(self, gone: ObjectNode, exclude: set[str]) -> int:
+        """How many other objects like ``gone`` (label, appearance) the memory holds, besides the
+        ids in ``exclude``: where the house has several, a thing first seen in a place seen for
+        the first time is more likely one more of them than the missing one moved."""
+        count = 0
+        for object_id in self.state.index.with_label(gone.label):
+            other = self.state.objects[object_id]
+            if other.id in exclude or other.id == gone.id or other.tentative:
+                continue
+            similarity = cosine(other.appearance, gone.appearance)
+            if similarity is not None and similarity >= self.config.reid_min_appearance:
+                count += 1
+        return count
+
     def merge(self, keep: ObjectNode, drop: ObjectNode, stamp: float, detail: str) -> list[ChangeRecord]:
-        """Fold ``drop`` into ``keep``; a ``MERGED`` change names the dropped id in ``merged_id``."""
-        old_position = keep.position.copy()
+        """Fold ``drop`` into ``keep``; a ``MERGED`` change names the dropped id in ``merged_id``
+        (none when ``drop`` was tentative: nobody was told of it). When ``keep`` was gone and
+        ``drop`` stands elsewhere, ``keep`` moved there when ``drop`` was first seen."""
+        old_position, gone_since = keep.position.copy(), keep.last_seen
         moved = not keep.present and float(np.linalg.norm(drop.position - keep.position)) > self.config.move_threshold
         keep.label_counts.update(drop.label_counts)
         keep.observation_count += drop.observation_count
+        keep.evidence += drop.evidence
         keep.first_seen = min(keep.first_seen, drop.first_seen)
         if drop.last_seen >= keep.last_seen or not keep.present:
             keep.box, keep.points, keep.status = drop.box, drop.points, drop.status
@@ -377,17 +520,22 @@ class FramePipeline:
         keep.last_seen = max(keep.last_seen, drop.last_seen)
         keep.recent.extend(drop.recent)
         keep.recent = deque(sorted(keep.recent, key=lambda r: r.stamp), maxlen=keep.recent.maxlen)
+        was_tentative = drop.tentative
+        if keep.tentative and not drop.tentative:
+            keep.tentative = False
+            self.state.tentative_ids.discard(keep.id)
         self.state.remove_object(drop.id)
         self.state.index.update(keep)
         self.state.counters["objects_merged"] += 1
-        changes = [ChangeRecord(ChangeKind.MERGED, keep.id, keep.label, stamp, drop.position.copy(),
-                                keep.position.copy(), f"{drop.id} merged into {keep.id} ({detail})",
-                                merged_id=drop.id)]
+        changes = [] if was_tentative else [
+            ChangeRecord(ChangeKind.MERGED, keep.id, keep.label, stamp, drop.position.copy(), keep.position.copy(),
+                         f"{drop.id} merged into {keep.id} ({detail})", merged_id=drop.id)]
         if moved:
             distance = float(np.linalg.norm(keep.position - old_position))
-            changes.append(ChangeRecord(ChangeKind.MOVED, keep.id, keep.label, stamp, old_position, keep.position.copy(),
-                                        f"re-identified after merge; moved {distance:.2f} m"))
-        return changes
+            moved_at = min(stamp, max(drop.first_seen, gone_since))
+            changes.append(ChangeRecord(ChangeKind.MOVED, keep.id, keep.label, moved_at, old_position,
+                                        keep.position.copy(), f"re-identified after merge; moved {distance:.2f} m"))
+        return changes + self.confirm_if_ready(keep)
 
     def split_inconsistent(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
         """A node whose recent observations alternate between two distant clusters is two objects."""

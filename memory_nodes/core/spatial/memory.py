@@ -137,9 +137,10 @@ class SpatialMemory:
             except KeyError:
                 raise UnknownItemError(f"no object {object_id!r}") from None
 
-    def objects(self) -> list[ObjectNode]:
+    def objects(self, include_tentative: bool = False) -> list[ObjectNode]:
+        """The objects (present and absent); unconfirmed ones only when asked."""
         with self._lock:
-            return list(self._state.objects.values())
+            return [o for o in self._state.objects.values() if include_tentative or not o.tentative]
 
     def places(self) -> list[PlaceNode]:
         with self._lock:

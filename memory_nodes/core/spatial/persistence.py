@@ -30,6 +30,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
             "observation_count": node.observation_count, "existence_log_odds": node.existence_log_odds,
             "retention": [node.retention.strength_s, node.retention.reinforced_at],
             "status": node.status.value, "state": node.state, "place_id": node.place_id,
+            "tentative": node.tentative, "evidence": node.evidence, "appeared": node.appeared,
             "recent": [[r.stamp, *np.asarray(r.position).tolist()] for r in node.recent],
         })
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
@@ -44,7 +45,8 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
     }
     counts = np.array([len(c) for c in clouds], dtype=np.int64)
     points = np.vstack(clouds) if clouds else np.zeros((0, 3), np.float32)
-    return document, {"points": points, "point_counts": counts}
+    document["observed_stamps"], observed_cells = state.observed.snapshot()
+    return document, {"points": points, "point_counts": counts, "observed_cells": observed_cells}
 
 
 def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> SceneGraphState:
@@ -60,7 +62,8 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
             first_seen=item["first_seen"], last_seen=item["last_seen"],
             observation_count=item["observation_count"], existence_log_odds=item["existence_log_odds"],
             retention=Retention(*item["retention"]), status=ObjectStatus(item["status"]), state=item["state"],
-            place_id=item["place_id"],
+            place_id=item["place_id"], tentative=bool(item.get("tentative", False)),
+            evidence=float(item.get("evidence", item["observation_count"])), appeared=bool(item.get("appeared", False)),
         )
         node.recent.extend(RecentSighting(r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
         state.add_object(node)
@@ -75,4 +78,6 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
     state.places.robot_room = document["robot_room"]
     state.latest_stamp = document["latest_stamp"]
     state.evicted_summary = Counter(document["evicted_summary"])
+    if "observed_cells" in arrays:  # snapshots before the record of observed space have none
+        state.observed.restore(document["observed_stamps"], arrays["observed_cells"])
     return state

@@ -1,5 +1,6 @@
 """The place and room layers (Hydra): places along the robot's path, rooms from the configured
-polygons or, without polygons, clusters of places; objects are attached to their nearest place."""
+polygons or, without polygons, clusters of places; objects are attached to the place they were
+seen from, or the nearest one, in the room whose polygon holds them."""
 
 from __future__ import annotations
 
@@ -64,10 +65,10 @@ class PlaceLayer:
 
     def _assign_room(self, place_id: str) -> None:
         place = self.nodes[place_id]
-        for name, polygon in self.config.rooms:
-            if point_in_polygon(float(place.position[0]), float(place.position[1]), polygon):
-                self._set_parent(place, f"room-{name}")
-                return
+        in_polygon = self.polygon_room(place.position)
+        if in_polygon:
+            self._set_parent(place, in_polygon)
+            return
         if self.config.rooms:
             return
         # No room polygons: rooms are clusters of places (leader clustering on the room centres).
@@ -109,11 +110,38 @@ class PlaceLayer:
             self.robot_room = room_id
         return place_id, changes
 
-    def attach(self, node: ObjectNode) -> None:
-        """Put ``node`` at its nearest place; objects seen far from the robot's path get a place of
-        their own (not on the path)."""
-        place_id, distance = self.nearest_place(node.position)
-        if place_id is None or distance > self.config.own_place_factor * self.config.place_spacing:
+    def polygon_room(self, position: np.ndarray) -> str:
+        """The id of the configured room whose polygon holds ``position`` ("" if none does)."""
+        for name, polygon in self.config.rooms:
+            if point_in_polygon(float(position[0]), float(position[1]), polygon):
+                return f"room-{name}"
+        return ""
+
+    def attach(self, node: ObjectNode, viewpoint: str = "") -> None:
+        """Put ``node`` at a place: the place it was seen from (``viewpoint``, the robot's place
+        when the camera saw it) when that is near enough, else its nearest place; with room
+        polygons, only a place of the room whose polygon holds the object (a wall between the
+        robot's path and the object does not move the object to the robot's room). Objects with no
+        such place near get a place of their own, in their room."""
+        reach = self.config.own_place_factor * self.config.place_spacing
+        room = self.polygon_room(node.position)
+
+        def fits(place_id: str) -> bool:
+            place = self.nodes.get(place_id)
+            return (place is not None and place.layer is GraphLayer.PLACE and (not room or place.parent_id == room)
+                    and float(np.linalg.norm(place.position[:2] - node.position[:2])) <= reach)
+
+        place_id: str | None = viewpoint if viewpoint and fits(viewpoint) else None
+        if place_id is None:
+            nearest, _ = self.nearest_place(node.position)
+            if nearest is not None and fits(nearest):
+                place_id = nearest
+            elif room:
+                in_room = [p for p in self.nodes.values() if p.layer is GraphLayer.PLACE and p.parent_id == room]
+                if in_room:
+                    best = min(in_room, key=lambda p: float(np.linalg.norm(p.position[:2] - node.position[:2])))
+                    place_id = best.id if fits(best.id) else None
+        if place_id is None:
             place_id = self._new_place(node.position)
         if node.place_id and self.graph.has_edge(node.id, node.place_id, key=AT):
             self.graph.remove_edge(node.id, node.place_id, key=AT)

@@ -5,16 +5,20 @@ items on the forgetting curve (MemoryBank)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
+from memory_nodes.core.spatial.qualifiers import parse_query, qualifier_factor, qualifier_scores, room_names
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import ObjectNode, RelationKind
 from memory_nodes.core.text_embedding import TextEncoder, label_similarity
 
 ScoreComponents = dict[str, float]
+# Labels this close to the best match of a relation's target all count ("the table" names every table).
+_TARGET_LABEL_SLACK = 0.05
 
 
 def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: str = "", text: str = "",
@@ -24,7 +28,8 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
     """Objects matching every given filter, best first with a score in [0, 1]: label (exact),
     free ``text`` (sentence similarity to the label), sphere (``center`` in ``map``, ``radius``
     metres), place or room id, known during [``start``, ``end``] seconds (first seen before the
-    end, last seen after the start)."""
+    end, last seen after the start). Qualifiers in ``text`` ("mugs in the kitchen", "the cup on the
+    table") filter, a colour ranks. Tentative (unconfirmed) objects are never reported."""
     if limit < 0:
         raise InvalidInputError(f"limit must be >= 0, got {limit}")
     if radius < 0 or not math.isfinite(radius):
@@ -40,7 +45,7 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
         pool = list(state.objects.values())
     candidates = [
         o for o in pool
-        if (include_absent or o.present)
+        if not o.tentative and (include_absent or o.present)
         and (not label or o.label == label)
         and (center is None or radius == 0 or np.linalg.norm(o.position - center) <= radius)
         and (places is None or o.place_id in places)
@@ -50,9 +55,19 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
         return []
     scores = np.array([o.confidence for o in candidates])
     if text:
-        similarity = label_similarity(encoder, text, [o.label for o in candidates])
+        parsed = parse_query(text, room_names(state))
+        similarity = label_similarity(encoder, parsed.head, [o.label for o in candidates])
         scores = scores * similarity
         keep = similarity >= config.min_label_match
+        if parsed.qualified:
+            # A filter: "cups in the kitchen" are only those; a colour ranks, it does not exclude.
+            targets = _target_finder(state, encoder)
+            for index, node in enumerate(candidates):
+                if not keep[index]:
+                    continue
+                qualifiers = qualifier_scores(state, node, parsed, targets, state.last_answers.get(node.label, ""))
+                keep[index] = all(v > 0.0 for k, v in qualifiers.items() if k != parsed.colour)
+                scores[index] *= qualifier_factor(qualifiers)
         candidates = [o for o, k in zip(candidates, keep) if k]
         scores = scores[keep]
     order = np.argsort(-scores, kind="stable")[:limit]
@@ -64,8 +79,11 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
 
 def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
              limit: int = 5) -> list[tuple[ObjectNode, float, ScoreComponents]]:
-    """Where objects matching ``query`` (a label or free text) were last seen, best first, with
-    the score and its components (label match, existence confidence, recency, retention)."""
+    """Where objects matching ``query`` (a label or free text, with qualifiers: "the mug on the
+    kitchen table", "the red cup", "the book in the bedroom", "the other mug"; see
+    ``qualifiers``) were last seen, best first, with the score and its components (label match,
+    existence confidence, recency, retention, and "qualifier: ..." for each qualifier, 1 when the
+    candidate satisfies it). Tentative objects are not reported."""
     if limit < 0:
         raise InvalidInputError(f"limit must be >= 0, got {limit}")
     if not query.strip():
@@ -74,7 +92,9 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
     labels = state.index.labels()
     if not labels:
         return []
-    label_match = dict(zip(labels, label_similarity(encoder, query, labels).tolist()))
+    parsed = parse_query(query, room_names(state))
+    label_match = dict(zip(labels, label_similarity(encoder, parsed.head, labels).tolist()))
+    targets = _target_finder(state, encoder)
     now = state.latest_stamp
     results = []
     for label, match in label_match.items():
@@ -82,6 +102,8 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
             continue
         for object_id in sorted(state.index.with_label(label)):
             node = state.objects[object_id]
+            if node.tentative:
+                continue
             components = {
                 "label_match": float(match),
                 "existence": node.confidence if node.present else config.absent_score_factor * node.confidence,
@@ -91,11 +113,35 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
             score = components["label_match"] * (config.where_weight_existence * components["existence"]
                                                  + config.where_weight_recency * components["recency"]
                                                  + config.where_weight_retention * components["retention"])
+            if parsed.qualified:
+                qualifiers = qualifier_scores(state, node, parsed, targets, state.last_answers.get(node.label, ""))
+                score *= qualifier_factor(qualifiers)
+                components.update({f"qualifier: {name}": value for name, value in qualifiers.items()})
             results.append((node, score, components))
     results.sort(key=lambda r: -r[1])
     for node, _, _ in results[:limit]:
         node.retention.reinforce(config.retention, now)
+    if results and limit:
+        state.last_answers[results[0][0].label] = results[0][0].id  # what "the other <label>" then excludes
     return results[:limit]
+
+
+def _target_finder(state: SceneGraphState, encoder: TextEncoder | None) -> Callable[[str], list[ObjectNode]]:
+    """text -> the present objects whose labels match it best (a relation's target: "the table")."""
+    labels = state.index.labels()
+
+    def find(text: str) -> list[ObjectNode]:
+        if not labels:
+            return []
+        similarity = label_similarity(encoder, text, labels)
+        best = float(similarity.max())
+        if best < state.config.min_label_match:
+            return []
+        chosen = [label for label, value in zip(labels, similarity) if value >= best - _TARGET_LABEL_SLACK]
+        return [state.objects[i] for label in chosen for i in sorted(state.index.with_label(label))
+                if state.objects[i].counted]
+
+    return find
 
 
 def describe(state: SceneGraphState, node: ObjectNode) -> str:

@@ -53,13 +53,13 @@ def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
     pairs: list[tuple[ObjectNode, ObjectNode]] = []
     for object_id in updated:
         node = state.objects[object_id]
-        if not node.present:
+        if not node.counted:
             continue
         done.add(object_id)
         size = float(np.linalg.norm(node.box.extent))
         reach = config.near_distance + size + _NEIGHBOUR_MARGIN
         others = [state.objects[other_id] for other_id in sorted(state.index.near(node.position, reach))
-                  if other_id not in done and state.objects[other_id].present]
+                  if other_id not in done and state.objects[other_id].counted]
         if not others:
             continue
         # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.

@@ -9,6 +9,7 @@ import networkx as nx
 
 from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.index import ObjectIndex
+from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.places import PlaceLayer
 from memory_nodes.core.spatial.types import GraphLayer, ObjectNode
 
@@ -21,12 +22,15 @@ class SceneGraphState:
         self.config = config
         self.graph = nx.MultiDiGraph()
         self.objects: dict[str, ObjectNode] = {}
+        self.tentative_ids: set[str] = set()  # objects not yet confirmed (see ObjectNode.tentative)
         self.index = ObjectIndex(config.index_cell_size)
         self.places = PlaceLayer(config, self.graph, configured_rooms)
+        self.observed = ObservedSpace(config.observed_cell_size, config.observed_range)
         self.next_object_number = 1
         self.latest_stamp = 0.0
         self.evicted_summary: Counter[str] = Counter()  # label -> objects dropped at the capacity bound
         self.counters: Counter[str] = Counter()
+        self.last_answers: dict[str, str] = {}  # label -> id where_is answered first ("the other mug")
 
     def new_object_id(self) -> str:
         object_id = f"obj-{self.next_object_number}"
@@ -35,11 +39,14 @@ class SceneGraphState:
 
     def add_object(self, node: ObjectNode) -> None:
         self.objects[node.id] = node
+        if node.tentative:
+            self.tentative_ids.add(node.id)
         self.index.update(node)
         self.graph.add_node(node.id, layer=GraphLayer.OBJECT.value)
 
     def remove_object(self, object_id: str) -> None:
         self.objects.pop(object_id, None)
+        self.tentative_ids.discard(object_id)
         self.index.remove(object_id)
         if self.graph.has_node(object_id):
             self.graph.remove_node(object_id)

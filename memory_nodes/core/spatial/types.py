@@ -133,6 +133,14 @@ class ObjectNode:
     status: ObjectStatus = ObjectStatus.PRESENT
     state: str = ""
     place_id: str = ""
+    # Unconfirmed: one detection is not yet an object (detectors report ghosts). A tentative object
+    # is associated and fused like any other but not counted, queried or published; it is confirmed
+    # once its summed detection scores (``evidence``) reach ``confirm_evidence``.
+    tentative: bool = False
+    evidence: float = 0.0
+    # First seen where the camera had looked before (see ``observed_space``): it was put or moved
+    # there, so it may be a remembered object that moved; otherwise it was merely discovered.
+    appeared: bool = False
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
     _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False,
                                                                               compare=False)
@@ -152,6 +160,11 @@ class ObjectNode:
     @property
     def present(self) -> bool:
         return self.status is ObjectStatus.PRESENT
+
+    @property
+    def counted(self) -> bool:
+        """Present and confirmed: what counts and where-is questions report as being there."""
+        return self.status is ObjectStatus.PRESENT and not self.tentative
 
     @property
     def confidence(self) -> float:

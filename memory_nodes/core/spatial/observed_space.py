@@ -1,0 +1,103 @@
+"""Where the camera has looked, and since when: a horizontal grid of the first time each cell's
+surfaces were in the depth image at close range.
+
+It tells an object that *appeared* (first detected where the camera had looked well before, so it
+was not there then: it was put there or moved there) from one merely *discovered* (first seen in a
+place seen for the first time, where it may have stood all along). Only the first kind can be a
+remembered object that moved; the second may be its identical twin. Positions in ``map``, metres;
+stamps in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from memory_nodes.core.geometry import CameraView
+
+_PIXEL_STRIDE = 2  # every other pixel of the (already downsampled) view depth: cells are larger than that
+_BANDS = 6  # range bands between the camera and max_range
+_FRUSTUM_HEIGHTS = (0.0, 0.8)  # floor and table top (m), where things stand, for views without depth
+
+
+class ObservedSpace:
+    """First-observed stamps of ``cell_size`` cells of the floor plane (all heights together), one
+    per range band: a glance from afar shows a place, but not the small things in it."""
+
+    def __init__(self, cell_size: float, max_range: float) -> None:
+        self.cell_size = cell_size
+        self.max_range = max_range
+        self.band_edges = np.linspace(max_range / _BANDS, max_range, _BANDS)  # upper range of each band (m)
+        self._first_seen: dict[tuple[int, int], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(self._first_seen)
+
+    def _cell(self, position: np.ndarray) -> tuple[int, int]:
+        return math.floor(float(position[0]) / self.cell_size), math.floor(float(position[1]) / self.cell_size)
+
+    def first_observed(self, position: np.ndarray, within: float | None = None) -> float | None:
+        """When the camera first saw the cell of ``position`` from no farther than ``within``
+        metres (default ``max_range``); None: never."""
+        stamps = self._first_seen.get(self._cell(position))
+        if stamps is None:
+            return None
+        limit = self.max_range if within is None else within
+        usable = stamps[self.band_edges <= limit + 1e-9]
+        first = float(usable.min()) if len(usable) else math.inf
+        return first if math.isfinite(first) else None
+
+    def observe(self, view: CameraView, stamp: float) -> None:
+        """Record the cells whose surfaces ``view``'s depth shows within ``max_range`` (without a
+        depth image: the cells in its frustum at floor and table height)."""
+        if view.depth is None:
+            self._observe_frustum(view, stamp)
+            return
+        depth = view.depth[::_PIXEL_STRIDE, ::_PIXEL_STRIDE]
+        rows, cols = np.nonzero(np.isfinite(depth) & (depth > 0) & (depth <= self.max_range))
+        if len(rows) == 0:
+            return
+        z = depth[rows, cols].astype(np.float64)
+        fx, fy, cx, cy = view.intrinsics
+        u, v = cols * _PIXEL_STRIDE, rows * _PIXEL_STRIDE
+        local = np.stack([(u - cx) * z / fx, (v - cy) * z / fy, z], axis=1)
+        points = view.pose.transform(local)
+        bands = np.minimum(np.searchsorted(self.band_edges, z), _BANDS - 1)
+        keys = np.column_stack([np.floor(points[:, :2] / self.cell_size).astype(np.int64), bands])
+        self._record(np.unique(keys, axis=0), stamp)
+
+    def _record(self, keys: np.ndarray, stamp: float) -> None:
+        """(N, 3) int rows of cell x, cell y, range band: first seen now unless seen before."""
+        first_seen = self._first_seen
+        for x, y, band in keys.tolist():
+            stamps = first_seen.get((x, y))
+            if stamps is None:
+                stamps = first_seen[(x, y)] = np.full(_BANDS, math.inf)
+            if stamps[band] == math.inf:
+                stamps[band] = stamp
+
+    def _observe_frustum(self, view: CameraView, stamp: float) -> None:
+        reach = math.ceil(self.max_range / self.cell_size)
+        cx, cy = self._cell(view.pose.position)
+        xs, ys = np.meshgrid(np.arange(cx - reach, cx + reach + 1), np.arange(cy - reach, cy + reach + 1))
+        cells = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        centres = (cells + 0.5) * self.cell_size
+        for height in _FRUSTUM_HEIGHTS:
+            points = np.column_stack([centres, np.full(len(cells), height)])
+            u, v, z = view.project(points)
+            inside = (z > 0.05) & (z <= self.max_range) & (u >= 0) & (u < view.width) & (v >= 0) & (v < view.height)
+            bands = np.minimum(np.searchsorted(self.band_edges, z[inside]), _BANDS - 1)
+            self._record(np.column_stack([cells[inside], bands]), stamp)
+
+    def snapshot(self) -> tuple[list[list[float | None]], np.ndarray]:
+        """(stamps per band, None for never; (N, 2) int64 cells) for persistence."""
+        cells = np.array(list(self._first_seen), dtype=np.int64).reshape(-1, 2)
+        stamps = [[None if math.isinf(t) else float(t) for t in row] for row in self._first_seen.values()]
+        return stamps, cells
+
+    def restore(self, stamps: list[list[float | None]], cells: np.ndarray) -> None:
+        self._first_seen = {}
+        for (x, y), row in zip(np.asarray(cells).reshape(-1, 2), stamps):
+            if len(row) == _BANDS:
+                self._first_seen[(int(x), int(y))] = np.array([math.inf if t is None else t for t in row])

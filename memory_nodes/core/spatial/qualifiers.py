@@ -1,0 +1,164 @@
+"""Qualified object questions: "the mug on the kitchen table", "the cup in the living room", "the
+red cup", "the book next to the lamp", "the other mug".
+
+``parse_query`` splits a question into the thing asked for (its head, matched against labels) and
+its qualifiers: relations to other objects (on, in, next to, near), a room, a colour, "other".
+``qualifier_scores`` says, for one candidate object, how well it satisfies each qualifier, in
+[0, 1], so that answers rank by them and tell the planner which part of the question each
+candidate satisfied. No rclpy; positions in ``map``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.spatial.state import SceneGraphState
+from memory_nodes.core.spatial.types import ObjectNode, RelationKind, cosine
+
+# Phrase -> relation, longest first so "on top of" wins over "on".
+RELATION_PHRASES: tuple[tuple[str, RelationKind], ...] = (
+    ("on top of", RelationKind.ON), ("next to", RelationKind.NEXT_TO), ("close to", RelationKind.NEAR),
+    ("inside", RelationKind.IN), ("beside", RelationKind.NEXT_TO), ("near", RelationKind.NEAR),
+    ("by", RelationKind.NEXT_TO), ("on", RelationKind.ON), ("in", RelationKind.IN), ("at", RelationKind.NEAR),
+)
+# Colour words -> BGR of a typical shade. The descriptors are hue-saturation histograms, so white,
+# grey and black (unsaturated) are one colour to them.
+COLOUR_WORDS: dict[str, tuple[int, int, int]] = {
+    "red": (30, 30, 210), "orange": (20, 130, 240), "yellow": (30, 215, 240), "green": (50, 165, 30),
+    "blue": (215, 65, 25), "purple": (160, 40, 120), "pink": (180, 120, 240), "brown": (40, 80, 140),
+    "white": (240, 240, 240), "grey": (128, 128, 128), "gray": (128, 128, 128), "black": (20, 20, 20),
+}
+_ARTICLES = {"the", "a", "an", "my", "our", "your", "that", "this", "some", "any"}
+_FILLER = re.compile(r"^(where is|where's|where are|find|show me|look for|is there|are there|how many)\s+")
+_NOT_MATCHED = 0.15  # factor for a qualifier a candidate does not satisfy: ranked below, not dropped
+
+
+@dataclass
+class ParsedQuery:
+    """A question split into what is asked for and how it is qualified."""
+
+    head: str  # the thing asked for, e.g. "mug"
+    colour: str = ""
+    other: bool = False  # "the other mug": not the one answered last
+    room: str = ""  # room id ("room-kitchen"), when a room is named
+    relations: list[tuple[RelationKind, str]] = field(default_factory=list)  # (relation, target text)
+
+    @property
+    def qualified(self) -> bool:
+        return bool(self.colour or self.other or self.room or self.relations)
+
+
+def _strip(words: list[str]) -> list[str]:
+    while words and words[0] in _ARTICLES:
+        words = words[1:]
+    return words
+
+
+def parse_query(text: str, room_names: dict[str, str]) -> ParsedQuery:
+    """Split ``text`` into head and qualifiers. ``room_names``: lower-case name -> room id (a room
+    named in a relation's target, as in "on the kitchen table" or "in the kitchen", is a room
+    qualifier)."""
+    text = _FILLER.sub("", " ".join(text.strip().lower().replace("?", " ").replace(",", " ").split()))
+    pattern = r"\b(" + "|".join(re.escape(phrase) for phrase, _ in RELATION_PHRASES) + r")\b"
+    parts = re.split(pattern, text)
+    kinds = dict(RELATION_PHRASES)
+    head_words = _strip(parts[0].split())
+    parsed = ParsedQuery(head="")
+    if "other" in head_words:
+        parsed.other = True
+        head_words = [w for w in head_words if w != "other"]
+    colours = [w for w in head_words if w in COLOUR_WORDS]
+    if colours:
+        parsed.colour = colours[0]
+        head_words = [w for w in head_words if w not in COLOUR_WORDS]
+    for index in range(1, len(parts) - 1, 2):
+        kind, target_words = kinds[parts[index]], _strip(parts[index + 1].split())
+        target = " ".join(target_words)
+        if not target:
+            continue
+        rooms = [name for name in room_names if re.search(rf"\b{re.escape(name)}\b", target)]
+        if rooms:
+            parsed.room = room_names[rooms[0]]
+            target = " ".join(re.sub(rf"\b{re.escape(rooms[0])}\b", " ", target).split())
+            target = re.sub(r"^(room|area)\b", "", target).strip()
+        if target:
+            parsed.relations.append((kind, target))
+    parsed.head = " ".join(head_words) or text
+    return parsed
+
+
+def room_names(state: SceneGraphState) -> dict[str, str]:
+    """Lower-case room name (and id) -> room id, for ``parse_query``."""
+    names: dict[str, str] = {}
+    for place in state.places.nodes.values():
+        if place.layer.value == "room":
+            names[place.id.lower()] = place.id
+            if place.name:
+                names[place.name.lower()] = place.id
+                names[place.name.lower().replace("_", " ")] = place.id
+    return names
+
+
+def _relation_holds(state: SceneGraphState, node: ObjectNode, kind: RelationKind, target: ObjectNode) -> bool:
+    """The scene graph has the edge, or the boxes show it (relations are recomputed only for the
+    objects a frame touched, so a loose geometric test backs the edge up)."""
+    if state.graph.has_edge(node.id, target.id, key=kind.value):
+        return True
+    low, high = target.bounds()
+    position = node.position
+    config = state.config
+    inside_xy = bool(np.all(position[:2] >= low[:2] - 0.05) and np.all(position[:2] <= high[:2] + 0.05))
+    if kind is RelationKind.ON:
+        bottom = node.bounds()[0][2]
+        return inside_xy and abs(bottom - high[2]) <= 3.0 * config.on_tolerance
+    if kind is RelationKind.IN:
+        return inside_xy and low[2] - 0.05 <= position[2] <= high[2] + 0.05
+    gap = float(np.linalg.norm(np.maximum(0.0, np.maximum(low[:2] - position[:2], position[:2] - high[:2]))))
+    if kind is RelationKind.NEXT_TO:
+        return gap <= config.next_to_distance + 0.5 * float(np.linalg.norm(node.box.extent[:2]))
+    return float(np.linalg.norm(position - target.position)) <= config.near_distance + 0.5 * float(
+        np.linalg.norm(target.box.extent))
+
+
+def colour_match(node: ObjectNode, colour: str) -> float:
+    """How much of ``node``'s appearance is ``colour``, in [0, 1] (0.5 when it has none)."""
+    if node.appearance is None:
+        return 0.5
+    swatch = np.full((4, 4, 3), COLOUR_WORDS[colour], dtype=np.uint8)
+    similarity = cosine(colour_histogram(swatch), node.appearance)
+    return 0.5 if similarity is None else float(np.sqrt(max(0.0, similarity)))
+
+
+def qualifier_scores(state: SceneGraphState, node: ObjectNode, parsed: ParsedQuery,
+                     targets: Callable[[str], list[ObjectNode]], last_answer: str = "") -> dict[str, float]:
+    """Qualifier -> how well ``node`` satisfies it, in [0, 1]. ``targets(text)``: the objects a
+    relation's target text names. A relation whose target the memory does not know says nothing
+    (0.5): the question names something never seen."""
+    scores: dict[str, float] = {}
+    if parsed.room:
+        scores[f"in {parsed.room}"] = 1.0 if state.places.room_of(node.place_id) == parsed.room else 0.0
+    for kind, text in parsed.relations:
+        named = [t for t in targets(text) if t.id != node.id]
+        if not named:
+            scores[f"{kind.value} {text}"] = 0.5
+            continue
+        scores[f"{kind.value} {text}"] = 1.0 if any(_relation_holds(state, node, kind, t) for t in named) else 0.0
+    if parsed.colour:
+        scores[parsed.colour] = colour_match(node, parsed.colour)
+    if parsed.other:
+        scores["other"] = 0.0 if node.id == last_answer else 1.0
+    return scores
+
+
+def qualifier_factor(scores: dict[str, float]) -> float:
+    """The factor a candidate's score is multiplied by: 1 when it satisfies every qualifier, low
+    (never 0: the memory may be wrong about a relation) for each one it does not."""
+    factor = 1.0
+    for value in scores.values():
+        factor *= _NOT_MATCHED + (1.0 - _NOT_MATCHED) * value
+    return factor
