@@ -58,8 +58,10 @@ def test_inputs_while_inactive_are_dropped_and_counted(rclpy_context, tmp_path):
 
 
 def feed(node, label, x, stamp):
-    frame = cv.frame_to_msg([Observation(label, Pose(np.array([x, 1.0, 0.8])), np.ones(3) * 0.1)], None, stamp)
-    node._subscriptions[0].callback(frame)
+    """Two frames that detect ``label`` at x: enough to confirm it."""
+    for at in (stamp, stamp + 0.5):
+        frame = cv.frame_to_msg([Observation(label, Pose(np.array([x, 1.0, 0.8])), np.ones(3) * 0.1)], None, at)
+        node._subscriptions[0].callback(frame)
 
 
 def test_cleanup_saves_and_the_next_configure_restores(rclpy_context, tmp_path):

@@ -124,3 +124,28 @@ def test_stamp_matcher_stays_bounded_with_time_going_backwards():
         matcher.add("depth", stamp, stamp)
     assert [matcher.nearest("depth", s) for s in (6.0, 6.5, 7.0)] == [(6.0, 6.0), (6.5, 6.5), (7.0, 7.0)]
     assert matcher.nearest("depth", 5.0) is None and matcher.dropped == 3
+
+
+def test_a_box_without_mask_keeps_the_objects_own_surface_not_what_stands_in_front_or_behind():
+    """A detector's box around the mug also holds a low box standing in front of it and a board
+    just behind it: the lifted centre is the mug's."""
+    front = (np.array([1.80, 0.42, 0.0]), np.array([1.86, 0.58, 0.05]), (40, 160, 40))
+    behind = (np.array([2.12, 0.30, 0.0]), np.array([2.16, 0.70, 0.30]), (200, 200, 200))
+    bgr, depth, index = render(CAMERA, [MUG, front, behind])
+    frame = RgbdFrame(depth, INTRINSICS, CAMERA, bgr)
+    x0, y0, x1, y1 = bounding_box(index, 0)
+    box = (x0 - 6, y0 - 6, x1 + 6, y1 + 10)  # loose, as detectors draw them: the front box is inside
+    inside = index[box[1]:box[3], box[0]:box[2]]
+    assert np.count_nonzero(inside == 1) > 0 and np.count_nonzero(inside == 2) > np.count_nonzero(inside == 0) / 4
+    observation = lift_detection(frame, Detection("mug", 0.9, box, None), PerceptionConfig())
+    assert observation is not None and not observation.partial
+    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.05
+    # A 10 cm mug plus some of the low box in front (0.22 measured), not the board behind it (0.31).
+    assert observation.extent[:2].max() < 0.25
+
+
+def test_a_detection_cut_by_the_image_border_is_partial(scene):
+    frame, index = scene
+    x0, y0, _, y1 = bounding_box(index, 1)
+    observation = lift_detection(frame, Detection("box", 0.9, (x0, y0, 640, y1), None), PerceptionConfig())
+    assert observation is not None and observation.partial

@@ -26,7 +26,8 @@ def spatial_with_clouds():
         memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
     rng = np.random.default_rng(0)
     cloud = rng.uniform([2.9, 3.9, 0.1], [3.1, 4.1, 0.3], (400, 3))
-    memory.integrate([Observation("box", Pose(np.array([3.0, 4.0, 0.2])), np.ones(3) * 0.2, points=cloud)], 2000.0)
+    for stamp in (2000.0, 2000.5):  # two detections confirm it
+        memory.integrate([Observation("box", Pose(np.array([3.0, 4.0, 0.2])), np.ones(3) * 0.2, points=cloud)], stamp)
     return memory
 
 

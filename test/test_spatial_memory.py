@@ -148,7 +148,8 @@ def test_moved_object_is_reidentified_not_duplicated(memory):
     for k in range(1, 8):  # the mug is gone from the table
         memory.integrate([obs("table", 1, 1, 0.37, BLUE, (1, 1, 0.74))], float(k), view=camera)
     # The camera looked at the office desk earlier: what shows up there later was put there.
-    memory.integrate([], 10.0, view=camera_at((7, 0, 1.2), (7, 2, 0.8), depth=np.full((480, 640), 2.05, np.float32)))
+    for stamp in (10.0, 10.5):
+        memory.integrate([], stamp, view=camera_at((7, 0, 1.2), (7, 2, 0.8), depth=np.full((480, 640), 2.05, np.float32)))
     result = memory.integrate([obs("mug", 7, 2)], 20.0)  # and shows up in the office
     assert result.object_ids == [mug_id]
     assert [c.kind for c in result.changes] == ["moved"]

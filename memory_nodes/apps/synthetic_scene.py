@@ -2,8 +2,8 @@
 
 Used by ``memory_demo`` and by the tests. The kitchen (x 0-5 m) and the office (x 5-10 m) hold a
 table, a mug on it, an apple and a drawer; the office a desk and a laptop. The robot looks at the
-kitchen table, opens the drawer, goes to the office, and while it is away the mug is carried to
-the desk; it sees the mug there, comes back and finds the table without the mug. Detections are
+kitchen table, opens the drawer, glances at the office desk, and while it is away the mug is
+carried to the desk; it sees the mug there, comes back and finds the table without the mug. Detections are
 what a pinhole camera at the robot would see (frustum test), with seeded position noise and a
 colour-histogram appearance per object. Nothing here imports rclpy.
 """
@@ -107,7 +107,11 @@ def flat_scenario(seed: int = 7, start_stamp: float = 1000.0) -> Scenario:
             objects["drawer"].state = "open"
         frames.append(_frame(t, (1.0, 3.0), objects["drawer"].position, objects, rng, "drawer"))
         t += 2.0
-    t += 60.0
+    t += 20.0
+    for _ in range(2):  # a look into the office: the desk with the laptop only
+        frames.append(_frame(t, (7.5, 0.8), objects["desk"].position, objects, rng, "office desk, first look"))
+        t += 2.0
+    t += 40.0
     objects["mug"].position = np.array([7.8, 2.6, 0.81])  # carried to the desk while the robot drives
     for k in range(5):  # office: the desk, now with the mug
         frames.append(_frame(t, (7.5 - 0.1 * k, 0.8), objects["desk"].position, objects, rng, "office desk"))

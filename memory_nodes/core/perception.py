@@ -39,6 +39,8 @@ class PerceptionConfig:
     depth_band: float = setting(
         0.25, "largest depth range kept around the front of a detection (the band used is the object's width "
         "plus the depth noise measured in the frame)", "m", above=0)
+    border_px: int = setting(
+        3, "a detection box this close to the image border is of an object cut by it (partial)", "px", low=0)
     box_shrink: float = setting(0.1, "fraction of a box's width/height dropped at each border when there is no mask",
                                 low=0, below=0.5)
     voxel_size: float = setting(0.01, "voxel size of an observation's points", "m", above=0)
@@ -166,7 +168,11 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
         mask = np.zeros(depth.shape, np.uint8)
         mask[v[keep], u[keep]] = 1
         appearance = colour_histogram(np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]), mask)
-    return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance)
+    # A box at the image border holds only the part of the object in view.
+    margin = config.border_px
+    partial = bx0 <= margin or by0 <= margin or bx1 >= width - margin or by1 >= height - margin
+    return Observation(detection.label, box.pose, box.extent, float(detection.score), cleaned, appearance,
+                       partial=partial)
 
 
 def _own_surface(z: np.ndarray, u: np.ndarray, v: np.ndarray, candidates: np.ndarray, fx: float,

@@ -18,7 +18,15 @@ from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.evidence import EvidenceItem
 from memory_nodes.core.geometry import CameraView, Pose
 from memory_nodes.core.semantic import FactRecord
-from memory_nodes.core.spatial import ChangeRecord, GraphLayer, ObjectNode, Observation, PlaceNode, SpatialMemory
+from memory_nodes.core.spatial import (
+    ChangeRecord,
+    GraphLayer,
+    ObjectNode,
+    ObjectStatus,
+    Observation,
+    PlaceNode,
+    SpatialMemory,
+)
 from memory_nodes.msg import ChangeEvent, Episode, Evidence, Fact, MemoryObject, Place, Relation, SceneGraph
 from memory_nodes.ros.stamps import optional_stamp as optional_stamp
 from memory_nodes.ros.stamps import seconds_to_stamp, stamp_to_seconds
@@ -63,7 +71,7 @@ def observation_from_msg(msg) -> Observation:
     extent = np.array([msg.extent.x, msg.extent.y, msg.extent.z])
     appearance = np.asarray(msg.appearance, dtype=np.float32) if len(msg.appearance) else None
     return Observation(msg.label, pose_from_msg(msg.pose), extent, float(msg.score), points, appearance,
-                       msg.state, msg.source_id)
+                       msg.state, msg.source_id, bool(msg.partial))
 
 
 def camera_view_from_msg(msg) -> CameraView | None:
@@ -118,6 +126,8 @@ def object_to_msg(node: ObjectNode, memory: SpatialMemory) -> MemoryObject:
     msg.room_id = memory.room_of(node.place_id)
     msg.state = node.state
     msg.status = node.status
+    msg.extent_partial = bool(node.partial)
+    msg.moved_to_id = node.moved_to if node.status is ObjectStatus.MAYBE_MOVED else ""
     return msg
 
 
@@ -187,7 +197,7 @@ def observation_to_msg(observation: Observation):
     from memory_nodes.msg import ObjectObservation
 
     msg = ObjectObservation(label=observation.label, score=float(observation.score), state=observation.state,
-                            source_id=observation.source_id)
+                            source_id=observation.source_id, partial=bool(observation.partial))
     msg.pose = pose_to_msg(observation.pose)
     msg.extent = Vector3(x=float(observation.extent[0]), y=float(observation.extent[1]), z=float(observation.extent[2]))
     if observation.points is not None:

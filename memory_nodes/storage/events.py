@@ -72,7 +72,7 @@ class FrameIntegrated(JournalEvent):
         for i, o in enumerate(self.observations):
             items.append({"label": o.label, "score": o.score, "position": o.pose.position.tolist(),
                           "orientation": o.pose.orientation.tolist(), "extent": o.extent.tolist(), "state": o.state,
-                          "source_id": o.source_id})
+                          "source_id": o.source_id, "partial": o.partial})
             if o.points is not None:
                 arrays[f"points_{i}"] = o.points
             if o.appearance is not None:
@@ -95,7 +95,7 @@ class FrameIntegrated(JournalEvent):
         observations = [
             Observation(o["label"], Pose(np.array(o["position"]), np.array(o["orientation"])), np.array(o["extent"]),
                         o["score"], arrays.get(f"points_{i}"), arrays.get(f"appearance_{i}"), o["state"],
-                        o["source_id"])
+                        o["source_id"], bool(o.get("partial", False)))
             for i, o in enumerate(payload["observations"])
         ]
         view = None

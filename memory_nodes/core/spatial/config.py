@@ -56,6 +56,9 @@ class SpatialConfig:
     appearance_change_similarity: float = setting(
         0.5, "appearance cosine below which the pixels where an undetected object should be show something else "
         "(thin objects do not stand out of the depth)", low=0, high=1)
+    recent_sighting_s: float = setting(
+        2.0, "the depth and colour cues against an object seen less than this long ago count in proportion (a "
+        "thing seen a moment ago is most likely still there)", "s", above=0)
     min_detectable_fraction: float = setting(
         2e-4, "share of the image below which an object is too small to be expected in the detections (a miss "
         "counts fully from four times this size)", above=0, below=1)
@@ -63,7 +66,7 @@ class SpatialConfig:
         1.2, "summed detection scores that turn a tentative object into a counted one (two good views)",
         above=0)
     tentative_consistency: float = setting(
-        0.5, "largest centre offset, as a share of its size, of a detection confirming a tentative object; a "
+        0.35, "largest centre offset, as a share of its size, of a detection confirming a tentative object; a "
         "farther one is another object", above=0)
     tentative_max_age_s: float = setting(
         300.0, "tentative objects not confirmed within this time are dropped", "s", above=0)
@@ -79,9 +82,10 @@ class SpatialConfig:
         "ones)", "m", above=0)
     observed_range: float = setting(
         3.0, "range within which the camera's depth counts as having looked at a place", "m", above=0)
-    appeared_min_gap_s: float = setting(
-        5.0, "an object appeared (was put or moved there) when the camera had looked at its place at least this "
-        "long before it was first seen; only such an object can be a remembered one that moved", "s", low=0)
+    appeared_min_looks: int = setting(
+        2, "an object appeared (was put or moved there) when earlier frames had shown its place this many times "
+        "from near enough to detect it (a detector misses a thing now and then, rarely twice); only such an "
+        "object can be a remembered one that moved", low=1)
     merge_iou: float = setting(0.5, "3D IoU above which two same-label objects are merged", low=0, high=1)
     merge_reach: float = setting(
         1.0, "margin added to an object's size when looking for its duplicates", "m", low=0)

@@ -54,6 +54,8 @@ from memory_nodes.core.spatial.types import (
 _INFEASIBLE = -1e6
 _SPLIT_ITERATIONS = 5  # 2-means on a dozen centres settles in two or three
 _MIN_PATCH_PIXELS = 4  # fewer colour pixels than this say nothing about what is there
+_SURFACE_SAMPLES = 24  # object points tested against the depth for negative evidence
+_MIN_SURFACE_POINTS = 8  # below this, the box's inner points are tested instead
 
 
 class FramePipeline:
@@ -145,8 +147,36 @@ class FramePipeline:
         node.tentative = False
         self.state.tentative_ids.discard(node.id)
         self.state.counters["objects_confirmed"] += 1
+        self.link_possible_move(node)
         return [ChangeRecord(ChangeKind.APPEARED, node.id, node.label, node.first_seen, np.zeros(3),
                              node.position.copy(), f"confirmed by {node.observation_count} detections")]
+
+    def link_possible_move(self, newcomer: ObjectNode) -> None:
+        """A confirmed ``newcomer`` that appeared (was put where the camera had looked) and looks
+        like a remembered object whose place is out of view may be that object, moved: the
+        remembered one becomes MAYBE_MOVED with ``moved_to`` the newcomer, so the two count as one
+        until either place is seen again (``update``, ``negative_evidence``, ``merge_duplicates``
+        resolve it). Not when the house holds other objects like it (which one moved?)."""
+        if not newcomer.appeared:
+            return
+        state, c, view = self.state, self.config, self._view
+        best, best_similarity = None, c.reid_min_appearance
+        for object_id in sorted(state.index.with_label(newcomer.label)):
+            node = state.objects[object_id]
+            if node.id == newcomer.id or not node.counted or node.last_seen >= newcomer.first_seen:
+                continue
+            if float(np.linalg.norm(node.position - newcomer.position)) <= c.move_threshold:
+                continue
+            if view is not None and bool(view.expected_visible(node.position[None, :], c.occlusion_margin, 0.0)[0]):
+                continue  # its place is in view: negative evidence decides, not a guess
+            similarity = cosine(node.appearance, newcomer.appearance)
+            if similarity is not None and similarity >= best_similarity:
+                best, best_similarity = node, similarity
+        if best is None or self.twins_of(best, {newcomer.id}) > 0:
+            return
+        best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
+        drop_relations(state.graph, best.id)
+        state.counters["possible_moves_linked"] += 1
 
     def drop_tentative(self, node: ObjectNode) -> None:
         """Forget an unconfirmed object without trace (no change is reported)."""
@@ -167,8 +197,9 @@ class FramePipeline:
 
     def is_move(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
-        its box clear of the object's (a partial view of a large object overlaps the rest of it)."""
-        if self.at_its_place(obs, node):
+        its box clear of the object's (a partial view of a large object overlaps the rest of it).
+        A view cut by the image border never moves an object: its centre is the visible part's."""
+        if obs.partial or self.at_its_place(obs, node):
             return False
         low, high = node.bounds()
         obs_low, obs_high = obs.box().axis_aligned_bounds()
@@ -202,7 +233,7 @@ class FramePipeline:
         for obs in observations:
             reach = max(c.association_distance, float(np.linalg.norm(obs.extent)) + c.association_reach)
             candidates.append({i for i in state.index.near(obs.pose.position, reach)
-                               if state.objects[i].present or self.at_its_place(obs, state.objects[i])})
+                               if not state.objects[i].gone or self.at_its_place(obs, state.objects[i])})
         ids = sorted(set().union(*candidates))
         if not ids:
             return {}
@@ -237,41 +268,36 @@ class FramePipeline:
                 best, best_fraction = node, fraction
         return best
 
-    def appeared_at(self, position: np.ndarray, stamp: float, extent: np.ndarray | None = None) -> bool:
-        """Something (of size ``extent``) first seen at ``position`` at ``stamp`` appeared there:
-        the camera had looked at that place at least ``appeared_min_gap_s`` earlier, from near
-        enough to have detected it (see ``observed_space``)."""
+    def appeared_at(self, position: np.ndarray, extent: np.ndarray | None = None) -> bool:
+        """Something (of size ``extent``) first seen at ``position`` appeared there: earlier frames
+        showed that place at least ``appeared_min_looks`` times from near enough to have detected
+        it (see ``observed_space``)."""
         within = None
         view = self._view
         if view is not None and extent is not None:
-            # The range at which the object fills four times min_detectable_fraction of the image.
+            # The range at which the object fills twice min_detectable_fraction of the image.
             fx, fy, _, _ = view.intrinsics
             radius = float(np.mean(extent)) / 2.0
-            within = radius * math.sqrt(math.pi * fx * fy / (4.0 * self.config.min_detectable_fraction
+            within = radius * math.sqrt(math.pi * fx * fy / (2.0 * self.config.min_detectable_fraction
                                                              * view.width * view.height))
-        first = self.state.observed.first_observed(position, within)
-        return first is not None and first <= stamp - self.config.appeared_min_gap_s
+        return self.state.observed.looks(position, within) >= self.config.appeared_min_looks
 
     def reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
         """The object ``obs`` most likely is after a move: same label, similar appearance, no
         longer at its old place (absent, or just missed by the camera), and ``obs`` stands where
-        the camera had looked before (it appeared), or it is the only such object missing (a first
-        look at a new place may show a twin of one of several)."""
+        the camera had looked before (it appeared; a first look at a new place may show a twin)."""
         state = self.state
-        best, best_similarity, candidates = None, self.config.reid_min_appearance, 0
+        best, best_similarity = None, self.config.reid_min_appearance
         for object_id in sorted(state.index.with_label(obs.label)):
             node = state.objects[object_id]
             if node.id in exclude or node.tentative or stamp - node.last_seen > self.config.reid_max_age_s:
                 continue
-            gone = not node.present or node.existence_log_odds < 0.0
+            gone = node.gone or (node.present and node.existence_log_odds < 0.0)
             similarity = cosine(obs.appearance, node.appearance)
-            if gone and similarity is not None and similarity >= self.config.reid_min_appearance:
-                candidates += 1
-                if similarity >= best_similarity:
-                    best, best_similarity = node, similarity
-        # In a place seen for the first time, only the one object like this can be it.
-        if best is not None and not self.appeared_at(obs.pose.position, stamp, obs.extent) and (
-                candidates > 1 or self.twins_of(best, set()) > 0):
+            if gone and similarity is not None and similarity >= best_similarity:
+                best, best_similarity = node, similarity
+        # Something first seen in a place never looked at may have stood there all along: a twin.
+        if best is not None and not self.appeared_at(obs.pose.position, obs.extent):
             return None
         return best
 
@@ -292,7 +318,8 @@ class FramePipeline:
             state=obs.state,
             tentative=True,
             evidence=obs.score,
-            appeared=self.appeared_at(obs.pose.position, stamp, obs.extent),
+            partial=obs.partial,
+            appeared=self.appeared_at(obs.pose.position, obs.extent),
         )
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
         state.add_object(node)
@@ -309,7 +336,10 @@ class FramePipeline:
         if self.is_move(obs, node):
             return self.relocate(node, obs, stamp, reason="tracked")
         changes: list[ChangeRecord] = []
-        if not node.present:
+        if node.status is ObjectStatus.MAYBE_MOVED:  # seen at its place: the newer sighting is another one
+            node.status, node.moved_to = ObjectStatus.PRESENT, ""
+            self.state.counters["moves_ruled_out"] += 1
+        if node.gone:
             node.status = ObjectStatus.PRESENT
             self.state.counters["objects_reappeared"] += 1
             changes.append(ChangeRecord(ChangeKind.REAPPEARED, node.id, node.label, stamp, node.position.copy(),
@@ -328,6 +358,7 @@ class FramePipeline:
         node.label_counts[obs.label] += 1
         node.observation_count += 1
         node.evidence += obs.score
+        node.partial = node.partial and obs.partial
         node.last_seen = max(node.last_seen, stamp)
         node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
         node.retention.reinforce(c.retention, stamp)
@@ -338,7 +369,9 @@ class FramePipeline:
                 mixed = (1.0 - c.appearance_update_rate) * node.appearance + c.appearance_update_rate * obs.appearance
                 node.appearance = mixed / max(float(np.linalg.norm(mixed)), 1e-9)
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
-        if fuse_geometry and obs.points is not None and len(node.points):
+        if fuse_geometry and obs.partial and obs.points is None and not node.partial:
+            pass  # a box cut by the border says less about the object than the whole ones it has
+        elif fuse_geometry and obs.points is not None and len(node.points):
             # Both clouds are clean already (the node's since creation, the observation's from
             # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
             merged = downsample(np.vstack([node.points, obs.points]), c.voxel_size, c.max_points_per_object,
@@ -360,8 +393,8 @@ class FramePipeline:
     def relocate(self, node: ObjectNode, obs: Observation, stamp: float, reason: str) -> list[ChangeRecord]:
         """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""
         old_position, old_place = node.position.copy(), node.place_id
-        was_absent = not node.present
-        node.status = ObjectStatus.PRESENT
+        was_absent = node.gone
+        node.status, node.moved_to = ObjectStatus.PRESENT, ""
         self.absorb(node, obs, stamp, fuse_geometry=False)
         if obs.state:
             node.state = obs.state
@@ -393,10 +426,16 @@ class FramePipeline:
         changes: list[ChangeRecord] = []
         for object_id in sorted(state.index.near(view.pose.position, view.max_range)):
             node = state.objects[object_id]
-            if not node.present or node.id in exclude or node.last_seen >= stamp:
+            if node.gone or node.id in exclude or node.last_seen >= stamp:
                 continue
-            samples = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
-            samples = np.vstack([node.position[None, :], samples])
+            inner = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
+            inner = np.vstack([node.position[None, :], inner])
+            # An unlabelled segment is tested on its own surface points (the centre of an irregular
+            # segment's box may be air); a detected object on its box's inside (its points carry the
+            # depth noise of every view, spread towards the camera where they would look like air).
+            samples = self.surface_samples(node) if node.label == UNKNOWN_LABEL else None
+            if samples is None:
+                samples = inner
             seen, empty = view.look_through(samples, c.occlusion_margin, c.border_px, c.free_space_margin,
                                             c.free_space_margin_per_m2)
             in_view = float(seen.mean())
@@ -404,14 +443,19 @@ class FramePipeline:
                 continue
             empty_share = float(empty.sum()) / max(1, int(seen.sum()))
             looked_through = empty_share > 0.5
-            looks_different = self.looks_different(view, samples[seen], node)
+            # Colours are compared inside a labelled object's box; an unlabelled segment's box is
+            # not its silhouette.
+            looks_different = node.label != UNKNOWN_LABEL and self.looks_different(view, inner, node)
             footprint = view.footprint_fraction(node.position, node.box.extent) / c.min_detectable_fraction
             miss = c.existence_miss * in_view * min(1.0, footprint / 4.0) if footprint >= 1.0 else 0.0
+            # Seen a moment ago, it is most likely still there: a depth or colour cue against that
+            # is more often the object's box (a grazing view past a thin thing) than a removal.
+            settled = min(1.0, (stamp - node.last_seen) / c.recent_sighting_s)
             if looked_through:
-                miss += c.free_space_miss * empty_share
+                miss += c.free_space_miss * empty_share * settled
                 state.counters["negative_evidence_free_space"] += 1
             if looks_different:
-                miss += c.appearance_change_miss
+                miss += c.appearance_change_miss * settled
                 state.counters["negative_evidence_appearance"] += 1
             if miss <= 0.0:
                 continue  # too small in the image to expect a detection, and nothing says it is gone
@@ -421,7 +465,8 @@ class FramePipeline:
                 self.drop_tentative(node)  # a ghost, or too little seen to tell: nobody was told of it
                 continue
             if node.existence_log_odds <= c.absent_log_odds:
-                node.status = ObjectStatus.ABSENT
+                node.status = ObjectStatus.ABSENT  # ``moved_to`` stays: merge_duplicates prefers that sighting
+                state.release_moves_to(node.id)  # a sighting that is gone was nobody's new place
                 state.counters["objects_disappeared"] += 1
                 reason = ("the depth looks through its place" if looked_through else
                           "its place looks different" if looks_different else "expected in view but not detected")
@@ -429,6 +474,14 @@ class FramePipeline:
                                             node.position.copy(), f"{reason}; last seen at t={node.last_seen:.2f}"))
                 drop_relations(state.graph, node.id)
         return changes
+
+    @staticmethod
+    def surface_samples(node: ObjectNode) -> np.ndarray | None:
+        """Up to ``_SURFACE_SAMPLES`` of ``node``'s points, evenly spread; None with too few."""
+        if len(node.points) < _MIN_SURFACE_POINTS:
+            return None
+        step = max(1, len(node.points) // _SURFACE_SAMPLES)
+        return np.asarray(node.points[::step][:_SURFACE_SAMPLES], dtype=np.float64)
 
     def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
         """The colours where ``points`` of ``node`` project are not ``node``'s (its appearance
@@ -455,16 +508,16 @@ class FramePipeline:
             if node is None:
                 continue
             namesakes = state.index.with_label(node.label)
-            if node.present:  # overlapping twins are neighbours; absent twins may be anywhere
+            if not node.gone:  # overlapping twins are neighbours; absent twins may be anywhere
                 reach = float(np.linalg.norm(node.box.extent)) + c.merge_reach
                 nearby = state.index.near(node.position, reach) & namesakes
-                absent = {i for i in namesakes if not state.objects[i].present}
+                absent = {i for i in namesakes if state.objects[i].gone}
                 namesakes = nearby | absent
             for other_id in sorted(namesakes):
                 other = state.objects.get(other_id)
                 if other is None or other.id == node.id or node.id not in state.objects:
                     continue
-                if node.present and other.present:
+                if not node.gone and not other.gone:
                     min_a, max_a = node.bounds()
                     min_b, max_b = other.bounds()
                     if aabb_iou(min_a, max_a, min_b, max_b) < c.merge_iou:
@@ -475,15 +528,19 @@ class FramePipeline:
                         continue
                     keep, drop = (other, node) if other.first_seen <= node.first_seen else (node, other)
                     changes += self.merge(keep, drop, stamp, "duplicate: overlapping nodes with the same label")
-                elif node.present != other.present:
-                    gone, present = (other, node) if node.present else (node, other)
+                elif node.gone != other.gone:
+                    gone, present = (node, other) if node.gone else (other, node)
+                    if present.status is not ObjectStatus.PRESENT:
+                        continue
+                    if gone.moved_to in state.objects and present.id != gone.moved_to:
+                        continue  # it was linked to another sighting: that one is where it went
                     similarity = cosine(gone.appearance, present.appearance)
                     if similarity is None or similarity < c.reid_min_appearance:
                         continue
                     if present.first_seen < gone.last_seen:
                         continue  # both existed at once: two objects
-                    if not present.appeared and self.twins_of(gone, {present.id}) > 0:
-                        continue  # discovered, not put there: with other candidates, it may be a twin
+                    if not present.appeared:
+                        continue  # discovered, not put there: it may have stood there all along (a twin)
                     changes += self.merge(gone, present, stamp, "duplicate: absent object re-found elsewhere")
                 if node.id not in state.objects:
                     break
@@ -508,18 +565,20 @@ class FramePipeline:
         (none when ``drop`` was tentative: nobody was told of it). When ``keep`` was gone and
         ``drop`` stands elsewhere, ``keep`` moved there when ``drop`` was first seen."""
         old_position, gone_since = keep.position.copy(), keep.last_seen
-        moved = not keep.present and float(np.linalg.norm(drop.position - keep.position)) > self.config.move_threshold
+        moved = keep.gone and float(np.linalg.norm(drop.position - keep.position)) > self.config.move_threshold
         keep.label_counts.update(drop.label_counts)
         keep.observation_count += drop.observation_count
         keep.evidence += drop.evidence
+        keep.partial = keep.partial and drop.partial
         keep.first_seen = min(keep.first_seen, drop.first_seen)
-        if drop.last_seen >= keep.last_seen or not keep.present:
+        if drop.last_seen >= keep.last_seen or keep.gone:
             keep.box, keep.points, keep.status = drop.box, drop.points, drop.status
             keep.state = drop.state or keep.state
             keep.existence_log_odds = max(keep.existence_log_odds, drop.existence_log_odds)
         keep.last_seen = max(keep.last_seen, drop.last_seen)
         keep.recent.extend(drop.recent)
         keep.recent = deque(sorted(keep.recent, key=lambda r: r.stamp), maxlen=keep.recent.maxlen)
+        keep.moved_to = ""
         was_tentative = drop.tentative
         if keep.tentative and not drop.tentative:
             keep.tentative = False

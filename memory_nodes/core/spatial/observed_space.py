@@ -1,11 +1,11 @@
-"""Where the camera has looked, and since when: a horizontal grid of the first time each cell's
-surfaces were in the depth image at close range.
+"""Where the camera has looked, and how often: a horizontal grid of how many frames showed each
+cell's surfaces in the depth image, per range band, and when first.
 
-It tells an object that *appeared* (first detected where the camera had looked well before, so it
-was not there then: it was put there or moved there) from one merely *discovered* (first seen in a
-place seen for the first time, where it may have stood all along). Only the first kind can be a
-remembered object that moved; the second may be its identical twin. Positions in ``map``, metres;
-stamps in seconds.
+It tells an object that *appeared* (first detected where the camera had looked in earlier frames,
+near enough to detect it, so it was not there then: it was put there or moved there) from one
+merely *discovered* (first seen in a place seen for the first time, where it may have stood all
+along). Only the first kind can be a remembered object that moved; the second may be its identical
+twin. Positions in ``map``, metres; stamps in seconds.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ class ObservedSpace:
         self.cell_size = cell_size
         self.max_range = max_range
         self.band_edges = np.linspace(max_range / _BANDS, max_range, _BANDS)  # upper range of each band (m)
-        self._first_seen: dict[tuple[int, int], np.ndarray] = {}
+        self._first_seen: dict[tuple[int, int], np.ndarray] = {}  # cell -> first stamp per band
+        self._looks: dict[tuple[int, int], np.ndarray] = {}  # cell -> frames per band
 
     def __len__(self) -> int:
         return len(self._first_seen)
@@ -47,6 +48,14 @@ class ObservedSpace:
         usable = stamps[self.band_edges <= limit + 1e-9]
         first = float(usable.min()) if len(usable) else math.inf
         return first if math.isfinite(first) else None
+
+    def looks(self, position: np.ndarray, within: float | None = None) -> int:
+        """How many frames showed the cell of ``position`` from no farther than ``within`` metres."""
+        counts = self._looks.get(self._cell(position))
+        if counts is None:
+            return 0
+        limit = self.max_range if within is None else within
+        return int(counts[self.band_edges <= limit + 1e-9].sum())
 
     def observe(self, view: CameraView, stamp: float) -> None:
         """Record the cells whose surfaces ``view``'s depth shows within ``max_range`` (without a
@@ -68,14 +77,16 @@ class ObservedSpace:
         self._record(np.unique(keys, axis=0), stamp)
 
     def _record(self, keys: np.ndarray, stamp: float) -> None:
-        """(N, 3) int rows of cell x, cell y, range band: first seen now unless seen before."""
-        first_seen = self._first_seen
+        """(N, 3) int rows of cell x, cell y, range band, each at most once: seen in this frame."""
+        first_seen, looks = self._first_seen, self._looks
         for x, y, band in keys.tolist():
             stamps = first_seen.get((x, y))
             if stamps is None:
                 stamps = first_seen[(x, y)] = np.full(_BANDS, math.inf)
+                looks[(x, y)] = np.zeros(_BANDS, dtype=np.int64)
             if stamps[band] == math.inf:
                 stamps[band] = stamp
+            looks[(x, y)][band] += 1
 
     def _observe_frustum(self, view: CameraView, stamp: float) -> None:
         reach = math.ceil(self.max_range / self.cell_size)
@@ -90,14 +101,17 @@ class ObservedSpace:
             bands = np.minimum(np.searchsorted(self.band_edges, z[inside]), _BANDS - 1)
             self._record(np.column_stack([cells[inside], bands]), stamp)
 
-    def snapshot(self) -> tuple[list[list[float | None]], np.ndarray]:
-        """(stamps per band, None for never; (N, 2) int64 cells) for persistence."""
+    def snapshot(self) -> tuple[list[list[float | None]], np.ndarray, np.ndarray]:
+        """(first stamps per band, None for never; (N, 2) int64 cells; (N, bands) int64 looks)."""
         cells = np.array(list(self._first_seen), dtype=np.int64).reshape(-1, 2)
         stamps = [[None if math.isinf(t) else float(t) for t in row] for row in self._first_seen.values()]
-        return stamps, cells
+        looks = np.array([self._looks[key] for key in self._first_seen], dtype=np.int64).reshape(-1, _BANDS)
+        return stamps, cells, looks
 
-    def restore(self, stamps: list[list[float | None]], cells: np.ndarray) -> None:
-        self._first_seen = {}
-        for (x, y), row in zip(np.asarray(cells).reshape(-1, 2), stamps):
+    def restore(self, stamps: list[list[float | None]], cells: np.ndarray, looks: np.ndarray) -> None:
+        self._first_seen, self._looks = {}, {}
+        for (x, y), row, count in zip(np.asarray(cells).reshape(-1, 2), stamps, np.asarray(looks).reshape(-1, _BANDS)):
             if len(row) == _BANDS:
-                self._first_seen[(int(x), int(y))] = np.array([math.inf if t is None else t for t in row])
+                key = (int(x), int(y))
+                self._first_seen[key] = np.array([math.inf if t is None else t for t in row])
+                self._looks[key] = np.asarray(count, dtype=np.int64).copy()

@@ -31,6 +31,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
             "retention": [node.retention.strength_s, node.retention.reinforced_at],
             "status": node.status.value, "state": node.state, "place_id": node.place_id,
             "tentative": node.tentative, "evidence": node.evidence, "appeared": node.appeared,
+            "moved_to": node.moved_to, "partial": node.partial,
             "recent": [[r.stamp, *np.asarray(r.position).tolist()] for r in node.recent],
         })
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
@@ -45,8 +46,9 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
     }
     counts = np.array([len(c) for c in clouds], dtype=np.int64)
     points = np.vstack(clouds) if clouds else np.zeros((0, 3), np.float32)
-    document["observed_stamps"], observed_cells = state.observed.snapshot()
-    return document, {"points": points, "point_counts": counts, "observed_cells": observed_cells}
+    document["observed_stamps"], observed_cells, observed_looks = state.observed.snapshot()
+    return document, {"points": points, "point_counts": counts, "observed_cells": observed_cells,
+                      "observed_looks": observed_looks}
 
 
 def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> SceneGraphState:
@@ -64,6 +66,7 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
             retention=Retention(*item["retention"]), status=ObjectStatus(item["status"]), state=item["state"],
             place_id=item["place_id"], tentative=bool(item.get("tentative", False)),
             evidence=float(item.get("evidence", item["observation_count"])), appeared=bool(item.get("appeared", False)),
+            moved_to=str(item.get("moved_to", "")), partial=bool(item.get("partial", False)),
         )
         node.recent.extend(RecentSighting(r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
         state.add_object(node)
@@ -79,5 +82,5 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
     state.latest_stamp = document["latest_stamp"]
     state.evicted_summary = Counter(document["evicted_summary"])
     if "observed_cells" in arrays:  # snapshots before the record of observed space have none
-        state.observed.restore(document["observed_stamps"], arrays["observed_cells"])
+        state.observed.restore(document["observed_stamps"], arrays["observed_cells"], arrays["observed_looks"])
     return state

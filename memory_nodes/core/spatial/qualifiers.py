@@ -88,8 +88,19 @@ def parse_query(text: str, room_names: dict[str, str]) -> ParsedQuery:
             target = re.sub(r"^(room|area)\b", "", target).strip()
         if target:
             parsed.relations.append((kind, target))
+    if head_words:
+        head_words[-1] = singular(head_words[-1])
     parsed.head = " ".join(head_words) or text
     return parsed
+
+
+def singular(word: str) -> str:
+    """"mugs" -> "mug", "boxes" -> "box" ("glass" and "bus" stay): labels are singular."""
+    if len(word) > 3 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def room_names(state: SceneGraphState) -> dict[str, str]:

@@ -13,7 +13,7 @@ import numpy as np
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
 from memory_nodes.core.spatial.qualifiers import parse_query, qualifier_factor, qualifier_scores, room_names
 from memory_nodes.core.spatial.state import SceneGraphState
-from memory_nodes.core.spatial.types import ObjectNode, RelationKind
+from memory_nodes.core.spatial.types import ObjectNode, ObjectStatus, RelationKind
 from memory_nodes.core.text_embedding import TextEncoder, label_similarity
 
 ScoreComponents = dict[str, float]
@@ -152,6 +152,8 @@ def describe(state: SceneGraphState, node: ObjectNode) -> str:
         where += f" in {room}"
     x, y, z = node.position
     verb = "is" if node.present else "was last seen"
+    if node.status is ObjectStatus.MAYBE_MOVED:
+        verb = f"may have moved to where {node.moved_to} was seen; it was last seen"
     supports = (RelationKind.ON.value, RelationKind.IN.value)
     relations = [f"{k} {v}" for _, v, k in state.graph.out_edges(node.id, keys=True) if k in supports]
     extra = f", {relations[0]}" if relations else ""

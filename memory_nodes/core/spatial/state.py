@@ -11,7 +11,7 @@ from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.index import ObjectIndex
 from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.places import PlaceLayer
-from memory_nodes.core.spatial.types import GraphLayer, ObjectNode
+from memory_nodes.core.spatial.types import GraphLayer, ObjectNode, ObjectStatus
 
 
 class SceneGraphState:
@@ -44,7 +44,17 @@ class SceneGraphState:
         self.index.update(node)
         self.graph.add_node(node.id, layer=GraphLayer.OBJECT.value)
 
+    def release_moves_to(self, object_id: str) -> None:
+        """``object_id`` is gone or no longer a separate sighting: objects that may have moved to it
+        are where they were (PRESENT) again."""
+        for node in self.objects.values():
+            if node.moved_to == object_id:
+                node.moved_to = ""
+                if node.status is ObjectStatus.MAYBE_MOVED:
+                    node.status = ObjectStatus.PRESENT
+
     def remove_object(self, object_id: str) -> None:
+        self.release_moves_to(object_id)
         self.objects.pop(object_id, None)
         self.tentative_ids.discard(object_id)
         self.index.remove(object_id)

@@ -25,6 +25,10 @@ class ObjectStatus(StrEnum):
 
     PRESENT = "present"
     ABSENT = "absent"
+    # A newer sighting of a thing like it was made elsewhere while its own place was out of view:
+    # it may have moved there (``ObjectNode.moved_to``). The two count as one until either place
+    # is seen again: seen here, it is PRESENT again; its place seen empty, it moved.
+    MAYBE_MOVED = "maybe_moved"
 
 
 class GraphLayer(StrEnum):
@@ -64,6 +68,7 @@ class Observation:
     appearance: np.ndarray | None = None
     state: str = ""
     source_id: str = ""
+    partial: bool = False  # cut by the image border: the box is the part in view
 
     def __post_init__(self) -> None:
         self.label = self.label.strip().lower()
@@ -141,6 +146,8 @@ class ObjectNode:
     # First seen where the camera had looked before (see ``observed_space``): it was put or moved
     # there, so it may be a remembered object that moved; otherwise it was merely discovered.
     appeared: bool = False
+    moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
+    partial: bool = False  # seen only cut by the image border so far: its extent is a part's
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
     _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False,
                                                                               compare=False)
@@ -160,6 +167,11 @@ class ObjectNode:
     @property
     def present(self) -> bool:
         return self.status is ObjectStatus.PRESENT
+
+    @property
+    def gone(self) -> bool:
+        """Marked absent: not where it was last seen."""
+        return self.status is ObjectStatus.ABSENT
 
     @property
     def counted(self) -> bool:
