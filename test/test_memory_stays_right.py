@@ -9,7 +9,7 @@ import pytest
 
 from memory_nodes.core.appearance import colour_histogram
 from memory_nodes.core.geometry import CameraView, Pose, look_at
-from memory_nodes.core.spatial import ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
+from memory_nodes.core.spatial import UNKNOWN_LABEL, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.qualifiers import parse_query
 from memory_nodes.core.spatial.types import RelationKind
@@ -188,6 +188,24 @@ def test_the_old_place_seen_with_the_object_rules_the_move_out():
     result = memory.integrate([mug(1.0, 1.0)], 40.0)
     assert memory.get(mug_id).status is ObjectStatus.PRESENT and result.changes == []
     assert len(memory.query_objects(label="mug")) == 2
+
+
+def test_unlabelled_segments_neither_move_nor_link_as_possible_moves():
+    """The same sequence with depth segments instead of detections: a segment has no identity
+    beyond its place, so one like it on the desk is another segment, and the old one is not kept
+    as a possible move (on a static desk such guesses were false moves)."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    for k in range(4):
+        memory.integrate([mug(1.0, 1.0, label=UNKNOWN_LABEL, score=0.5)], float(k))
+    (old,) = memory.objects()
+    _look_at_the_office_desk(memory, 10.0)
+    for k in range(3):
+        memory.integrate([mug(7.0, 2.0, label=UNKNOWN_LABEL, score=0.5)], 30.0 + 0.5 * k)
+    assert memory.get(old.id).status is ObjectStatus.PRESENT and memory.counters["possible_moves_linked"] == 0
+    memory.integrate([], 60.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    memory.integrate([], 60.5, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    assert memory.get(old.id).status is ObjectStatus.ABSENT  # gone from its place, not moved
+    assert memory.counters["objects_moved"] == 0 and len(memory.objects()) == 2
 
 
 # ---------------------------------------------------------------- twins

@@ -157,8 +157,8 @@ class FramePipeline:
         remembered one becomes MAYBE_MOVED with ``moved_to`` the newcomer, so the two count as one
         until either place is seen again (``update``, ``negative_evidence``, ``merge_duplicates``
         resolve it). Not when the house holds other objects like it (which one moved?)."""
-        if not newcomer.appeared:
-            return
+        if not newcomer.appeared or newcomer.label == UNKNOWN_LABEL:
+            return  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, c, view = self.state, self.config, self._view
         best, best_similarity = None, c.reid_min_appearance
         for object_id in sorted(state.index.with_label(newcomer.label)):
@@ -287,6 +287,8 @@ class FramePipeline:
         longer at its old place (absent, or just missed by the camera), and ``obs`` stands where
         the camera had looked before (it appeared; a first look at a new place may show a twin)."""
         state = self.state
+        if obs.label == UNKNOWN_LABEL:
+            return None  # an unlabelled segment is a piece of geometry, not an object that can move
         best, best_similarity = None, self.config.reid_min_appearance
         for object_id in sorted(state.index.with_label(obs.label)):
             node = state.objects[object_id]
@@ -528,7 +530,7 @@ class FramePipeline:
                         continue
                     keep, drop = (other, node) if other.first_seen <= node.first_seen else (node, other)
                     changes += self.merge(keep, drop, stamp, "duplicate: overlapping nodes with the same label")
-                elif node.gone != other.gone:
+                elif node.gone != other.gone and node.label != UNKNOWN_LABEL:  # segments do not move
                     gone, present = (node, other) if node.gone else (other, node)
                     if present.status is not ObjectStatus.PRESENT:
                         continue
