@@ -169,6 +169,9 @@ def main(args: list[str] | None = None) -> int:
 
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
+
+    from memory_nodes.ros.memory_node import StopOnFirstSignal
 
     parser = argparse.ArgumentParser(description="Replay recorded data into the memory nodes.")
     parser.add_argument("--namespace", default="/memory")
@@ -186,11 +189,17 @@ def main(args: list[str] | None = None) -> int:
     bag.add_argument("--odom-as-map", action="store_true")
     argv = sys.argv[1:] if args is None else args
     options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
-    rclpy.init(args=[])
+    # Ctrl-C ends the replay in this thread (KeyboardInterrupt), not by shutting the context down
+    # under the spinning thread; a second one (ros2 launch sends two) is absorbed.
+    rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
+    stop = StopOnFirstSignal()
+    stop.install()
     node = rclpy.create_node("memory_replay")
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    threading.Thread(target=executor.spin, daemon=True).start()
+    # Joined before exit: a thread left inside rcl's wait aborts the interpreter (status 134).
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
     try:
         replayer = Replayer(node, options.namespace, options.rate)
         if options.source == "tum":
@@ -203,8 +212,13 @@ def main(args: list[str] | None = None) -> int:
     except InvalidInputError as error:
         print(f"memory_replay: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("memory_replay: stopped (Ctrl-C)")
     finally:
+        stop.received = max(stop.received, 1)  # a signal from here on is absorbed
         executor.shutdown()
+        spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.try_shutdown()
+        stop.ignore_from_now()
     return 0

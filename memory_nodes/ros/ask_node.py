@@ -39,7 +39,12 @@ class AskNode(Node):
         memories = settings.memories
         self.counters = InputCounters(self)
         self.counters.report_on_diagnostics(settings.diagnostics_period_s)
-        self._evidence_node = Node("_memory_ask_evidence", namespace=self.get_namespace(), context=self.context)
+        # The evidence clients live on a helper node with an executor of its own, so the answers
+        # are taken while ask callbacks wait. It ignores the process's global arguments: under
+        # ros2 launch ``name=`` becomes ``-r __node:=memory_ask``, which would rename it too (two
+        # nodes of one name, and parameter calls reaching the wrong one).
+        self._evidence_node = Node("_memory_ask_evidence", namespace=self.get_namespace(), context=self.context,
+                                   use_global_arguments=False, start_parameter_services=False)
         self._evidence_clients = {m: self._evidence_node.create_client(Ask, f"{m}/evidence") for m in memories}
         self._evidence_executor = SingleThreadedExecutor(context=self.context)
         self._evidence_executor.add_node(self._evidence_node)

@@ -21,7 +21,7 @@ import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
 from memory_nodes.core.errors import MemoryNodesError
@@ -207,12 +207,17 @@ def _evidence(msg) -> EvidenceItem:
 class MemoryClient:
     def __init__(self, node: Node | None = None, namespace: str = "/memory", timeout_s: float = 5.0) -> None:
         """Use ``node`` (spun by the caller's executor) or create one spun on a background thread."""
-        self._own_executor = None
+        self._own_executor: SingleThreadedExecutor | None = None
+        self._spin_thread: threading.Thread | None = None
         if node is None:
             node = rclpy.create_node("memory_client")
             self._own_executor = SingleThreadedExecutor()
             self._own_executor.add_node(node)
-            threading.Thread(target=self._own_executor.spin, daemon=True, name="memory_client").start()
+            # A thread still inside rcl's wait when the interpreter exits aborts the process
+            # ("terminate called without an active exception", status 134): close() joins it. A
+            # daemon all the same, so a script that forgets close() does not hang at exit.
+            self._spin_thread = threading.Thread(target=self._spin, daemon=True, name="memory_client")
+            self._spin_thread.start()
         self.node = node
         self.timeout_s = timeout_s
         self._namespace = namespace.rstrip("/")
@@ -343,10 +348,28 @@ class MemoryClient:
     def reset(self, memory: str) -> None:
         self.call(f"{memory}/reset", Reset, Reset.Request(confirm=True))
 
+    def _spin(self) -> None:
+        assert self._own_executor is not None
+        try:
+            self._own_executor.spin()
+        except ExternalShutdownException:
+            pass  # rclpy.shutdown() before close(): nothing left to serve
+
     def close(self) -> None:
+        """Release the service clients; a client that made its own node stops and joins its spin
+        thread, so a planner script exits with its own status."""
         for client in self._clients.values():
             self.node.destroy_client(client)
         self._clients.clear()
         if self._own_executor is not None:
             self._own_executor.shutdown()
+            if self._spin_thread is not None:
+                self._spin_thread.join()
             self.node.destroy_node()
+            self._own_executor = self._spin_thread = None
+
+    def __enter__(self) -> MemoryClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

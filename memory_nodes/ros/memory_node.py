@@ -257,11 +257,39 @@ class MemoryNode(LifecycleNode):
         """Called after load, forget and reset changed the memory wholesale (e.g. to republish)."""
 
 
+class StopOnFirstSignal:
+    """SIGINT and SIGTERM handler: the first signal ends the spin (``KeyboardInterrupt``); later
+    ones are counted and absorbed, because a terminal's Ctrl-C under ``ros2 launch`` arrives twice
+    (the terminal's process group, then launch) and a second ``KeyboardInterrupt`` inside the final
+    save would lose the snapshot."""
+
+    def __init__(self) -> None:
+        self.received = 0
+
+    def __call__(self, signum: int, _frame: Any) -> None:
+        self.received += 1
+        if self.received == 1:
+            raise KeyboardInterrupt
+
+    def install(self) -> None:
+        signal.signal(signal.SIGINT, self)
+        signal.signal(signal.SIGTERM, self)
+
+    def ignore_from_now(self) -> None:
+        """Once the work is saved: ignore stop signals for good. The interpreter's finalisation
+        puts back the default action of a signal that has a Python handler, so a second Ctrl-C
+        arriving while it tears down would still kill the process (status 130)."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def run_nodes(factory: Callable[[], list[Node]], args: list[str] | None = None) -> int:
     """Initialise rclpy, build the nodes, spin them on one multi-threaded executor until SIGINT or
-    SIGTERM, then shut the memory nodes down through their lifecycle (which saves them)."""
+    SIGTERM, then shut the memory nodes down through their lifecycle (which saves them). Signals
+    after the first are absorbed until the save is done."""
     rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM too ends with a save
+    stop = StopOnFirstSignal()
+    stop.install()
     nodes: list[Node] = []
     executor = None
     try:
@@ -273,6 +301,7 @@ def run_nodes(factory: Callable[[], list[Node]], args: list[str] | None = None) 
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        stop.received = max(stop.received, 1)  # from here on every signal is absorbed
         if executor is not None:
             executor.shutdown(timeout_sec=5.0)
         for node in nodes:
@@ -280,4 +309,7 @@ def run_nodes(factory: Callable[[], list[Node]], args: list[str] | None = None) 
                 node.trigger_shutdown()
             node.destroy_node()
         rclpy.try_shutdown()
+        stop.ignore_from_now()
+        if stop.received > 1:
+            print(f"{stop.received - 1} further stop signal(s) absorbed while saving", file=sys.stderr)
     return 0
