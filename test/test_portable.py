@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 
 import numpy as np
@@ -84,3 +85,62 @@ def test_command_line_round_trip_of_journals(tmp_path):
     rebuilt = SpatialMemory(SpatialConfig(rooms=ROOMS))
     Journal(rebuilt, "spatial", SqliteEventStore(tmp_path / "other" / "spatial.sqlite3", "spatial")).restore()
     assert sorted((o.id, o.label) for o in rebuilt.objects()) == sorted((o.id, o.label) for o in memory.objects())
+
+
+def _files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("craft, refusal", [
+    ("kind", "unknown memory kind"),
+    ("object_id", "not a plain name"),
+    ("cloud_symlink", "symbolic link"),
+    ("clouds_folder_outside", "resolves outside"),
+], ids=["kind ../..", "object id ../..", "cloud file a symlink", "clouds folder a symlink out"])
+def test_a_crafted_export_is_refused_and_nothing_is_written_outside(tmp_path, craft, refusal):
+    export, outside, memory_directory = tmp_path / "export", tmp_path / "outside", tmp_path / "memory"
+    outside.mkdir()
+    (outside / "secret.ply").write_text("ply\nformat ascii 1.0\nelement vertex 1\nend_header\n1 2 3\n")
+    export_memory(export, {"spatial": spatial_with_clouds().snapshot()})
+    manifest = json.loads((export / "manifest.json").read_text())
+    first_id = next(json.loads(line)["item"]["id"] for line in (export / "spatial.jsonl").read_text().splitlines()
+                    if json.loads(line)["key"] == "objects")
+    if craft == "kind":
+        manifest["memories"] = ["../outside/spatial"]
+        (export / "manifest.json").write_text(json.dumps(manifest))
+    elif craft == "object_id":
+        text = (export / "spatial.jsonl").read_text()
+        (export / "spatial.jsonl").write_text(text.replace(f'"id": "{first_id}"', '"id": "../../outside/secret"', 1))
+    elif craft == "cloud_symlink":
+        (export / "clouds" / f"{first_id}.ply").unlink()
+        (export / "clouds" / f"{first_id}.ply").symlink_to(outside / "secret.ply")
+    else:
+        for cloud in (export / "clouds").iterdir():
+            (outside / cloud.name).write_text(cloud.read_text())
+        shutil.rmtree(export / "clouds")
+        (export / "clouds").symlink_to(outside)
+    before = _files(outside)
+    with pytest.raises(SnapshotError, match=refusal):
+        import_memory(export)
+    tools = install_prefix() / "lib" / "memory_nodes"
+    result = subprocess.run([str(tools / "memory_import"), str(export), str(memory_directory)], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 1 and refusal in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not memory_directory.exists() or _files(memory_directory) == []
+    assert _files(outside) == before
+
+
+def test_an_export_never_writes_through_a_link_or_a_crafted_id(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "clouds").symlink_to(outside)
+    with pytest.raises(SnapshotError, match="symbolic link"):
+        export_memory(export, {"spatial": spatial_with_clouds().snapshot()})
+    state, arrays = spatial_with_clouds().snapshot()
+    state["objects"][0]["id"] = "../../escaped"
+    with pytest.raises(SnapshotError, match="not a plain name"):
+        export_memory(tmp_path / "second", {"spatial": (state, arrays)})
+    assert _files(outside) == [] and not (tmp_path / "escaped.ply").exists()
+    assert not (tmp_path / "second" / "spatial.jsonl").exists()  # refused before the first file

@@ -9,6 +9,11 @@ An export is a directory:
     clouds/<object id>.ply        each spatial object's point cloud (ASCII PLY, metres, frame map)
 Nothing in it needs this package to be read; ``import_memory`` rebuilds the memories from it.
 
+An export may come from elsewhere, so every file name in it is checked before use: memory kinds
+are the four known ones, object ids are plain names (no separators, no ``..``), and no file read
+or written may be a symbolic link or resolve outside the export directory. A crafted export is
+refused with a ``SnapshotError`` before anything is written.
+
 ``memory_export <memory_directory> <export_directory>`` and ``memory_import <export_directory>
 <memory_directory>`` work on the journals of stopped nodes.
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,6 +36,33 @@ FORMAT_VERSION = 1
 MEMORY_KINDS = ("spatial", "temporal", "episodic", "semantic")
 
 
+# An id that is safe as a file name on every system: starts with a letter or digit, then letters,
+# digits, '_', '-', '.' (no separators, never '.' or '..').
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+def checked_kind(kind: object) -> str:
+    if not isinstance(kind, str) or kind not in MEMORY_KINDS:
+        raise SnapshotError(f"unknown memory kind {kind!r} (expected one of {', '.join(MEMORY_KINDS)})")
+    return kind
+
+
+def checked_id(object_id: object) -> str:
+    if not isinstance(object_id, str) or not SAFE_ID.fullmatch(object_id) or ".." in object_id:
+        raise SnapshotError(f"object id {object_id!r} is not a plain name: refused as a file name")
+    return object_id
+
+
+def inside(directory: Path, *parts: str) -> Path:
+    """``directory/parts``, refused when it is a symbolic link or resolves outside ``directory``."""
+    path = directory.joinpath(*parts)
+    if path.is_symlink():
+        raise SnapshotError(f"{path} is a symbolic link: refused")
+    if not path.resolve().is_relative_to(directory.resolve()):
+        raise SnapshotError(f"{path} resolves outside {directory}: refused")
+    return path
+
+
 def write_ply(path: Path, points: np.ndarray) -> None:
     lines = ["ply", "format ascii 1.0", f"element vertex {len(points)}", "property float x", "property float y",
              "property float z", "end_header"]
@@ -39,25 +72,36 @@ def write_ply(path: Path, points: np.ndarray) -> None:
 
 def read_ply(path: Path) -> np.ndarray:
     lines = path.read_text().splitlines()
-    if not lines or lines[0] != "ply" or "format ascii 1.0" not in lines[1]:
+    if len(lines) < 2 or lines[0] != "ply" or "format ascii 1.0" not in lines[1]:
         raise SnapshotError(f"{path} is not an ASCII PLY file")
-    count = next(int(line.split()[2]) for line in lines if line.startswith("element vertex"))
-    start = lines.index("end_header") + 1
-    return np.array([[float(v) for v in line.split()[:3]] for line in lines[start:start + count]],
-                    dtype=np.float32).reshape(-1, 3)
+    try:
+        count = next(int(line.split()[2]) for line in lines if line.startswith("element vertex"))
+        start = lines.index("end_header") + 1
+        points = np.array([[float(v) for v in line.split()[:3]] for line in lines[start:start + count]],
+                          dtype=np.float32).reshape(-1, 3)
+    except (StopIteration, ValueError, IndexError) as error:
+        raise SnapshotError(f"{path} is a malformed PLY file: {error}") from error
+    if len(points) != count:
+        raise SnapshotError(f"{path} holds {len(points)} of its {count} vertices: truncated?")
+    return points
 
 
 def export_memory(directory: Path, snapshots: dict[str, tuple[dict[str, Any], dict[str, np.ndarray]]]) -> Path:
     """Write ``snapshots`` (memory kind -> (state, arrays), as ``memory.snapshot()`` returns) to
     ``directory``; returns the manifest path."""
     directory = Path(directory)
-    (directory / "clouds").mkdir(parents=True, exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
+    inside(directory, "clouds").mkdir(exist_ok=True)
+    for kind, (state, _arrays) in snapshots.items():  # every name checked before the first write
+        checked_kind(kind)
+        for obj in state.get("objects", []) if kind == "spatial" else []:
+            checked_id(obj["id"])
     counts, keys = {}, {}
     for kind, (state, arrays) in snapshots.items():
         # The faiss graph of the text index is faiss' own format, not portable: an import rebuilds it.
         state = {key: value for key, value in state.items() if key != "index_slots"}
         arrays = {name: array for name, array in arrays.items() if name != "vector_index"}
-        with open(directory / f"{kind}.jsonl", "w") as stream:
+        with open(inside(directory, f"{kind}.jsonl"), "w") as stream:
             for key, value in state.items():
                 if isinstance(value, list):
                     for item in value:
@@ -68,12 +112,12 @@ def export_memory(directory: Path, snapshots: dict[str, tuple[dict[str, Any], di
             offsets = np.concatenate([[0], np.cumsum(arrays.pop("point_counts"))]).astype(int)
             points = arrays.pop("points")
             for index, obj in enumerate(state["objects"]):
-                write_ply(directory / "clouds" / f"{obj['id']}.ply", points[offsets[index]:offsets[index + 1]])
+                write_ply(inside(directory, "clouds", f"{obj['id']}.ply"), points[offsets[index]:offsets[index + 1]])
         for name, array in arrays.items():
-            np.save(directory / f"{kind}.{name}.npy", array, allow_pickle=False)
+            np.save(inside(directory, f"{kind}.{checked_id(name)}.npy"), array, allow_pickle=False)
         counts[kind] = {key: len(value) for key, value in state.items() if isinstance(value, list)}
         keys[kind] = sorted(state)
-    manifest = directory / "manifest.json"
+    manifest = inside(directory, "manifest.json")
     manifest.write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, "memories": sorted(snapshots),
                                     "keys": keys, "counts": counts}, indent=2))
     return manifest
@@ -83,16 +127,19 @@ def import_memory(directory: Path) -> dict[str, tuple[dict[str, Any], dict[str, 
     """The (state, arrays) of every memory in an export, ready for ``memory.restore``."""
     directory = Path(directory)
     try:
-        manifest = json.loads((directory / "manifest.json").read_text())
+        manifest = json.loads(inside(directory, "manifest.json").read_text())
     except (OSError, ValueError) as error:
         raise SnapshotError(f"{directory} has no readable manifest.json: {error}") from error
     if manifest.get("format") != FORMAT or manifest.get("version", 0) > FORMAT_VERSION:
         raise SnapshotError(f"{directory} is not a {FORMAT} export this build can read (got {manifest.get('format')} "
                             f"v{manifest.get('version')})")
+    memories = manifest.get("memories")
+    if not isinstance(memories, list):
+        raise SnapshotError(f"{directory}/manifest.json lists no memories")
     result = {}
-    for kind in manifest["memories"]:
+    for kind in map(checked_kind, memories):
         state: dict[str, Any] = {}
-        with open(directory / f"{kind}.jsonl") as stream:
+        with open(inside(directory, f"{kind}.jsonl")) as stream:
             for line in stream:
                 record = json.loads(line)
                 if "item" in record:
@@ -106,10 +153,10 @@ def import_memory(directory: Path) -> dict[str, tuple[dict[str, Any], dict[str, 
         missing = set(manifest["keys"][kind]) - set(state)
         if missing:
             raise SnapshotError(f"{kind}.jsonl lacks {', '.join(sorted(missing))}: truncated?")
-        arrays = {path.name[len(kind) + 1:-4]: np.load(path, allow_pickle=False)
+        arrays = {checked_id(path.name[len(kind) + 1:-4]): np.load(inside(directory, path.name), allow_pickle=False)
                   for path in directory.glob(f"{kind}.*.npy")}
         if kind == "spatial":
-            clouds = [read_ply(directory / "clouds" / f"{obj['id']}.ply") for obj in state["objects"]]
+            clouds = [read_ply(inside(directory, "clouds", f"{checked_id(obj['id'])}.ply")) for obj in state["objects"]]
             arrays["point_counts"] = np.array([len(c) for c in clouds], dtype=np.int64)
             arrays["points"] = np.vstack(clouds) if clouds else np.zeros((0, 3), np.float32)
         result[kind] = (state, arrays)
@@ -147,7 +194,11 @@ def export_main(args: list[str] | None = None) -> int:
     if not snapshots:
         print(f"no journal in {options.memory_directory}", file=sys.stderr)
         return 1
-    print(export_memory(options.export_directory, snapshots))
+    try:
+        print(export_memory(options.export_directory, snapshots))
+    except SnapshotError as error:
+        print(f"memory_export: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -160,7 +211,12 @@ def import_main(args: list[str] | None = None) -> int:
     parser.add_argument("export_directory", type=Path)
     parser.add_argument("memory_directory", type=Path)
     options = parser.parse_args(args)
-    for kind, (state, arrays) in import_memory(options.export_directory).items():
+    try:
+        imported = import_memory(options.export_directory)
+    except SnapshotError as error:
+        print(f"memory_import: {error}", file=sys.stderr)
+        return 1
+    for kind, (state, arrays) in imported.items():
         memory = _memories()[kind]()
         memory.restore(state, arrays)
         store = SqliteEventStore(options.memory_directory / f"{kind}.sqlite3", kind)
