@@ -51,6 +51,15 @@ def nodes(tmp_path_factory):
     rclpy.try_shutdown(context=context)
 
 
+@pytest.fixture(autouse=True)
+def no_internal_errors(nodes):
+    """The handlers now catch every exception (so none ends a node's spin); a bug shows as an
+    internal error, counted apart from rejections: none may occur."""
+    yield
+    errors = {name: node.counters.internal_errors_total() for name, node in nodes.items()}
+    assert not any(errors.values()), errors
+
+
 def subscription(node, topic):
     return next(s for s in node.subscriptions if s.topic_name.endswith(topic)).callback
 
@@ -241,3 +250,20 @@ def test_rejections_show_on_diagnostics(nodes):
     values = {v.key: v.value for v in status.values}
     assert int(values["observations.rejected"]) >= 1 and "items" in values
     assert node.counters.diagnostics().level == DiagnosticStatus.OK  # nothing new since
+
+
+def test_an_internal_error_is_counted_apart_from_rejections_and_never_leaves_the_handler(nodes):
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from memory_nodes.ros.node_support import InputCounters, guarded_callback, guarded_reply
+
+    node = nodes["SpatialMemoryNode"]
+    counters = InputCounters(node)  # counters of their own: the module's nodes must stay clean
+    broken = guarded_callback(counters, "observations", lambda msg: {}["missing"])
+    broken(ObjectObservationArray())  # returns: the executor's spin (and the node) would have ended
+    assert counters.counts["observations.internal_errors"] == 1 and counters.rejected_total() == 0
+    response = guarded_reply(node, counters, "where_is", WhereIs.Response(), lambda r: 1 / 0)
+    assert response.success is False and response.message.startswith("internal error: ZeroDivisionError")
+    assert counters.internal_errors_total() == 2 and counters.rejected_total() == 0
+    status = counters.diagnostics()
+    assert status.level == DiagnosticStatus.ERROR and "ZeroDivisionError" in status.message

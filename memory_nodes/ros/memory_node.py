@@ -35,7 +35,7 @@ from memory_nodes.core.errors import InvalidInputError, MemoryNodesError
 from memory_nodes.core.evidence import EvidenceItem, validate_question
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_settings import MemoryNodeSettings
-from memory_nodes.ros.node_support import InputCounters, guarded_reply
+from memory_nodes.ros.node_support import InputCounters, guarded_callback, guarded_reply
 from memory_nodes.ros.parameters import declare_config
 from memory_nodes.srv import Ask, Forget, Load, Reset, Save
 from memory_nodes.storage.event_store import SqliteEventStore
@@ -151,12 +151,13 @@ class MemoryNode(LifecycleNode):
 
     def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any) -> None:
         """A subscription whose messages are dropped (and counted) while the node is not active."""
-        def guarded(msg):
+        def when_active(msg):
             if not self._active:
                 self.counters.counts[f"{topic}.dropped_inactive"] += 1
                 return
             callback(msg)
-        self.create_subscription(msg_type, topic, guarded, qos, callback_group=self.group)
+        self.create_subscription(msg_type, topic, guarded_callback(self.counters, topic, when_active), qos,
+                                 callback_group=self.group)
 
     @property
     def active(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,15 @@ EVENTS_QOS = QoSProfile(depth=200, reliability=ReliabilityPolicy.RELIABLE, histo
 class InputCounters:
     """Counts accepted and rejected inputs per kind, logs rejections (throttled) and reports the
     counts on ``/diagnostics`` (diagnostic_msgs/DiagnosticArray, REP-107 style): level WARN while
-    inputs are being rejected, with the last reason, OK otherwise."""
+    inputs are being rejected, with the last reason, OK otherwise. An internal error (an exception
+    that is not a domain error: a bug, not bad input) is counted apart, as ``<kind>.internal_errors``,
+    and keeps the level at ERROR from then on."""
 
     def __init__(self, node: Node) -> None:
         self._node = node
         self.counts: Counter = Counter()
         self.last_rejection = ""
+        self.last_internal_error = ""
         self._rejected_at_last_report = 0
         self._publisher = None
         self._extra: Callable[[], dict[str, Any]] | None = None
@@ -44,6 +48,16 @@ class InputCounters:
 
     def rejected_total(self) -> int:
         return sum(v for k, v in self.counts.items() if k.endswith(".rejected"))
+
+    def internal_error(self, kind: str, error: BaseException) -> None:
+        self.counts[f"{kind}.internal_errors"] += 1
+        self.last_internal_error = f"{kind}: {type(error).__name__}: {error}"
+        details = "".join(traceback.format_exception(error)).rstrip()
+        self._node.get_logger().error(f"internal error in {kind} (input dropped, node running): {details}",
+                                      throttle_duration_sec=2.0)
+
+    def internal_errors_total(self) -> int:
+        return sum(v for k, v in self.counts.items() if k.endswith(".internal_errors"))
 
     def report_on_diagnostics(self, period_s: float, extra: Callable[[], dict[str, Any]] | None = None,
                               callback_group=None) -> None:
@@ -63,9 +77,15 @@ class InputCounters:
         fresh = rejected - self._rejected_at_last_report
         self._rejected_at_last_report = rejected
         status = DiagnosticStatus(name=self._node.get_fully_qualified_name(), hardware_id="memory_nodes")
-        status.level = DiagnosticStatus.WARN if fresh else DiagnosticStatus.OK
-        status.message = f"{fresh} inputs rejected since the last report; last: {self.last_rejection}" if fresh \
-            else "ok"
+        internal = self.internal_errors_total()
+        if internal:
+            status.level = DiagnosticStatus.ERROR
+            status.message = f"{internal} internal errors; last: {self.last_internal_error}"
+        elif fresh:
+            status.level = DiagnosticStatus.WARN
+            status.message = f"{fresh} inputs rejected since the last report; last: {self.last_rejection}"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "ok"
         values = {**dict(sorted(self.counts.items())), **(self._extra() if self._extra else {})}
         status.values = [KeyValue(key=str(k), value=str(v)) for k, v in values.items()]
         return status
@@ -80,8 +100,9 @@ class InputCounters:
 
 def guarded_reply(node: Node, counters: InputCounters, name: str, response: Any,
                   fill: Callable[[Any], str | None]) -> Any:
-    """Run ``fill(response)``; a domain error becomes ``success=false`` with its message, an
-    unexpected error is logged and reported the same way. The node never crashes on a request."""
+    """Run ``fill(response)``; a domain error becomes ``success=false`` with its message (a
+    rejection), an unexpected error too, but counted as an internal error and logged with its
+    traceback. The node never crashes on a request."""
     started = time.perf_counter()
     try:
         message = fill(response)
@@ -93,11 +114,24 @@ def guarded_reply(node: Node, counters: InputCounters, name: str, response: Any,
         response.message = str(error)
         counters.rejected(name, str(error))
     except Exception as error:
-        node.get_logger().error(f"{name} failed: {type(error).__name__}: {error}")
         response.success = False
         response.message = f"internal error: {type(error).__name__}: {error}"
-        counters.rejected(name, "internal error")
+        counters.internal_error(name, error)
     elapsed_ms = (time.perf_counter() - started) * 1000.0
     if elapsed_ms > 100.0:
         node.get_logger().debug(f"{name} took {elapsed_ms:.1f} ms")
     return response
+
+
+def guarded_callback(counters: InputCounters, kind: str, callback: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``callback`` for a subscription: a domain error that escapes it is a rejection of the input,
+    any other exception an internal error; neither leaves the callback (an exception out of a
+    callback ends the executor's spin, and with it the node)."""
+    def guarded(msg: Any) -> None:
+        try:
+            callback(msg)
+        except MemoryNodesError as error:
+            counters.rejected(kind, str(error))
+        except Exception as error:
+            counters.internal_error(kind, error)
+    return guarded

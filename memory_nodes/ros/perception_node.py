@@ -47,7 +47,7 @@ from memory_nodes.msg import Detection2DArray, ObjectObservationArray
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.memory_node import run_nodes
 from memory_nodes.ros.node_settings import PerceptionNodeSettings
-from memory_nodes.ros.node_support import SENSOR_QOS, InputCounters
+from memory_nodes.ros.node_support import SENSOR_QOS, InputCounters, guarded_callback
 from memory_nodes.ros.parameters import declare_config
 
 MAX_WAITING_TRIGGERS = 20  # incomplete frames waiting for their depth, pose or camera_info
@@ -100,17 +100,19 @@ class PerceptionNode(Node):
             self._tf_buffer = tf2_ros.Buffer()
             self._tf_listener = tf2_ros.TransformListener(self._tf_buffer, self)
         self.publisher = self.create_publisher(ObjectObservationArray, "observations", SENSOR_QOS)
-        self.create_subscription(Image, "rgb", lambda m: self._buffer("rgb", cv.stamp_to_seconds(m.header.stamp), m),
-                                 SENSOR_QOS, callback_group=intake)
-        self.create_subscription(Image, "depth", self._on_depth, SENSOR_QOS, callback_group=intake)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, SENSOR_QOS, callback_group=intake)
-        if self.pose_source == "pose":
-            self.create_subscription(PoseStamped, "camera_pose", self._on_pose, SENSOR_QOS, callback_group=intake)
-        elif self.pose_source == "odometry":
-            self.create_subscription(Odometry, "odom", self._on_odometry, SENSOR_QOS, callback_group=intake)
-        if self.mode == "detections":
-            self.create_subscription(Detection2DArray, "detections", self._on_detections, SENSOR_QOS,
+        def subscribe(msg_type: type, topic: str, callback) -> None:
+            self.create_subscription(msg_type, topic, guarded_callback(self.counters, topic, callback), SENSOR_QOS,
                                      callback_group=intake)
+
+        subscribe(Image, "rgb", lambda m: self._buffer("rgb", cv.stamp_to_seconds(m.header.stamp), m))
+        subscribe(Image, "depth", self._on_depth)
+        subscribe(CameraInfo, "camera_info", self._on_camera_info)
+        if self.pose_source == "pose":
+            subscribe(PoseStamped, "camera_pose", self._on_pose)
+        elif self.pose_source == "odometry":
+            subscribe(Odometry, "odom", self._on_odometry)
+        if self.mode == "detections":
+            subscribe(Detection2DArray, "detections", self._on_detections)
 
     # ----------------------------------------------------------------- buffering
     def _buffer(self, stream: str, stamp: float, item) -> None:
@@ -168,7 +170,10 @@ class PerceptionNode(Node):
     def _work(self) -> None:
         """Process complete frames until none is ready (runs in its own callback group)."""
         while (item := self._next_ready()) is not None:
-            self._process(*item)
+            try:
+                self._process(*item)
+            except Exception as error:  # a bug must cost this frame, not the node
+                self.counters.internal_error(item[1], error)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if not all(math.isfinite(v) for v in (*msg.k, *msg.d, *msg.p, *msg.r)):

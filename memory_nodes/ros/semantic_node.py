@@ -50,15 +50,19 @@ class SemanticMemoryNode(MemoryNode):
     def _on_update(self, msg: SceneGraph) -> None:
         stamp = cv.stamp_to_seconds(msg.header.stamp)
         observed: list[tuple[str, str, str]] = []
+        refused = 0
         for obj in msg.objects:
             if obj.status == ObjectStatus.PRESENT and obj.room_id:
                 try:
                     self.memory.observe_object(obj.id, obj.label, obj.room_id, stamp)
                     observed.append((obj.id, obj.label, obj.room_id))
                 except InvalidInputError as error:
+                    refused += 1
                     self.counters.rejected("scene_graph_updates", str(error))
         if observed:
             self.record(ObjectsObserved(stamp, observed))
+        if observed or not refused:
+            self.counters.accepted("scene_graph_updates")
 
     def _on_change(self, msg: ChangeEvent) -> None:
         self.take_change(msg, self.memory.note_change, ChangeNoted)

@@ -58,6 +58,7 @@ class TemporalMemoryNode(MemoryNode):
         seen = [o for o in msg.objects
                 if o.status == ObjectStatus.PRESENT and abs(cv.stamp_to_seconds(o.last_seen) - stamp) < 1e-6]
         if not seen:
+            self.counters.accepted("scene_graph_updates")  # valid, with no object seen at its stamp
             return
         positions = np.array([[o.pose.position.x, o.pose.position.y, o.pose.position.z] for o in seen])
         stamps, entities, labels = np.full(len(seen), stamp), [o.id for o in seen], [o.label for o in seen]
