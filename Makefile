@@ -12,7 +12,8 @@ WS := $(CURDIR)/.ws
 ROS_ENV := source $(VENV)/bin/activate && \
 	export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV) \
 	       ROS_HOME=$(WS)/ros_home ROS_LOG_DIR=$(WS)/ros_home/log \
-	       ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 && \
+	       ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 \
+	       FASTDDS_DEFAULT_PROFILES_FILE=$(CURDIR)/config/fastdds_large_data.xml && \
 	source $(WS)/install/setup.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 

@@ -1,9 +1,10 @@
 """Start every memory node in the /memory namespace with config/memory.yaml.
 
     ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml] [namespace:=memory]
-        [autostart:=true]
+        [autostart:=true] [dds_profile:=/path/to/fastdds.xml]
 
 autostart:=false leaves the memory nodes unconfigured for a lifecycle manager to bring up.
+dds_profile defaults to $FASTDDS_DEFAULT_PROFILES_FILE, else the package's large-data profile.
 
 Without ros2 launch, the same nodes and file run in one process:
     memory_system --ros-args --params-file <share>/memory_nodes/config/memory.yaml
@@ -12,8 +13,8 @@ Without ros2 launch, the same nodes and file run in one process:
 import os
 
 from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
@@ -24,7 +25,12 @@ MANAGED = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_mem
 
 
 def generate_launch_description():
-    default_params = os.path.join(get_package_share_directory("memory_nodes"), "config", "memory.yaml")
+    share = get_package_share_directory("memory_nodes")
+    default_params = os.path.join(share, "config", "memory.yaml")
+    # Camera frames between processes need shared-memory segments that hold a whole frame; a
+    # profile the environment names already is kept.
+    default_dds_profile = EnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                                              default_value=os.path.join(share, "config", "fastdds_large_data.xml"))
     params_file = LaunchConfiguration("params_file")
     namespace = LaunchConfiguration("namespace")
     autostart = LaunchConfiguration("autostart")
@@ -44,6 +50,9 @@ def generate_launch_description():
             DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters"),
             DeclareLaunchArgument("namespace", default_value="memory", description="namespace of every node"),
             DeclareLaunchArgument("autostart", default_value="true", description="configure and activate at start"),
+            DeclareLaunchArgument("dds_profile", default_value=default_dds_profile,
+                                  description="Fast DDS profile of every node (large camera frames between processes)"),
+            SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile")),
             *nodes,
         ]
     )

@@ -155,3 +155,24 @@ def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp
                 missing.append(f"{node.get_name()}: {name}")
         node.destroy_node()
     assert not missing, f"parameters missing from the README table: {missing}"
+
+
+def test_launch_file_gives_every_node_the_large_data_profile():
+    """The launch file sets FASTDDS_DEFAULT_PROFILES_FILE (kept from the environment when set,
+    else the installed profile) before its nodes start; the installed profile is the default
+    participant profile and carries the shared-memory segment that holds whole frames."""
+    import xml.etree.ElementTree as ElementTree
+
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    set_env = [c for c in calls if getattr(c.func, "id", "") == "SetEnvironmentVariable"]
+    assert [c.args[0].value for c in set_env] == ["FASTDDS_DEFAULT_PROFILES_FILE"]
+    assert any(isinstance(a, ast.Constant) and a.value == "fastdds_large_data.xml" for c in calls for a in c.args)
+    profile = SHARE / "config" / "fastdds_large_data.xml"
+    namespace = {"dds": "http://www.eprosima.com"}
+    root = ElementTree.parse(profile).getroot()
+    participant = root.find("dds:profiles/dds:participant", namespace)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.find("dds:rtps/dds:useBuiltinTransports", namespace).text == "false"
+    segment = root.find("dds:profiles/dds:transport_descriptors/dds:transport_descriptor/dds:segment_size", namespace)
+    assert int(segment.text) >= 16 * 2 ** 20  # a burst of 640x480 RGB-D frames (1.5 MB each)

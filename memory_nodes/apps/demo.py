@@ -24,6 +24,7 @@ from memory_nodes.msg import ObjectObservationArray, SceneGraph
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.ros.middleware import use_large_data_profile
 from memory_nodes.ros.node_support import EVENTS_QOS
 
 
@@ -101,6 +102,7 @@ def run_demo(client: MemoryClient) -> None:
 
 
 def main(args: list[str] | None = None) -> int:
+    use_large_data_profile()
     rclpy.init(args=sys.argv if args is None else args)
     # The demo always starts from an empty memory and leaves no snapshot behind.
     nodes = create_memory_nodes(parameter_overrides=[Parameter("persistence", value=False)])

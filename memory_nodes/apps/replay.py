@@ -172,6 +172,7 @@ def main(args: list[str] | None = None) -> int:
     from rclpy.signals import SignalHandlerOptions
 
     from memory_nodes.ros.memory_node import StopOnFirstSignal
+    from memory_nodes.ros.middleware import use_large_data_profile
 
     parser = argparse.ArgumentParser(description="Replay recorded data into the memory nodes.")
     parser.add_argument("--namespace", default="/memory")
@@ -191,6 +192,7 @@ def main(args: list[str] | None = None) -> int:
     options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
     # Ctrl-C ends the replay in this thread (KeyboardInterrupt), not by shutting the context down
     # under the spinning thread; a second one (ros2 launch sends two) is absorbed.
+    use_large_data_profile()  # full-size frames reach nodes in other processes
     rclpy.init(args=[], signal_handler_options=SignalHandlerOptions.NO)
     stop = StopOnFirstSignal()
     stop.install()

@@ -54,6 +54,7 @@ from memory_nodes.core.spatial.types import ObjectStatus
 from memory_nodes.msg import SceneGraph
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.ros.middleware import use_large_data_profile
 from memory_nodes.ros.node_support import EVENTS_QOS
 
 MATCH_RADIUS_M = DEFAULT_GATE_M
@@ -147,6 +148,7 @@ class ScenarioRun:
 
     def _run(self, domain: int) -> list[Score]:
         context = rclpy.Context()
+        use_large_data_profile()
         rclpy.init(context=context, args=[], domain_id=domain)
         nodes = create_memory_nodes(context=context, parameter_overrides=self._parameters())
         bridge = SimBridge(self.sim, context=context)

@@ -34,6 +34,7 @@ from memory_nodes.core.changes import Change
 from memory_nodes.core.errors import InvalidInputError, MemoryNodesError
 from memory_nodes.core.evidence import EvidenceItem, validate_question
 from memory_nodes.ros import conversions as cv
+from memory_nodes.ros.middleware import use_large_data_profile
 from memory_nodes.ros.node_settings import MemoryNodeSettings
 from memory_nodes.ros.node_support import InputCounters, guarded_callback, guarded_reply
 from memory_nodes.ros.parameters import declare_config
@@ -288,6 +289,7 @@ def run_nodes(factory: Callable[[], list[Node]], args: list[str] | None = None) 
     """Initialise rclpy, build the nodes, spin them on one multi-threaded executor until SIGINT or
     SIGTERM, then shut the memory nodes down through their lifecycle (which saves them). Signals
     after the first are absorbed until the save is done."""
+    use_large_data_profile()  # camera frames from other processes arrive whole
     rclpy.init(args=sys.argv if args is None else args, signal_handler_options=SignalHandlerOptions.NO)
     stop = StopOnFirstSignal()
     stop.install()
