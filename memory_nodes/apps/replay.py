@@ -13,15 +13,19 @@ the mapped topics; ``nav_msgs/Odometry`` mapped to ``robot_pose`` becomes ``Pose
 (``--odom-as-map`` states that the robot has no better localisation than odometry).
 
 Stamps are the recorded ones. ``--rate 1`` plays at recorded speed, ``--rate 5`` five times
-faster, ``--rate 0`` as fast as the nodes keep up (each frame waits for the spatial memory's
-update). A progress bar shows how far it got.
+faster, ``--rate 0`` as fast as the nodes keep up: a frame that should change the memory waits for
+the spatial memory's update of its stamp (``UpdatePacer``). A progress bar shows how far it got.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
+import threading
 import time
+from collections import deque
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,80 @@ def _progress(done: int, total: int, note: str = "") -> None:
     sys.stdout.flush()
 
 
+class UpdatePacer:
+    """When a replay as fast as the nodes keep up (``--rate 0``) waits after a frame, and how long.
+
+    Not every frame changes the memory: perception in geometric mode discovers objects once per
+    ``geometric_period_s`` of stamps, a detector may skip frames, a frame may be lost. Waiting the
+    full timeout for such a frame made a 1,000-frame replay take hours. The pacer learns from the
+    updates it sees: the spacing of their stamps (a frame before the next expected update is not
+    waited for) and their latency after publication (a frame that should update waits five times
+    the median latency, at least 0.5 s, not the full timeout, once that latency is known)."""
+
+    def __init__(self, first_timeout_s: float = 20.0, history: int = 16) -> None:
+        self.first_timeout_s = first_timeout_s
+        self._lock = threading.Lock()
+        self._sent: dict[float, float] = {}
+        self._sent_stamps: deque[float] = deque(maxlen=history)
+        self._update_stamps: deque[float] = deque(maxlen=history)
+        self._latencies: deque[float] = deque(maxlen=history)
+        self.latest_update = -float("inf")
+        self.skipped = 0
+        self.timed_out = 0
+
+    def sent(self, stamp: float, now: float) -> None:
+        with self._lock:
+            self._sent[stamp] = now
+            self._sent_stamps.append(stamp)
+            while len(self._sent) > 4 * self._sent_stamps.maxlen:
+                self._sent.pop(next(iter(self._sent)))
+
+    def updated(self, stamp: float, now: float) -> None:
+        """The spatial memory published its update of ``stamp`` (called from the subscription)."""
+        with self._lock:
+            if stamp in self._sent:
+                self._latencies.append(now - self._sent[stamp])
+            if not self._update_stamps or stamp > self._update_stamps[-1]:
+                self._update_stamps.append(stamp)
+            self.latest_update = max(self.latest_update, stamp)
+
+    def expects_update(self, stamp: float) -> bool:
+        """Whether the frame of ``stamp`` is likely to change the memory (until two updates are
+        seen, every frame is)."""
+        with self._lock:
+            if len(self._update_stamps) < 2 or len(self._sent_stamps) < 2:
+                return True
+            updates, sent = list(self._update_stamps), list(self._sent_stamps)
+            spacing = statistics.median(b - a for a, b in pairwise(updates))
+            intervals = [b - a for a, b in pairwise(sent) if b > a]
+            frame_interval = statistics.median(intervals) if intervals else spacing
+            if spacing <= 1.5 * frame_interval:
+                return True
+            return stamp >= self.latest_update + spacing - 0.5 * frame_interval
+
+    def wait_s(self) -> float:
+        with self._lock:
+            if not self._latencies:
+                return self.first_timeout_s
+            return min(self.first_timeout_s, max(0.5, 5.0 * statistics.median(self._latencies)))
+
+    def done(self, stamp: float) -> bool:
+        return self.latest_update >= stamp
+
+    def wait_for(self, stamp: float) -> None:
+        """Block until the update of ``stamp`` arrives or the learned wait is over (counted)."""
+        if not self.expects_update(stamp):
+            self.skipped += 1
+            time.sleep(0.002)  # the sensor QoS keeps few messages: let the subscribers take this one
+            return
+        deadline = time.monotonic() + self.wait_s()
+        while not self.done(stamp):
+            if time.monotonic() >= deadline:
+                self.timed_out += 1
+                return
+            time.sleep(0.002)
+
+
 class Replayer:
     """Publishes recorded data on the memory's topics with ``node`` (spun by the caller)."""
 
@@ -53,9 +131,10 @@ class Replayer:
         self.node, self.rate, self.progress = node, rate, progress
         self.namespace = namespace.rstrip("/")
         self._publishers: dict[str, object] = {}
-        self.updates: list[float] = []
+        self.pacer = UpdatePacer()
         node.create_subscription(SceneGraph, f"{self.namespace}/scene_graph_updates",
-                                 lambda m: self.updates.append(cv.stamp_to_seconds(m.header.stamp)), EVENTS_QOS)
+                                 lambda m: self.pacer.updated(cv.stamp_to_seconds(m.header.stamp), time.monotonic()),
+                                 EVENTS_QOS)
 
     def publisher(self, msg_type: type, topic: str):
         name = topic if topic.startswith("/") else f"{self.namespace}/{topic}"
@@ -76,7 +155,7 @@ class Replayer:
             time.sleep(max(0.0, (stamp - first_stamp) / self.rate - (time.monotonic() - started)))
 
     def replay_tum(self, frames: list[TumFrame], intrinsics: tuple[float, float, float, float], depth_scale: float,
-                   label: str = "", timeout_s: float = 20.0) -> int:
+                   label: str = "") -> int:
         import cv2
 
         topics = [(Image, "rgb"), (Image, "depth"), (CameraInfo, "camera_info"), (PoseStamped, "camera_pose")]
@@ -100,7 +179,8 @@ class Replayer:
             pose.header.stamp, pose.header.frame_id = stamp, "map"
             pose.pose.position = cv.point_to_msg(frame.pose[:3])
             pose.pose.orientation.x, pose.pose.orientation.y, pose.pose.orientation.z, pose.pose.orientation.w = frame.pose[3:]
-            expected = len(self.updates) + 1
+            if self.rate == 0:
+                self.pacer.sent(frame.stamp, time.monotonic())
             self.publisher(CameraInfo, "camera_info").publish(info)
             self.publisher(PoseStamped, "camera_pose").publish(pose)
             self.publisher(Image, "rgb").publish(cv.array_to_image(rgb, "bgr8", frame.stamp, OPTICAL_FRAME))
@@ -114,9 +194,7 @@ class Replayer:
                                                              x_max=int(x + w), y_max=int(y + h)))
                 self.publisher(Detection2DArray, "detections").publish(detections)
             if self.rate == 0:
-                deadline = time.monotonic() + timeout_s
-                while len(self.updates) < expected and time.monotonic() < deadline:
-                    time.sleep(0.005)
+                self.pacer.wait_for(frame.stamp)
             if self.progress:
                 _progress(number, len(frames), f"t={frame.stamp:.2f}")
         if self.progress:
@@ -206,7 +284,12 @@ def main(args: list[str] | None = None) -> int:
         replayer = Replayer(node, options.namespace, options.rate)
         if options.source == "tum":
             frames = read_tum(options.folder, options.boxes)
+            started = time.monotonic()
             replayer.replay_tum(frames, tuple(options.intrinsics), options.depth_scale, options.label)
+            pacer = replayer.pacer
+            note = (f": {pacer.skipped} not waited for (between the memory's updates), {pacer.timed_out} gave no "
+                    f"update in time" if options.rate == 0 else "")
+            print(f"memory_replay: {len(frames)} frames in {time.monotonic() - started:.1f} s{note}")
         else:
             topic_map = dict(item.split(":", 1) for item in options.map)
             replayer.wait_for_subscribers([(PoseStamped, t) for t in topic_map.values()])
