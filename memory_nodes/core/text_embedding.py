@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from memory_nodes.core.object_knowledge import descriptions
+
 EMBEDDING_DIM = 384
 _NUM_LAYERS = 6
 _NUM_HEADS = 12
@@ -206,19 +208,33 @@ def shared_text_encoder() -> TextEncoder:
     return encoder
 
 
+_AUXILIARY_VERBS = frozenset({"can", "may", "might", "must", "will", "would", "could", "should", "shall"})
+_BEFORE_NOUNS = frozenset({"a", "an", "the", "this", "that", "my", "your", "our", "their", "his", "her", "its", "one",
+                          "every", "each", "any", "some", "red", "blue", "green", "yellow", "white", "black"})
+
+
 def label_similarity(encoder: TextEncoder | None, text: str, labels: list[str]) -> np.ndarray:
     """Similarity in [0, 1] of free ``text`` to each of ``labels``: 1 when the label is the text or
-    one of its words (or a multi-word label inside it), else the sentence-embedding cosine (0 when
-    no ``encoder`` is given)."""
+    one of its words (or a multi-word label inside it), else the best sentence-embedding cosine of
+    the text with the label or one of its ``object_knowledge.descriptions`` (0 when no ``encoder``
+    is given)."""
     text = " ".join(text.strip().lower().split())
-    words = set(text.replace("?", " ").replace(",", " ").replace(".", " ").split())
+    sequence = text.replace("?", " ").replace(",", " ").replace(".", " ").split()
+    # A label that is also an auxiliary verb ("can") matches by word only after a determiner or a colour:
+    # "a can of soup", not "where can I sit?".
+    words = {word for index, word in enumerate(sequence)
+             if word not in _AUXILIARY_VERBS or (index > 0 and sequence[index - 1] in _BEFORE_NOUNS)}
     scores = np.array(
         [1.0 if (label == text or label in words or (" " in label and label in text)) else 0.0 for label in labels]
     )
     if encoder is not None and labels and scores.min(initial=1.0) < 1.0:
         query = encoder.encode_cached(text)
-        unique = sorted(set(labels))
-        vectors = np.array([encoder.encode_cached(label) for label in unique])
-        by_label = dict(zip(unique, np.clip(vectors @ query, 0.0, 1.0).tolist()))
+        by_label = {}
+        for label in set(labels):
+            # The label itself, and what it is and is for (object_knowledge): "something to eat"
+            # is far from "banana" as words, close to "banana: a sweet snack".
+            sentences = (label, *descriptions(label))
+            vectors = np.array([encoder.encode_cached(sentence) for sentence in sentences])
+            by_label[label] = float(np.clip(vectors @ query, 0.0, 1.0).max())
         scores = np.maximum(scores, np.array([by_label[label] for label in labels]))
     return scores
