@@ -1,7 +1,16 @@
-"""Soak: 30 Hz RGB-D + detections and 50 queries per second against every service, for a while.
+"""Soak: 30 Hz RGB-D + detections of a world that changes, and 50 queries per second against every
+service, for a while.
 
     make soak                                    (10 minutes)
     python benchmarks/soak.py 60                 (seconds; test/test_soak.py runs 60 s)
+
+The world: a generated household (``household_generator``, level medium, seed SOAK_SEED: three
+rooms, about twenty objects, moves, a removal and an addition on the way) that the camera tours
+stop by stop, each view held for WORLD_FRAME_S at 30 Hz. A tour ends with the events applied; the
+next tour starts from the household as it was at first, so every object moved, removed or added
+on a tour changes back at the next. The camera always finishes its tour, and the planner then
+checks what the memory holds against the household at the end of a tour (labels within
+``object_scoring.DEFAULT_GATE_M`` of the real objects, one to one).
 
 Processes as ``ros2 launch memory_nodes memory.launch.py`` starts them: each installed node
 (memory_perception, spatial/temporal/episodic/semantic_memory, memory_ask) in its own process with
@@ -10,7 +19,9 @@ camera process replaying the household simulator's frames at 30 Hz with fresh st
 process as the planner, calling the services round-robin at 50 per second from several threads
 and listening to /diagnostics for the nodes' input counters.
 
-Reports: every query's outcome and latency per service; detections published / seen by
+Reports: the memory's precision and recall against the household at the end; the journals' size
+on disk at the end (compaction by snapshot every ``snapshot_every_events``); every query's outcome
+and latency per service; detections published / seen by
 perception / lifted / dropped because lifting lagged (oldest first) / rejected; the resident memory
 of the node processes over time; whether every node process was alive to the end and exited
 cleanly on SIGINT. Fails (non-zero exit) when a query went unanswered, a node died, the
@@ -21,6 +32,7 @@ RSS_GROWTH_BOUND_MB (after warm-up the memories' capacities bound it; growth mea
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -31,14 +43,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import rclpy
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import MultiThreadedExecutor
 
 import memory_nodes
+from memory_nodes.apps.household_generator import write_household
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.apps.scenario_runner import scenario_path
+from memory_nodes.apps.object_scoring import remembered_objects, score_objects
 from memory_nodes.apps.sim_bridge import SimBridge
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 
@@ -49,6 +63,9 @@ NAMESPACE = "/memory"
 QUERY_RATE_HZ = 50.0
 QUERY_THREADS = 8
 RSS_GROWTH_BOUND_MB = 60.0  # over the second half, all node processes together
+JOURNAL_BOUND_MB = 64.0  # all four journals on disk at the end, WAL files included
+SOAK_SEED = 3
+WORLD_FRAME_S = 0.5  # each rendered view is held this long at 30 Hz (the simulator's frame period)
 PREFIX = Path(memory_nodes.__file__).resolve().parents[4]  # <prefix>/lib/python3.X/site-packages/memory_nodes
 
 
@@ -72,6 +89,12 @@ class SoakReport:
     counts: dict[str, dict[str, str]] = field(default_factory=dict)  # node -> its last /diagnostics values
     died: dict[str, str] = field(default_factory=dict)  # node -> what happened, while the run went on
     unclean_exits: dict[str, str] = field(default_factory=dict)  # node -> exit code on SIGINT
+    tours: int = 0  # complete tours of the household
+    precision: float = float("nan")  # at the end, against the household at the end of a tour
+    recall: float = float("nan")
+    missed: list[str] = field(default_factory=list)
+    spurious: list[str] = field(default_factory=list)
+    journal_mb: float = float("nan")
 
     def count(self, node: str, key: str) -> int:
         return int(self.counts.get(node, {}).get(key, 0))
@@ -117,6 +140,11 @@ class SoakReport:
              f"warm-up -> end: " + ", ".join(f"{n} {a:.0f}->{b:.0f}" for n, (a, b) in self.rss_by_node.items())),
             (f"soak {self.seconds:.0f} s: node processes", "all alive, clean exit" if self.ok_processes else "FAILED",
              "; ".join([*self.died.values(), *self.unclean_exits.values()])),
+            (f"soak {self.seconds:.0f} s: answers at the end (world changed {self.tours} tours)",
+             f"precision {self.precision:.2f}, recall {self.recall:.2f}",
+             f"missed: {', '.join(self.missed) or 'none'}; not in the household: {', '.join(self.spurious) or 'none'}"),
+            (f"soak {self.seconds:.0f} s: journals on disk at the end", f"{self.journal_mb:.1f} MB",
+             f"bound {JOURNAL_BOUND_MB:.0f} MB (snapshot every 500 events compacts the log)"),
         ]
         return rows
 
@@ -127,53 +155,67 @@ class SoakReport:
     @property
     def ok(self) -> bool:
         return (not self.query_failures and self.ok_processes and self.second_half_growth_mb <= RSS_GROWTH_BOUND_MB
-                and self.count("memory_perception", "frames.accepted") > 0
+                and self.count("memory_perception", "frames.accepted") > 0 and self.tours >= 1
+                and self.journal_mb <= JOURNAL_BOUND_MB
                 and self.detections_seen <= self.frames_published and self.detections_unaccounted == 0)
 
 
-def _frames() -> tuple[HouseholdSim, list[SimFrame]]:
-    """The first stop of the flat scenario (the kitchen table seen from a slightly moving camera):
-    a 30 Hz stream looks at one scene, it does not teleport between rooms."""
-    sim = HouseholdSim(load_scenario(scenario_path("flat")), seed=1)
-    first_stop = int(sim.scenario.stops[0].get("frames", 3))
-    frames = [item for item in sim.frames() if not isinstance(item, tuple)][:first_stop]
-    return sim, frames
+def _household() -> Path:
+    return write_household(SOAK_SEED, "medium", Path(tempfile.mkdtemp(prefix="memory_soak_world_")))
 
 
-def camera_process(seconds: float) -> None:
-    """The camera driver, in its own process as on a robot: 30 Hz frames with fresh stamps."""
-    sim, frames = _frames()
+def _tour(scenario: Path) -> tuple[HouseholdSim, list[SimFrame], dict]:
+    """One tour of the household rendered (events applied on the way), and the household at its
+    end: the objects present (name -> (label, position)) and the furniture labels its detector
+    reports (furniture is not scored, as in the evaluation)."""
+    sim = HouseholdSim(load_scenario(scenario), seed=SOAK_SEED)
+    frames = [item for item in sim.frames() if not isinstance(item, tuple)]
+    truth = {"objects": {name: (sim.specs[name].label, sim.position(name).tolist()) for name in sim.present()},
+             "furniture_labels": sorted({sim.furniture_label(n) for n in sim.scenario.furniture}
+                                        if sim.detect_furniture else set())}
+    return sim, frames, truth
+
+
+def camera_process(seconds: float, scenario: Path, truth_file: Path) -> None:
+    """The camera driver, in its own process as on a robot: 30 Hz frames with fresh stamps, each
+    view of the tour held for WORLD_FRAME_S; tours repeat until ``seconds`` are over, and the
+    last one is finished. Writes the household at the end of a tour to ``truth_file``."""
+    sim, frames, truth = _tour(scenario)
+    truth_file.write_text(json.dumps(truth))
     rclpy.init(args=["--ros-args", "-r", f"__ns:={NAMESPACE}"])
     bridge = SimBridge(sim)
     deadline = time.monotonic() + seconds
     while not bridge.subscribers_ready() and time.monotonic() < deadline:
         time.sleep(0.05)
-    stamp, period, published = 1000.0, 1.0 / 30.0, 0
+    stamp, period, published, tours = 1000.0, 1.0 / 30.0, 0, 0
+    repeats = max(1, round(WORLD_FRAME_S / period))
     next_frame = time.monotonic()
-    for frame in itertools.cycle(frames):
-        if time.monotonic() > deadline:
-            break
-        frame.stamp = stamp
-        bridge.publish(frame)
-        published += 1
-        stamp += period
-        next_frame += period
-        time.sleep(max(0.0, next_frame - time.monotonic()))
-    print(f"published {published}", flush=True)
+    while time.monotonic() < deadline:
+        for frame in frames:
+            for _ in range(repeats):
+                frame.stamp = stamp
+                bridge.publish(frame)
+                published += 1
+                stamp += period
+                next_frame += period
+                time.sleep(max(0.0, next_frame - time.monotonic()))
+        tours += 1
+    print(f"tours {tours} published {published}", flush=True)
     bridge.destroy_node()
     rclpy.try_shutdown()
+    sim.close()
 
 
-def _params_file(directory: Path, sim: HouseholdSim) -> Path:
+def _params_file(directory: Path, rooms: list[tuple[str, list[tuple[float, float]]]]) -> Path:
     """The installed memory.yaml with the journals in ``directory`` and the scenario's rooms."""
     params = yaml.safe_load((PREFIX / "share" / "memory_nodes" / "config" / "memory.yaml").read_text())
     for executable in MEMORY_EXECUTABLES:
         section = params.setdefault(f"/**/{executable}", {}).setdefault("ros__parameters", {})
         section.update({"memory_directory": str(directory), "snapshot_every_events": 500})
     params["/**/spatial_memory"]["ros__parameters"]["rooms"] = {
-        "names": [name for name, _ in sim.scenario.rooms],
-        "vertex_counts": [len(polygon) for _, polygon in sim.scenario.rooms],
-        "vertices": [float(c) for _, polygon in sim.scenario.rooms for vertex in polygon for c in vertex]}
+        "names": [name for name, _ in rooms],
+        "vertex_counts": [len(polygon) for _, polygon in rooms],
+        "vertices": [float(c) for _, polygon in rooms for vertex in polygon for c in vertex]}
     path = directory / "soak.yaml"
     path.write_text(yaml.safe_dump(params))
     return path
@@ -181,9 +223,10 @@ def _params_file(directory: Path, sim: HouseholdSim) -> Path:
 
 def run(seconds: float) -> SoakReport:
     report = SoakReport(seconds)
-    sim, _ = _frames()
+    scenario = _household()
     directory = Path(tempfile.mkdtemp(prefix="memory_soak_"))
-    params = _params_file(directory, sim)
+    params = _params_file(directory, load_scenario(scenario).rooms)
+    truth_file = directory / "truth.json"
     logs = {name: open(directory / f"{name}.log", "w") for name in NODE_EXECUTABLES}
     processes = {name: subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / name), "--ros-args", "-r",
                                          f"__ns:={NAMESPACE}", "--params-file", str(params)],
@@ -237,8 +280,8 @@ def run(seconds: float) -> SoakReport:
                 report.queries += 1
 
         began = time.monotonic()
-        camera = subprocess.Popen([sys.executable, __file__, "--camera", str(seconds)], stdout=subprocess.PIPE,
-                                  text=True)
+        camera = subprocess.Popen([sys.executable, __file__, "--camera", str(seconds), str(scenario), str(truth_file)],
+                                  stdout=subprocess.PIPE, text=True)
         workers = [threading.Thread(target=ask_services, args=(k / QUERY_RATE_HZ,), daemon=True)
                    for k in range(QUERY_THREADS)]
         for worker in workers:
@@ -258,11 +301,21 @@ def run(seconds: float) -> SoakReport:
         stop.set()
         for worker in workers:
             worker.join(timeout=10.0)
-        output, _ = camera.communicate(timeout=30.0)
-        report.frames_published = int(output.strip().split()[-1]) if output.strip() else 0
-        time.sleep(2.5)  # the last /diagnostics reports (1 s period) after the camera stopped
+        output, _ = camera.communicate(timeout=120.0)  # it finishes its tour
+        words = output.strip().split()
+        if len(words) >= 4:
+            report.tours, report.frames_published = int(words[-3]), int(words[-1])
+        time.sleep(2.5)  # the last frames integrated, the last /diagnostics reports (1 s period)
         with diagnostics_lock:
             report.counts = {name: dict(values) for name, values in report.counts.items()}
+        household = json.loads(truth_file.read_text())
+        truth = {name: (label, np.array(position)) for name, (label, position) in household["objects"].items()}
+        objects, _ = client.query_objects(limit=1000)
+        objects = [o for o in objects if o.label not in set(household["furniture_labels"])]
+        score = score_objects(truth, remembered_objects(objects))
+        report.precision, report.recall = score.precision, score.recall
+        report.missed = sorted(r.name for r in score.missed)
+        report.spurious = sorted(f"{r.label} {r.id}" for r in score.false_positives)
     finally:
         if camera is not None and camera.poll() is None:
             camera.kill()
@@ -281,13 +334,13 @@ def run(seconds: float) -> SoakReport:
             if code != 0 and name not in report.died:
                 report.unclean_exits[name] = f"{name} exited with {code} on SIGINT (log: {directory / name}.log)"
             logs[name].close()
-        sim.close()
+        report.journal_mb = sum(path.stat().st_size for path in directory.glob("*.sqlite3*")) / 2 ** 20
     return report
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--camera":
-        camera_process(float(sys.argv[2]))
+    if len(sys.argv) > 4 and sys.argv[1] == "--camera":
+        camera_process(float(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4]))
         sys.exit(0)
     report = run(float(sys.argv[1]) if len(sys.argv) > 1 else 600.0)
     for row in report.rows():
