@@ -37,17 +37,22 @@ def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
                                      rng.normal(size=(observations, 3)))
 
 
-def round_trips(executor, clients, requests, count=400) -> dict[str, np.ndarray]:
-    """Calls interleaved round-robin, so every service meets the same conditions (timers, GC)."""
+def round_trips(executor, clients, requests, count=400) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Calls interleaved round-robin, so every service meets the same conditions (timers, GC):
+    (milliseconds per service, calls per service that failed or took over 5 s). A slow or failed
+    call is a figure of the run, not a crash of the benchmark: its time counts as measured."""
     times: dict[str, list[float]] = {name: [] for name in clients}
+    failed: dict[str, int] = dict.fromkeys(clients, 0)
     for _ in range(count):
         for name, client in clients.items():
             started = time.perf_counter()
             future = client.call_async(requests[name])
             executor.spin_until_future_complete(future, timeout_sec=5.0)
-            assert future.done() and future.result().success, name
+            if not (future.done() and future.result() is not None and future.result().success):
+                failed[name] += 1
+                future.cancel()
             times[name].append(time.perf_counter() - started)
-    return {name: np.array(values[20:]) * 1000.0 for name, values in times.items()}
+    return {name: np.array(values[20:]) * 1000.0 for name, values in times.items()}, failed
 
 
 def bench_ask_service() -> list[tuple[str, str, str]]:
@@ -85,9 +90,11 @@ def bench_ask_service() -> list[tuple[str, str, str]]:
         started = time.perf_counter()
         future = client.call_async(request)
         executor.spin_until_future_complete(future, timeout_sec=10.0)
-        assert future.done() and future.result().success, future.result()
         times.append(time.perf_counter() - started)
-        answered.append(len(future.result().memories_answered))
+        done = future.done() and future.result() is not None and future.result().success
+        answered.append(len(future.result().memories_answered) if done else 0)
+        if not done:
+            future.cancel()
     for server, spinner in zip(servers, spinners):
         server.shutdown()
         spinner.join(timeout=5.0)
@@ -95,11 +102,12 @@ def bench_ask_service() -> list[tuple[str, str, str]]:
         node.destroy_node()
     rclpy.try_shutdown(context=context)
     times_ms = np.array(times[20:]) * 1000.0
-    assert min(answered) == 2, "a memory missed the ask deadline"
+    incomplete = sum(1 for count in answered if count < 2)
     return [("ask service round trip over 100k facts + 10k episodes, median (target <= 20 ms)",
              f"{np.median(times_ms):.1f} ms",
              f"p99 {np.percentile(times_ms, 99):.1f} ms; the ask, semantic and episodic nodes each on its own "
-             "4-thread executor (as run_nodes spins them), in one process; each memory embeds the new question")]
+             "4-thread executor (as run_nodes spins them), in one process; each memory embeds the new question"
+             + (f"; {incomplete} of {len(answered)} asks without both memories' answers" if incomplete else ""))]
 
 
 def main() -> list[tuple[str, str, str]]:
@@ -134,7 +142,7 @@ def bench_floor_and_queries() -> list[tuple[str, str, str]]:
         assert client.wait_for_service(timeout_sec=10.0)
     requests = {"trigger": Trigger.Request(), "where_is": WhereIs.Request(query="thing7", limit=5),
                 "query_objects": QueryObjects.Request(label="thing7", limit=10)}
-    results = round_trips(executor, clients, requests)
+    results, failed = round_trips(executor, clients, requests)
     servers.shutdown()
     spinner.join(timeout=5.0)
     for node in (spatial, temporal, server, caller):
@@ -142,12 +150,13 @@ def bench_floor_and_queries() -> list[tuple[str, str, str]]:
     rclpy.try_shutdown(context=context)
     floor_median, floor_p99 = np.median(results["trigger"]), np.percentile(results["trigger"], 99)
     rows = [("service floor: std_srvs/Trigger round trip", f"{floor_median:.2f} ms median",
-             f"p99 {floor_p99:.2f} ms")]
+             f"p99 {floor_p99:.2f} ms" + (f"; {failed['trigger']} calls failed or over 5 s" if failed["trigger"] else ""))]
     for name in ("where_is", "query_objects"):
         median, p99 = np.median(results[name]), np.percentile(results[name], 99)
         rows.append((f"{name} with 10k objects + 1M observations (targets: median <= 3x, p99 <= 10x the floor)",
                      f"{median / floor_median:.1f}x median, {p99 / floor_p99:.1f}x p99",
-                     f"{median:.2f} ms median, {p99:.2f} ms p99"))
+                     f"{median:.2f} ms median, {p99:.2f} ms p99"
+                     + (f"; {failed[name]} of {len(results[name]) + 20} calls failed or over 5 s" if failed[name] else "")))
     return rows
 
 
