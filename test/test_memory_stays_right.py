@@ -287,6 +287,21 @@ def test_where_is_understands_qualifiers(two_mugs, question, which):
                if name.startswith("qualifier: "))
 
 
+def test_a_qualifier_never_makes_another_kind_of_object_the_answer():
+    """The memory knows no counter (furniture is not detected), but a bottle stands beside the
+    kitchen mug: "the mug on the counter" is a mug, and the counter, unknown, says nothing (the
+    bottle, the word nearest to "counter", is not taken for it)."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    bottle = Observation("bottle", Pose(np.array([2.3, 2.0, 0.9])), np.array([0.08, 0.08, 0.25]), score=0.9,
+                         appearance=swatch((40, 160, 40)))
+    for k in range(3):
+        memory.integrate([bottle, mug(2.0, 2.0, 0.81)], float(k))
+        memory.integrate([mug(7.0, 2.0, 0.81, BLUE_MUG)], 10.0 + k)
+    answers = memory.where_is("the mug on the counter")
+    assert {a[0].label for a in answers} == {"mug"}
+    assert all(value == 0.5 for name, value in answers[0][2].items() if name.startswith("qualifier: on"))
+
+
 def test_the_answer_says_which_qualifier_each_candidate_satisfied(two_mugs):
     memory, red, blue = two_mugs
     answers = {node.id: components for node, _, components in memory.where_is("the mug on the counter")}

@@ -213,11 +213,12 @@ _BEFORE_NOUNS = frozenset({"a", "an", "the", "this", "that", "my", "your", "our"
                           "every", "each", "any", "some", "red", "blue", "green", "yellow", "white", "black"})
 
 
-def label_similarity(encoder: TextEncoder | None, text: str, labels: list[str]) -> np.ndarray:
+def label_similarity(encoder: TextEncoder | None, text: str, labels: list[str], uses: bool = True) -> np.ndarray:
     """Similarity in [0, 1] of free ``text`` to each of ``labels``: 1 when the label is the text or
     one of its words (or a multi-word label inside it), else the best sentence-embedding cosine of
-    the text with the label or one of its ``object_knowledge.descriptions`` (0 when no ``encoder``
-    is given)."""
+    the text with the label or, with ``uses``, one of its ``object_knowledge.descriptions`` (0 when
+    no ``encoder`` is given). Without ``uses`` a text is matched as a name only (the furniture a
+    relation names: "the table" is not "a plate: set on the dining table")."""
     text = " ".join(text.strip().lower().split())
     sequence = text.replace("?", " ").replace(",", " ").replace(".", " ").split()
     # A label that is also an auxiliary verb ("can") matches by word only after a determiner or a colour:
@@ -233,7 +234,7 @@ def label_similarity(encoder: TextEncoder | None, text: str, labels: list[str]) 
         for label in set(labels):
             # The label itself, and what it is and is for (object_knowledge): "something to eat"
             # is far from "banana" as words, close to "banana: a sweet snack".
-            sentences = (label, *descriptions(label))
+            sentences = (label, *descriptions(label)) if uses else (label,)
             vectors = np.array([encoder.encode_cached(sentence) for sentence in sentences])
             by_label[label] = float(np.clip(vectors @ query, 0.0, 1.0).max())
         scores = np.maximum(scores, np.array([by_label[label] for label in labels]))

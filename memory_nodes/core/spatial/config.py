@@ -112,6 +112,9 @@ class SpatialConfig:
                                  high=1)
     min_label_match: float = setting(
         0.35, "least similarity of a query's text to a label for objects of that label to match", low=0, high=1)
+    min_target_match: float = setting(
+        0.6, "least similarity of the thing a qualifier names ('on the counter') to a label for objects of that "
+        "label to be it; below, the memory does not know it and the qualifier says nothing", low=0, high=1)
     recency_scale_s: float = setting(3600.0, "time over which recency in query scores falls to 1/e", "s", above=0)
     where_weight_existence: float = setting(0.6, "weight of existence confidence in where_is scores", low=0)
     where_weight_recency: float = setting(0.25, "weight of recency in where_is scores", low=0)

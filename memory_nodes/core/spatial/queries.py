@@ -94,6 +94,10 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
         return []
     parsed = parse_query(query, room_names(state))
     label_match = dict(zip(labels, label_similarity(encoder, parsed.head, labels).tolist()))
+    if any(match >= 1.0 for match in label_match.values()):
+        # The question names a kind the memory knows ("the mug on the counter"): only its
+        # instances answer, however well something else satisfies the qualifiers.
+        label_match = {label: match for label, match in label_match.items() if match >= 1.0}
     targets = _target_finder(state, encoder)
     now = state.latest_stamp
     results = []
@@ -133,10 +137,10 @@ def _target_finder(state: SceneGraphState, encoder: TextEncoder | None) -> Calla
     def find(text: str) -> list[ObjectNode]:
         if not labels:
             return []
-        similarity = label_similarity(encoder, text, labels)
+        similarity = label_similarity(encoder, text, labels, uses=False)
         best = float(similarity.max())
-        if best < state.config.min_label_match:
-            return []
+        if best < state.config.min_target_match:
+            return []  # "the counter" is not the bottle that happens to be its nearest word
         chosen = [label for label, value in zip(labels, similarity) if value >= best - _TARGET_LABEL_SLACK]
         return [state.objects[i] for label in chosen for i in sorted(state.index.with_label(label))
                 if state.objects[i].counted]
