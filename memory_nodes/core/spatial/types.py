@@ -16,6 +16,9 @@ from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import OrientedBox, Pose
 from memory_nodes.core.retention import Retention
 
+MAX_OBJECT_SIZE_M = 1000.0  # a box side beyond this is not an object (a building is not remembered as one)
+POINT_SLACK_M = 1.0  # how far an observation's points may lie outside its box (loose boxes, depth noise)
+
 # The label of objects found from geometry alone (no detector); a fragment of anything may be one.
 UNKNOWN_LABEL = "unknown_object"
 
@@ -79,6 +82,9 @@ class Observation:
         self.extent = np.asarray(self.extent, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(self.extent)) or np.any(self.extent < 0):
             raise InvalidInputError(f"observation extent must be finite and >= 0, got {self.extent.tolist()}")
+        if float(self.extent.max(initial=0.0)) > MAX_OBJECT_SIZE_M:
+            raise InvalidInputError(f"observation extent {self.extent.tolist()} exceeds {MAX_OBJECT_SIZE_M} m: "
+                                    "not an object")
         if self.points is not None:
             points = np.asarray(self.points, dtype=np.float32)
             if points.size == 0:
@@ -86,8 +92,13 @@ class Observation:
             else:
                 if points.ndim != 2 or points.shape[1] != 3:
                     raise InvalidInputError(f"points must be (N, 3), got {points.shape}")
-                finite = np.all(np.isfinite(points), axis=1)
-                self.points = points[finite] if finite.any() else None
+                # The object's points lie in or near its box: non-finite ones and those far outside
+                # (depth outliers the box fit trimmed, or garbage that would overflow the voxel
+                # grid) are not the object and are dropped.
+                reach = float(np.linalg.norm(self.extent)) / 2.0 + POINT_SLACK_M
+                offsets = np.linalg.norm(points.astype(np.float64) - self.pose.position, axis=1)
+                inside = np.all(np.isfinite(points), axis=1) & (offsets <= reach)
+                self.points = points[inside] if inside.any() else None
         if self.appearance is not None:
             appearance = np.asarray(self.appearance, dtype=np.float32).reshape(-1)
             norm = float(np.linalg.norm(appearance)) if np.all(np.isfinite(appearance)) else 0.0
