@@ -154,12 +154,19 @@ def _look_at_the_office_desk(memory: SpatialMemory, stamp: float) -> None:
         memory.integrate([], stamp + 0.5 * k, camera((7, 0, 1.2), (7, 2, 0.8), depth=2.05))
 
 
-def test_a_move_seen_from_the_new_place_first_counts_once_and_resolves_at_the_old_place():
+def _mug_known_then_one_like_it_on_the_emptied_office_desk() -> tuple[SpatialMemory, str]:
+    """A mug known on the kitchen table; the office desk seen empty; then a mug like it stands on
+    the desk (it appeared there). Returns the memory and the kitchen mug's id."""
     memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
     mug_id = known_mug(memory)
-    _look_at_the_office_desk(memory, 10.0)  # the desk is empty
+    _look_at_the_office_desk(memory, 10.0)
     memory.integrate([mug(7.0, 2.0)], 30.0)
-    memory.integrate([mug(7.0, 2.0)], 30.5)  # a mug like it stands on the desk: it appeared there
+    memory.integrate([mug(7.0, 2.0)], 30.5)
+    return memory, mug_id
+
+
+def test_a_move_seen_from_the_new_place_first_counts_once_and_resolves_at_the_old_place():
+    memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
     assert len(memory.query_objects(label="mug")) == 1  # counted once
     old = memory.get(mug_id)
     assert old.status is ObjectStatus.MAYBE_MOVED
@@ -179,11 +186,7 @@ def test_a_move_seen_from_the_new_place_first_counts_once_and_resolves_at_the_ol
 
 
 def test_the_old_place_seen_with_the_object_rules_the_move_out():
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
-    mug_id = known_mug(memory)
-    _look_at_the_office_desk(memory, 10.0)
-    memory.integrate([mug(7.0, 2.0)], 30.0)
-    memory.integrate([mug(7.0, 2.0)], 30.5)
+    memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
     assert memory.get(mug_id).status is ObjectStatus.MAYBE_MOVED
     result = memory.integrate([mug(1.0, 1.0)], 40.0)
     assert memory.get(mug_id).status is ObjectStatus.PRESENT and result.changes == []
@@ -346,11 +349,7 @@ def test_observed_space_records_what_the_depth_showed_and_from_how_far():
 
 
 def test_the_new_state_survives_a_snapshot():
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
-    mug_id = known_mug(memory)
-    _look_at_the_office_desk(memory, 10.0)
-    memory.integrate([mug(7.0, 2.0)], 30.0)
-    memory.integrate([mug(7.0, 2.0)], 30.5)
+    memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
     memory.integrate([mug(3.0, 3.0, label="lamp")], 31.0)  # tentative
     document, arrays = memory.snapshot()
     restored = SpatialMemory(SpatialConfig(rooms=ROOMS))
