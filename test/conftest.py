@@ -4,9 +4,12 @@ CMakeLists.txt), so ``memory_nodes`` below is the installed package with its gen
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,3 +66,23 @@ def rclpy_context():
     rclpy.init(context=context)
     yield context
     rclpy.try_shutdown(context=context)
+
+
+@contextlib.contextmanager
+def own_node(name: str) -> Iterator[tuple[Any, Any]]:
+    """A node of the test's own in a context of its own (its own DDS participant, as another
+    process would have), with a single-threaded executor the test spins; (node, executor),
+    destroyed and shut down on exit."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(name, context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    try:
+        yield node, executor
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

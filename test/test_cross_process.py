@@ -11,9 +11,7 @@ import uuid
 
 import numpy as np
 import pytest
-import rclpy
-from conftest import SOURCE_DIR, install_prefix
-from rclpy.executors import SingleThreadedExecutor
+from conftest import SOURCE_DIR, install_prefix, own_node
 
 from memory_nodes.core.geometry import Pose
 from memory_nodes.core.spatial import Observation
@@ -31,16 +29,10 @@ def installed_process(executable: str, tmp_path, ros_args: list[str], stop_timeo
     log = open(tmp_path / f"{executable}.log", "w")
     process = subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node(f"{executable}_test", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     try:
-        yield process, node, executor
+        with own_node(f"{executable}_test") as (node, executor):
+            yield process, node, executor
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
         os.killpg(process.pid, signal.SIGINT)
         try:
             process.wait(timeout=stop_timeout_s)
@@ -114,9 +106,6 @@ def _perception_receives(tmp_path, environment: dict[str, str]) -> tuple[dict[st
         [str(PREFIX / "lib" / "memory_nodes" / "memory_perception"), "--ros-args", "-r", f"__ns:={namespace}",
          "-p", "mode:=detections", "-p", "diagnostics_period_s:=0.3"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=environment)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node("frame_counter", context=context)
     counts: dict[str, int] = {}
 
     def take(msg):
@@ -124,23 +113,20 @@ def _perception_receives(tmp_path, environment: dict[str, str]) -> tuple[dict[st
             if status.name.startswith(f"{namespace}/memory_perception"):
                 counts.update({kv.key: int(kv.value) for kv in status.values if kv.key.endswith(".received")})
 
-    node.create_subscription(DiagnosticArray, "/diagnostics", take, 50)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     try:
-        deadline = time.monotonic() + 30
-        while "memory_perception" not in node.get_node_names() and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-        replay = subprocess.run(
-            [str(PREFIX / "lib" / "memory_nodes" / "memory_replay"), "--namespace", namespace, "--rate", "1", "tum",
-             str(FR1), "--intrinsics", "517.3", "516.5", "318.6", "255.3"],
-            capture_output=True, timeout=120, env=environment)
-        deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline:  # the last diagnostics after the last frame
-            executor.spin_once(timeout_sec=0.1)
+        with own_node("frame_counter") as (node, executor):
+            node.create_subscription(DiagnosticArray, "/diagnostics", take, 50)
+            deadline = time.monotonic() + 30
+            while "memory_perception" not in node.get_node_names() and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.1)
+            replay = subprocess.run(
+                [str(PREFIX / "lib" / "memory_nodes" / "memory_replay"), "--namespace", namespace, "--rate", "1",
+                 "tum", str(FR1), "--intrinsics", "517.3", "516.5", "318.6", "255.3"],
+                capture_output=True, timeout=120, env=environment)
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:  # the last diagnostics after the last frame
+                executor.spin_once(timeout_sec=0.1)
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
         os.killpg(perception.pid, signal.SIGINT)
         perception.wait(timeout=30)
     assert perception.returncode == 0
@@ -161,8 +147,8 @@ def test_every_full_size_frame_from_another_process_reaches_perception(tmp_path)
 @pytest.mark.skipif(not FR1.is_dir(), reason=f"the shared data is not at {FR1}")
 def test_with_the_stock_transports_frames_are_lost_but_nothing_breaks(tmp_path):
     """What goes wrong without the profile: Fast DDS's built-in transports (shared-memory segments
-    of 512 KB, then fragmented UDP) lose most full-size frames on this machine (about 33 of 87
-    depth and 18 of 87 colour images arrived). The count is machine-dependent and printed; what is
+    of 512 KB, then fragmented UDP) lose most full-size frames on this machine (28-33 of 87
+    depth and 13-18 of 87 colour images arrived in three runs). The count is machine-dependent and printed; what is
     checked is that loss is absorbed: both processes end cleanly and no more than was sent arrives."""
     stock = tmp_path / "stock_transports.xml"
     stock.write_text('<?xml version="1.0" encoding="UTF-8" ?>\n<dds xmlns="http://www.eprosima.com"><profiles>'

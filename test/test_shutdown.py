@@ -20,10 +20,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-import rclpy
-from conftest import install_prefix
+from conftest import install_prefix, own_node
 from rcl_interfaces.srv import GetParameters
-from rclpy.executors import SingleThreadedExecutor
 
 from memory_nodes.srv import RecordEvent
 
@@ -81,61 +79,55 @@ def test_two_stop_signals_end_every_executable_cleanly_with_its_final_save(stop_
     namespaces = {executable: f"/stop_{run}_{i}" for i, executable in enumerate(EXECUTABLES)}
     processes = {executable: _start(executable, namespaces[executable], tmp_path / executable, params)
                  for executable in EXECUTABLES}
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    node = rclpy.create_node(f"stop_test_{run}", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
     try:
-        # Ready when every memory node serves its save service and the ask node its ask service.
-        expected = {f"{namespaces[e]}/{m}/save" for e, memories in EXECUTABLES.items() for m in memories}
-        expected |= {f"{namespaces['memory_ask']}/ask", f"{namespaces['memory_system']}/ask"}
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            served = {name for name, _ in node.get_service_names_and_types()}
-            if expected <= served and all(p.poll() is None for p in processes.values()):
-                break
-            executor.spin_once(timeout_sec=0.2)
-        assert expected <= served, sorted(expected - served)
+        with own_node(f"stop_test_{run}") as (node, executor):
+            # Ready when every memory node serves its save service and the ask node its ask service.
+            expected = {f"{namespaces[e]}/{m}/save" for e, memories in EXECUTABLES.items() for m in memories}
+            expected |= {f"{namespaces['memory_ask']}/ask", f"{namespaces['memory_system']}/ask"}
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline:
+                served = {name for name, _ in node.get_service_names_and_types()}
+                if expected <= served and all(p.poll() is None for p in processes.values()):
+                    break
+                executor.spin_once(timeout_sec=0.2)
+            assert expected <= served, sorted(expected - served)
 
-        # One name per node in the graph: under the launch file's remaps the ask node used to
-        # appear twice (its helper node took the remapped name as well).
-        graph = [f"{ns.rstrip('/')}/{name}" for name, ns in node.get_node_names_and_namespaces()
-                 if ns.startswith(f"/stop_{run}")]
-        duplicated = sorted({name for name in graph if graph.count(name) > 1})
-        assert not duplicated, duplicated
-        for executable in EXECUTABLES:
-            if executable == "memory_system":
-                continue
-            client = node.create_client(GetParameters, f"{namespaces[executable]}/{executable}/get_parameters")
-            assert client.wait_for_service(timeout_sec=10.0), executable
-            future = client.call_async(GetParameters.Request(names=["diagnostics_period_s"]))
-            executor.spin_until_future_complete(future, timeout_sec=10.0)
-            assert future.done() and future.result().values[0].double_value == PERIOD_FROM_FILE, executable
+            # One name per node in the graph: under the launch file's remaps the ask node used to
+            # appear twice (its helper node took the remapped name as well).
+            graph = [f"{ns.rstrip('/')}/{name}" for name, ns in node.get_node_names_and_namespaces()
+                     if ns.startswith(f"/stop_{run}")]
+            duplicated = sorted({name for name in graph if graph.count(name) > 1})
+            assert not duplicated, duplicated
+            for executable in EXECUTABLES:
+                if executable == "memory_system":
+                    continue
+                client = node.create_client(GetParameters, f"{namespaces[executable]}/{executable}/get_parameters")
+                assert client.wait_for_service(timeout_sec=10.0), executable
+                future = client.call_async(GetParameters.Request(names=["diagnostics_period_s"]))
+                executor.spin_until_future_complete(future, timeout_sec=10.0)
+                assert future.done() and future.result().values[0].double_value == PERIOD_FROM_FILE, executable
 
-        # Something acknowledged for the final save to carry.
-        for executable in ("episodic_memory", "memory_system"):
-            client = node.create_client(RecordEvent, f"{namespaces[executable]}/record_event")
-            future = client.call_async(RecordEvent.Request(kind="note", text="the mug is in the sink"))
-            executor.spin_until_future_complete(future, timeout_sec=10.0)
-            assert future.done() and future.result().success, executable
+            # Something acknowledged for the final save to carry.
+            for executable in ("episodic_memory", "memory_system"):
+                client = node.create_client(RecordEvent, f"{namespaces[executable]}/record_event")
+                future = client.call_async(RecordEvent.Request(kind="note", text="the mug is in the sink"))
+                executor.spin_until_future_complete(future, timeout_sec=10.0)
+                assert future.done() and future.result().success, executable
 
-        for process in processes.values():
-            os.killpg(process.pid, stop_signal)
-        time.sleep(0.05)
-        for process in processes.values():
-            os.killpg(process.pid, stop_signal)
-        outputs = {}
-        for executable, process in processes.items():
-            try:
-                _out, err = process.communicate(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                _out, err = process.communicate()
-            outputs[executable] = err.decode(errors="replace")
+            for process in processes.values():
+                os.killpg(process.pid, stop_signal)
+            time.sleep(0.05)
+            for process in processes.values():
+                os.killpg(process.pid, stop_signal)
+            outputs = {}
+            for executable, process in processes.items():
+                try:
+                    _out, err = process.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    _out, err = process.communicate()
+                outputs[executable] = err.decode(errors="replace")
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
         for process in processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
