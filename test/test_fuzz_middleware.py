@@ -282,16 +282,22 @@ def _topic_fuzz(system: System, topic: str, msg_type: type, node, seen: list[int
     return publish_one
 
 
-def test_every_topic_takes_generated_messages_without_internal_errors_or_changes_from_rejections(system):
-    topics = system.topics()
-    names = {topic.rsplit("/", 1)[-1] for topic, _, _ in topics}
-    assert {"rgb", "depth", "camera_info", "camera_pose", "detections", "observations", "robot_pose", "changes",
-            "scene_graph_updates"} <= names, names
-    rejections_checked: list[int] = []
-    for topic, msg_type, node in topics:
+def _fuzz_each(endpoints: list[tuple[str, type, object]], expected: set[str], fuzz) -> None:
+    """Run ``fuzz(name, type, node)()`` for every discovered topic or service, after checking
+    that the ones ``expected`` were discovered (the fuzz cannot skip them silently)."""
+    names = {name.rsplit("/", 1)[-1] for name, _, _ in endpoints}
+    assert expected <= names, names
+    for name, endpoint_type, node in endpoints:
         started = time.monotonic()
-        _topic_fuzz(system, topic, msg_type, node, rejections_checked)()
-        print(f"{topic}: {time.monotonic() - started:.1f} s")
+        fuzz(name, endpoint_type, node)()
+        print(f"{name}: {time.monotonic() - started:.1f} s")
+
+
+def test_every_topic_takes_generated_messages_without_internal_errors_or_changes_from_rejections(system):
+    rejections_checked: list[int] = []
+    _fuzz_each(system.topics(), {"rgb", "depth", "camera_info", "camera_pose", "detections", "observations",
+                                 "robot_pose", "changes", "scene_graph_updates"},
+               lambda topic, msg_type, node: _topic_fuzz(system, topic, msg_type, node, rejections_checked))
     assert rejections_checked  # the check of rejected input was not vacuous
     assert not system.internal_errors()
 
@@ -342,15 +348,10 @@ def _service_fuzz(system: System, service: str, srv_type: type, refused: list[st
 
 
 def test_every_service_answers_generated_requests_and_rejections_change_nothing(system):
-    services = system.services()
-    names = {service.rsplit("/", 1)[-1] for service, _, _ in services}
-    assert {"where_is", "query_objects", "ask", "record_event", "add_fact", "save", "load", "forget", "reset"} \
-        <= names, names
     refused: list[str] = []
-    for service, srv_type, _node in services:
-        started = time.monotonic()
-        _service_fuzz(system, service, srv_type, refused)()
-        print(f"{service}: {time.monotonic() - started:.1f} s")
+    _fuzz_each(system.services(), {"where_is", "query_objects", "ask", "record_event", "add_fact", "save", "load",
+                                   "forget", "reset"},
+               lambda service, srv_type, _node: _service_fuzz(system, service, srv_type, refused))
     assert refused
     assert not system.internal_errors()
 
