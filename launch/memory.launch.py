@@ -1,9 +1,12 @@
 """Start every memory node in the /memory namespace with config/memory.yaml.
 
     ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml] [namespace:=memory]
-        [autostart:=true] [dds_profile:=/path/to/fastdds.xml]
+        [autostart:=true] [dds_profile:=/path/to/fastdds.xml] [mcp:=false]
 
 autostart:=false leaves the memory nodes unconfigured for a lifecycle manager to bring up.
+mcp:=true also starts memory_mcp, the MCP server for LLM agents, on streamable HTTP (port and path
+from the params file's memory_mcp section, default http://127.0.0.1:8765/mcp); an agent that starts
+the server itself over stdio runs `memory_mcp` directly instead.
 dds_profile defaults to $FASTDDS_DEFAULT_PROFILES_FILE, else the package's large-data profile.
 
 Without ros2 launch, the same nodes and file run in one process:
@@ -14,6 +17,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
+from launch.conditions import IfCondition
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -45,6 +49,15 @@ def generate_launch_description():
         )
         for executable in MEMORY_NODES
     ]
+    mcp_server = Node(
+        package="memory_nodes",
+        executable="memory_mcp",
+        name="memory_mcp",
+        namespace=namespace,
+        parameters=[params_file, {"transport": "streamable-http", "services_namespace": ["/", namespace]}],
+        output="screen",
+        condition=IfCondition(LaunchConfiguration("mcp")),
+    )
     return LaunchDescription(
         [
             DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters"),
@@ -52,7 +65,10 @@ def generate_launch_description():
             DeclareLaunchArgument("autostart", default_value="true", description="configure and activate at start"),
             DeclareLaunchArgument("dds_profile", default_value=default_dds_profile,
                                   description="Fast DDS profile of every node (large camera frames between processes)"),
+            DeclareLaunchArgument("mcp", default_value="false",
+                                  description="also start the MCP server for LLM agents (streamable HTTP)"),
             SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile")),
             *nodes,
+            mcp_server,
         ]
     )

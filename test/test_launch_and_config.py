@@ -56,7 +56,7 @@ def test_package_is_registered_in_the_ament_index():
 def test_launch_file_names_installed_executables():
     nodes = launch_nodes()
     assert {n["executable"] for n in nodes} == {"spatial_memory", "temporal_memory", "episodic_memory",
-                                                "semantic_memory", "memory_ask", "memory_perception"}
+                                                "semantic_memory", "memory_ask", "memory_perception", "memory_mcp"}
     for node in nodes:
         assert node["package"] == "memory_nodes"
         executable = PREFIX / "lib" / "memory_nodes" / node["executable"]
@@ -70,6 +70,7 @@ def test_launch_file_default_parameter_file_is_installed():
 
 
 def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
+    from memory_nodes.ros.mcp_node import McpNode
     from memory_nodes.ros.memory_system import NODE_CLASSES
 
     params = yaml.safe_load((SHARE / "config" / "memory.yaml").read_text())
@@ -85,7 +86,7 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
 
     import rclpy
 
-    for node_class in NODE_CLASSES:
+    for node_class in (*NODE_CLASSES, McpNode):
         # a fresh context per node so the file is read exactly as at start-up
         context = rclpy.Context()
         rclpy.init(context=context, args=["--ros-args", "--params-file", str(SHARE / "config" / "memory.yaml")])
@@ -143,11 +144,12 @@ def test_declared_parameters_carry_unit_and_range_and_bad_values_fail_with_one_e
 def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp_path):
     from rclpy.parameter import Parameter
 
+    from memory_nodes.ros.mcp_node import McpNode
     from memory_nodes.ros.memory_system import NODE_CLASSES
 
     readme = (SOURCE_DIR / "README.md").read_text()
     missing = []
-    for node_class in NODE_CLASSES:
+    for node_class in (*NODE_CLASSES, McpNode):
         overrides = [Parameter("memory_directory", value=str(tmp_path)), Parameter("autostart", value=False)]
         node = node_class(context=rclpy_context, parameter_overrides=overrides)
         for name in node._parameters:

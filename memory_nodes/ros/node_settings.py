@@ -12,6 +12,7 @@ from memory_nodes.core.settings import setting, validate
 from memory_nodes.storage.event_store import DURABILITY
 
 PERCEPTION_MODES = ("detections", "geometric")
+MCP_TRANSPORTS = ("stdio", "streamable-http")
 POSE_SOURCES = ("pose", "odometry", "tf")
 
 
@@ -83,6 +84,25 @@ class AskNodeSettings(Settings):
     memories: tuple[str, ...] = setting(MEMORIES, "memories asked, each serving <memory>/evidence",
                                         choices=MEMORIES, min_items=1)
     diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
+
+
+@dataclass(frozen=True)
+class McpNodeSettings(Settings):
+    services_namespace: str = setting("/memory", "namespace of the memory services the MCP tools call")
+    transport: str = setting("stdio", "MCP transport: 'stdio' (the agent starts this process and talks on its "
+                             "stdin/stdout) or 'streamable-http' (a server on host:port)", choices=MCP_TRANSPORTS)
+    host: str = setting("127.0.0.1", "address the streamable HTTP server listens on")
+    port: int = setting(8765, "port of the streamable HTTP server", low=1, high=65535)
+    http_path: str = setting("/mcp", "URL path of the streamable HTTP endpoint")
+    timeout_s: float = setting(5.0, "deadline of one forwarded service call", "s", above=0)
+    episodes_in_resource: int = setting(10, "episodes listed by the memory://episodes/latest resource", low=1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.services_namespace.startswith("/"):
+            raise ConfigError(f"services_namespace must be absolute (start with '/'), got {self.services_namespace!r}")
+        if not self.http_path.startswith("/"):
+            raise ConfigError(f"http_path must start with '/', got {self.http_path!r}")
 
 
 @dataclass(frozen=True)

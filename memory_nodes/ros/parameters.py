@@ -32,6 +32,7 @@ from memory_nodes.core.temporal import TemporalConfig
 from memory_nodes.ros.node_settings import (
     AskNodeSettings,
     EpisodicNodeSettings,
+    McpNodeSettings,
     MemoryNodeSettings,
     PerceptionNodeSettings,
     SemanticNodeSettings,
@@ -60,6 +61,7 @@ NODE_SETTINGS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("semantic_memory", (SemanticNodeSettings, SemanticConfig)),
     ("memory_ask", (AskNodeSettings,)),
     ("memory_perception", (PerceptionNodeSettings, PerceptionConfig)),
+    ("memory_mcp", (McpNodeSettings,)),
 )
 
 

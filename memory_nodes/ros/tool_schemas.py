@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -151,6 +152,27 @@ def request_from_arguments(srv_type: type, arguments: dict[str, Any]) -> Any:
     request = srv_type.Request()
     _assign(request, arguments, "")
     return request
+
+
+def _json_value(value: Any, type_name: str) -> Any:
+    sequence = re.fullmatch(r"sequence<(.+?)(?:, \d+)?>", type_name) or re.fullmatch(r"(.+)\[\d+\]", type_name)
+    if sequence:
+        return [_json_value(item, sequence.group(1)) for item in value]
+    if type_name in ("float", "double"):
+        number = float(value)
+        return number if math.isfinite(number) else None  # JSON has no NaN or infinity
+    if type_name in _SCALARS or re.fullmatch(r"string<\d+>", type_name):
+        if isinstance(value, bytes):  # octet and byte fields
+            return int.from_bytes(value, "little")
+        return value if isinstance(value, (bool, str)) else int(value)
+    return message_to_json(value)
+
+
+def message_to_json(message: Any) -> dict[str, Any]:
+    """A ROS message (a service response) as the JSON object its ``returns`` schema describes: the
+    inverse of ``request_from_arguments``. Non-finite floats become null."""
+    return {field: _json_value(getattr(message, field), type_name)
+            for field, type_name in message.get_fields_and_field_types().items()}
 
 
 def main(args: list[str] | None = None) -> int:

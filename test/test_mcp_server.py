@@ -1,0 +1,231 @@
+"""The installed ``memory_mcp`` server, reached with the MCP SDK's own client over stdio, forwards to
+memory nodes fed by the simulator: tools listed from the .srv-derived schemas, answers checked
+against the simulator's truth, service refusals returned as tool errors, the scene graph and the
+latest episodes as resources."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import anyio
+import numpy as np
+import pytest
+import rclpy
+from conftest import install_prefix
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+
+from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
+from memory_nodes.apps.scenario_runner import scenario_path
+from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.msg import SceneGraph
+from memory_nodes.ros.client import SERVICES
+from memory_nodes.ros.memory_system import create_memory_nodes
+from memory_nodes.ros.node_support import EVENTS_QOS
+from memory_nodes.ros.tool_schemas import tool_schemas
+
+FRAMES = 8  # the kitchen table and the counter: two mugs, an apple, a bottle and a bowl, nothing moved yet
+
+
+@pytest.fixture(scope="module")
+def fed_memory():
+    """The memory nodes in this process, fed the first frames of the flat scenario by the simulator;
+    yields the simulator's positions of the objects seen."""
+    scenario = load_scenario(scenario_path("flat"))
+    sim = HouseholdSim(scenario, 0)
+    context = rclpy.Context()
+    rclpy.init(context=context, args=[])
+    names = [name for name, _ in scenario.rooms]
+    vertices = [float(c) for _, polygon in scenario.rooms for vertex in polygon for c in vertex]
+    nodes = create_memory_nodes(context=context, parameter_overrides=[
+        Parameter("persistence", value=False), Parameter("rooms.names", value=names),
+        Parameter("rooms.vertex_counts", value=[len(p) for _, p in scenario.rooms]),
+        Parameter("rooms.vertices", value=vertices), Parameter("mode", value="detections"),
+        Parameter("pose_source", value="pose")])
+    bridge = SimBridge(sim, context=context)
+    watcher = rclpy.create_node("mcp_test_watcher", context=context)
+    updates: list[SceneGraph] = []
+    watcher.create_subscription(SceneGraph, "/memory/scene_graph_updates", updates.append, EVENTS_QOS)
+    executor = MultiThreadedExecutor(num_threads=len(nodes) + 3, context=context)
+    for node in [*nodes, bridge, watcher]:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        deadline = time.monotonic() + 30.0
+        while not bridge.subscribers_ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen: set[str] = set()
+        frames = (item for item in sim.frames() if isinstance(item, SimFrame))
+        for _, frame in zip(range(FRAMES), frames):
+            expected = len(updates) + 1
+            bridge.publish(frame)
+            deadline = time.monotonic() + 15.0
+            while len(updates) < expected and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen.update(frame.visible)
+        yield {name: (sim.specs[name].label, sim.position(name)) for name in seen}
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        for node in [*nodes, bridge, watcher]:
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)
+        sim.close()
+
+
+def run_client(session_steps):
+    """Start the installed memory_mcp over stdio (the SDK's client spawns it) and run
+    ``session_steps(session)``; returns what it returns."""
+    parameters = StdioServerParameters(command=str(install_prefix() / "lib" / "memory_nodes" / "memory_mcp"),
+                                       args=["--ros-args", "-p", "timeout_s:=10.0"], env=dict(os.environ))
+    result = {}
+
+    async def main():
+        async with stdio_client(parameters, errlog=sys.stderr) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                result["value"] = await session_steps(session)
+
+    anyio.run(main)
+    return result["value"]
+
+
+def structured(result):
+    assert not result.is_error, result.content[0].text
+    assert json.loads(result.content[0].text) == result.structured_content
+    return result.structured_content
+
+
+def test_agent_lists_tools_from_the_interfaces_and_gets_answers_from_the_fed_memory(fed_memory):
+    async def steps(session):
+        tools = (await session.list_tools()).tools
+        where = structured(await session.call_tool("memory_where_is", {"query": "mug"}))
+        bottle = structured(await session.call_tool("memory_where_is", {"query": "something to drink water from"}))
+        event = structured(await session.call_tool("memory_record_event", {
+            "kind": "task_started", "task": "fetch the mug", "text": "bring a mug to the sofa"}))
+        fact = structured(await session.call_tool("memory_add_fact", {
+            "subject": "mug", "predicate": "belongs_to", "object": "alice", "confidence": 0.9}))
+        asked = structured(await session.call_tool("memory_ask", {"question": "where is the bowl?"}))
+        facts = structured(await session.call_tool("memory_query_facts", {"subject": "mug"}))
+        return tools, where, bottle, event, fact, asked, facts
+
+    tools, where, bottle, event, fact, asked, facts = run_client(steps)
+
+    schemas = {schema["name"]: schema for schema in tool_schemas()}
+    assert {tool.name for tool in tools} == {f"memory_{name}" for name in SERVICES} == set(schemas)
+    for tool in tools:
+        assert tool.input_schema == schemas[tool.name]["parameters"]
+        assert tool.description == schemas[tool.name]["description"] != ""
+
+    truth_mugs = [position for label, position in fed_memory.values() if label == "mug"]
+    assert len(truth_mugs) == 2
+    mugs = [c for c in where["candidates"] if c["label"] == "mug"]
+    found = [np.array([c["pose"]["position"][k] for k in "xyz"]) for c in mugs]
+    for real in truth_mugs:  # both mugs, each within 15 cm of where the simulator has it
+        assert min(np.linalg.norm(f[:2] - real[:2]) for f in found) < 0.15, (found, truth_mugs)
+    assert bottle["candidates"][0]["label"] in ("bottle", "mug")
+
+    assert event["event_id"] and event["episode_id"]
+    assert fact["fact_id"]
+    assert any(f["predicate"] == "belongs_to" and f["object"] == "alice" for f in facts["facts"])
+    assert "spatial" in asked["memories_answered"]
+    top = asked["answers"][0]
+    assert "bowl" in top["text"], top
+
+
+def test_refusals_come_back_as_tool_errors_with_the_services_messages(fed_memory):
+    async def steps(session):
+        return [await session.call_tool(name, arguments) for name, arguments in [
+            ("memory_where_is", {"query": 5}),
+            ("memory_where_is", {"query": "mug", "colour": "red"}),
+            ("memory_where_is", {"query": "mug", "limit": -1}),
+            ("memory_record_event", {"kind": "task_exploded", "task": "x"}),
+            ("memory_fly", {}),
+        ]]
+
+    wrong_type, unknown_field, negative_limit, bad_kind, unknown_tool = run_client(steps)
+    for result in (wrong_type, unknown_field, negative_limit, bad_kind, unknown_tool):
+        assert result.is_error
+    assert "query must be string" in wrong_type.content[0].text
+    assert "no field 'colour'" in unknown_field.content[0].text
+    assert negative_limit.content[0].text == "where_is: limit must be >= 0, got -1"
+    assert "kind must be one of" in bad_kind.content[0].text and "task_exploded" in bad_kind.content[0].text
+    assert "unknown tool" in unknown_tool.content[0].text
+
+
+def test_scene_graph_and_latest_episodes_are_resources(fed_memory):
+    async def steps(session):
+        await session.call_tool("memory_record_event", {"kind": "note", "text": "the agent looked around"})
+        listed = (await session.list_resources()).resources
+        graph = await session.read_resource("memory://scene_graph")
+        episodes = await session.read_resource("memory://episodes/latest")
+        return listed, graph, episodes
+
+    listed, graph, episodes = run_client(steps)
+    assert {str(r.uri) for r in listed} == {"memory://scene_graph", "memory://episodes/latest"}
+    objects = json.loads(graph.contents[0].text)["objects"]
+    assert {label for label, _ in fed_memory.values()} <= {o["label"] for o in objects}
+    recent = json.loads(episodes.contents[0].text)
+    assert "the agent looked around" in recent[0]["summary"]  # newest first
+    assert any("mug" in e["summary"] for e in recent[1:])  # the episode the simulator's frames made
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_streamable_http_transport_serves_the_same_tools(fed_memory, tmp_path):
+    port = _free_port()
+    log = open(tmp_path / "memory_mcp.log", "w")
+    process = subprocess.Popen(
+        [str(install_prefix() / "lib" / "memory_nodes" / "memory_mcp"), "--ros-args", "-p",
+         "transport:=streamable-http", "-p", f"port:={port}"], stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+
+    async def main():
+        deadline = time.monotonic() + 30.0
+        while True:  # until the server listens
+            try:
+                async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write, *_):
+                    async with ClientSession(read, write) as session:
+                        await session.initialize()
+                        tools = (await session.list_tools()).tools
+                        answer = structured(await session.call_tool("memory_where_is", {"query": "bowl"}))
+                        return tools, answer
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                await anyio.sleep(0.5)
+
+    try:
+        tools, answer = anyio.run(main)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=15.0)
+        log.close()
+    assert {tool.name for tool in tools} == {f"memory_{name}" for name in SERVICES}
+    assert answer["candidates"][0]["label"] == "bowl"
+    bowl = next(position for label, position in fed_memory.values() if label == "bowl")
+    found = answer["candidates"][0]["pose"]["position"]
+    assert np.hypot(found["x"] - bowl[0], found["y"] - bowl[1]) < 0.15
+    assert process.returncode == 0, (tmp_path / "memory_mcp.log").read_text()
+
+
+def test_a_bad_parameter_stops_the_server_at_start_with_a_clear_error():
+    result = subprocess.run([str(install_prefix() / "lib" / "memory_nodes" / "memory_mcp"), "--ros-args", "-p",
+                             "transport:=carrier-pigeon"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "transport" in result.stderr and "carrier-pigeon" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
