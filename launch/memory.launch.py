@@ -1,12 +1,14 @@
 """Start every memory node in the /memory namespace with config/memory.yaml.
 
     ros2 launch memory_nodes memory.launch.py [params_file:=/path/to/memory.yaml] [namespace:=memory]
-        [autostart:=true] [dds_profile:=/path/to/fastdds.xml] [mcp:=false]
+        [autostart:=true] [dds_profile:=/path/to/fastdds.xml] [mcp:=false] [view:=false]
 
 autostart:=false leaves the memory nodes unconfigured for a lifecycle manager to bring up.
 mcp:=true also starts memory_mcp, the MCP server for LLM agents, on streamable HTTP (port and path
 from the params file's memory_mcp section, default http://127.0.0.1:8765/mcp); an agent that starts
 the server itself over stdio runs `memory_mcp` directly instead.
+view:=true also starts memory_view, which streams the memory to a rerun viewer (start `rerun` first;
+the URL is the params file's memory_view.viewer_url) with a timeline to scrub back.
 dds_profile defaults to $FASTDDS_DEFAULT_PROFILES_FILE, else the package's large-data profile.
 
 Without ros2 launch, the same nodes and file run in one process:
@@ -58,6 +60,15 @@ def generate_launch_description():
         output="screen",
         condition=IfCondition(LaunchConfiguration("mcp")),
     )
+    view = Node(
+        package="memory_nodes",
+        executable="memory_view",
+        name="memory_view",
+        namespace=namespace,
+        parameters=[params_file],
+        output="screen",
+        condition=IfCondition(LaunchConfiguration("view")),
+    )
     return LaunchDescription(
         [
             DeclareLaunchArgument("params_file", default_value=default_params, description="memory parameters"),
@@ -67,8 +78,11 @@ def generate_launch_description():
                                   description="Fast DDS profile of every node (large camera frames between processes)"),
             DeclareLaunchArgument("mcp", default_value="false",
                                   description="also start the MCP server for LLM agents (streamable HTTP)"),
+            DeclareLaunchArgument("view", default_value="false",
+                                  description="also stream the memory to a rerun viewer (memory_view)"),
             SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("dds_profile")),
             *nodes,
             mcp_server,
+            view,
         ]
     )

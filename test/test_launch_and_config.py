@@ -56,7 +56,8 @@ def test_package_is_registered_in_the_ament_index():
 def test_launch_file_names_installed_executables():
     nodes = launch_nodes()
     assert {n["executable"] for n in nodes} == {"spatial_memory", "temporal_memory", "episodic_memory",
-                                                "semantic_memory", "memory_ask", "memory_perception", "memory_mcp"}
+                                                "semantic_memory", "memory_ask", "memory_perception", "memory_mcp",
+                                                "memory_view"}
     for node in nodes:
         assert node["package"] == "memory_nodes"
         executable = PREFIX / "lib" / "memory_nodes" / node["executable"]
@@ -72,6 +73,7 @@ def test_launch_file_default_parameter_file_is_installed():
 def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
     from memory_nodes.ros.mcp_node import McpNode
     from memory_nodes.ros.memory_system import NODE_CLASSES
+    from memory_nodes.ros.view_node import ViewNode
 
     params = yaml.safe_load((SHARE / "config" / "memory.yaml").read_text())
     nodes_by_name = {f"/**/{n['name']}": n for n in launch_nodes()}
@@ -86,7 +88,7 @@ def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
 
     import rclpy
 
-    for node_class in (*NODE_CLASSES, McpNode):
+    for node_class in (*NODE_CLASSES, McpNode, ViewNode):
         # a fresh context per node so the file is read exactly as at start-up
         context = rclpy.Context()
         rclpy.init(context=context, args=["--ros-args", "--params-file", str(SHARE / "config" / "memory.yaml")])
@@ -146,11 +148,13 @@ def test_every_declared_parameter_is_documented_in_the_readme(rclpy_context, tmp
 
     from memory_nodes.ros.mcp_node import McpNode
     from memory_nodes.ros.memory_system import NODE_CLASSES
+    from memory_nodes.ros.view_node import ViewNode
 
     readme = (SOURCE_DIR / "README.md").read_text()
     missing = []
-    for node_class in (*NODE_CLASSES, McpNode):
-        overrides = [Parameter("memory_directory", value=str(tmp_path)), Parameter("autostart", value=False)]
+    for node_class in (*NODE_CLASSES, McpNode, ViewNode):
+        overrides = [Parameter("memory_directory", value=str(tmp_path)), Parameter("autostart", value=False),
+                     Parameter("recording_path", value=str(tmp_path / "view.rrd"))]
         node = node_class(context=rclpy_context, parameter_overrides=overrides)
         for name in node._parameters:
             if name not in ("use_sim_time", "start_type_description_service") and f"`{name}`" not in readme:

@@ -11,27 +11,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import anyio
 import numpy as np
 import pytest
-import rclpy
 from conftest import install_prefix
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from rclpy.executors import MultiThreadedExecutor
-from rclpy.parameter import Parameter
+from simulated_memory import fed_by_simulator
 
-from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
-from memory_nodes.apps.scenario_runner import scenario_path
-from memory_nodes.apps.sim_bridge import SimBridge
-from memory_nodes.msg import SceneGraph
 from memory_nodes.ros.client import SERVICES
-from memory_nodes.ros.memory_system import create_memory_nodes
-from memory_nodes.ros.node_support import EVENTS_QOS
 from memory_nodes.ros.tool_schemas import tool_schemas
 
 FRAMES = 8  # the kitchen table and the counter: two mugs, an apple, a bottle and a bowl, nothing moved yet
@@ -40,48 +31,9 @@ FRAMES = 8  # the kitchen table and the counter: two mugs, an apple, a bottle an
 @pytest.fixture(scope="module")
 def fed_memory():
     """The memory nodes in this process, fed the first frames of the flat scenario by the simulator;
-    yields the simulator's positions of the objects seen."""
-    scenario = load_scenario(scenario_path("flat"))
-    sim = HouseholdSim(scenario, 0)
-    context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    names = [name for name, _ in scenario.rooms]
-    vertices = [float(c) for _, polygon in scenario.rooms for vertex in polygon for c in vertex]
-    nodes = create_memory_nodes(context=context, parameter_overrides=[
-        Parameter("persistence", value=False), Parameter("rooms.names", value=names),
-        Parameter("rooms.vertex_counts", value=[len(p) for _, p in scenario.rooms]),
-        Parameter("rooms.vertices", value=vertices), Parameter("mode", value="detections"),
-        Parameter("pose_source", value="pose")])
-    bridge = SimBridge(sim, context=context)
-    watcher = rclpy.create_node("mcp_test_watcher", context=context)
-    updates: list[SceneGraph] = []
-    watcher.create_subscription(SceneGraph, "/memory/scene_graph_updates", updates.append, EVENTS_QOS)
-    executor = MultiThreadedExecutor(num_threads=len(nodes) + 3, context=context)
-    for node in [*nodes, bridge, watcher]:
-        executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
-        deadline = time.monotonic() + 30.0
-        while not bridge.subscribers_ready() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        seen: set[str] = set()
-        frames = (item for item in sim.frames() if isinstance(item, SimFrame))
-        for _, frame in zip(range(FRAMES), frames):
-            expected = len(updates) + 1
-            bridge.publish(frame)
-            deadline = time.monotonic() + 15.0
-            while len(updates) < expected and time.monotonic() < deadline:
-                time.sleep(0.01)
-            seen.update(frame.visible)
-        yield {name: (sim.specs[name].label, sim.position(name)) for name in seen}
-    finally:
-        executor.shutdown()
-        spinner.join(timeout=5.0)
-        for node in [*nodes, bridge, watcher]:
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)
-        sim.close()
+    yields the simulator's labels and positions of the objects seen."""
+    with fed_by_simulator(FRAMES) as fed:
+        yield fed.truth
 
 
 def run_client(session_steps):

@@ -56,6 +56,7 @@ from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.ros.middleware import use_large_data_profile
 from memory_nodes.ros.node_support import EVENTS_QOS
+from memory_nodes.ros.view_node import ViewNode
 
 MATCH_RADIUS_M = DEFAULT_GATE_M
 
@@ -112,9 +113,12 @@ def _history(client: TimedClient, object_id: str, at_time: float):
 
 
 class ScenarioRun:
-    def __init__(self, path: Path, output: Path, seed: int = 0, progress: bool = True) -> None:
+    def __init__(self, path: Path, output: Path, seed: int = 0, progress: bool = True,
+                 recording: Path | None = None) -> None:
+        """``recording``: also write the run as a rerun recording (``memory_view``) to this .rrd file."""
         self.scenario = load_scenario(path)
         self.output = output
+        self.recording = recording
         self.progress = progress
         self.sim = HouseholdSim(self.scenario, seed)
         self.trajectory: list[np.ndarray] = []
@@ -151,6 +155,10 @@ class ScenarioRun:
         use_large_data_profile()
         rclpy.init(context=context, args=[], domain_id=domain)
         nodes = create_memory_nodes(context=context, parameter_overrides=self._parameters())
+        if self.recording is not None:
+            self.recording.parent.mkdir(parents=True, exist_ok=True)
+            nodes.append(ViewNode(context=context, parameter_overrides=[
+                Parameter("recording_path", value=str(self.recording))]))
         bridge = SimBridge(self.sim, context=context)
         planner = rclpy.create_node("planner", context=context)
         updates: list[SceneGraph] = []
@@ -500,11 +508,14 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the scores to this file (measure -> value, category)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no scorecard")
+    parser.add_argument("--recording", type=Path, help="rerun recording of the run (default: <output>/<scenario>.rrd; "
+                        "none with --quiet unless given)")
     argv = sys.argv[1:] if args is None else args
     options = parser.parse_args(argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv)
     path = scenario_path(options.scenario)
     print(f"scenario {path.stem}: running the household in pybullet through the memory nodes")
-    run = ScenarioRun(path, options.output, options.seed, progress=not options.quiet)
+    recording = options.recording or (None if options.quiet else options.output / f"{path.stem}.rrd")
+    run = ScenarioRun(path, options.output, options.seed, progress=not options.quiet, recording=recording)
     try:
         scores = run.run()
     except MemoryServiceError as error:
@@ -518,6 +529,8 @@ def main(args: list[str] | None = None) -> int:
     print()
     print(format_scorecard(scores))
     print(f"\npictures: {run.map_path}  {run.graph_path}")
+    if recording is not None:
+        print(f"3D view with a timeline: rerun {recording}")
     failed = [s for s in scores if s.passed is False]
     print(f"{len([s for s in scores if s.passed])} checks passed, {len(failed)} failed")
     return 0 if not failed else 2

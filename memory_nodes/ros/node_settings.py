@@ -106,6 +106,23 @@ class McpNodeSettings(Settings):
 
 
 @dataclass(frozen=True)
+class ViewNodeSettings(Settings):
+    recording_path: str = setting("", "write the recording to this .rrd file ('' = no file)")
+    viewer_url: str = setting("", "stream to a running rerun viewer at this URL, e.g. "
+                              "rerun+http://127.0.0.1:9876/proxy ('' = none)")
+    serve_web_viewer: bool = setting(False, "serve a web viewer of the live recording on web_viewer_port")
+    web_viewer_port: int = setting(9090, "port of the web viewer", low=1, high=65535)
+    grpc_port: int = setting(9876, "port of the gRPC server the web viewer reads from", low=1, high=65535)
+    log_camera_images: bool = setting(True, "log the view's depth and colour images with each camera pose")
+    diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.recording_path and not self.recording_path.endswith(".rrd"):
+            raise ConfigError(f"recording_path must name an .rrd file, got {self.recording_path!r}")
+
+
+@dataclass(frozen=True)
 class CameraMount(Settings):
     """The optical frame in ``base_link`` (the ``odometry`` pose source)."""
 

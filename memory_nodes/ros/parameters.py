@@ -38,6 +38,7 @@ from memory_nodes.ros.node_settings import (
     SemanticNodeSettings,
     SpatialNodeSettings,
     TemporalNodeSettings,
+    ViewNodeSettings,
 )
 
 _TYPES = {
@@ -62,6 +63,7 @@ NODE_SETTINGS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("memory_ask", (AskNodeSettings,)),
     ("memory_perception", (PerceptionNodeSettings, PerceptionConfig)),
     ("memory_mcp", (McpNodeSettings,)),
+    ("memory_view", (ViewNodeSettings,)),
 )
 
 
