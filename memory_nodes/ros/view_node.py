@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import rerun as rr
+import rerun.blueprint as rrb
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 
@@ -161,6 +162,19 @@ class MemoryRecorder:
             self.recording.log("world/camera/image/colour", rr.Image(view.color, color_model="BGR"))
 
 
+def default_layout() -> rrb.Blueprint:
+    """The 3D world large, the camera and the change log beside it, the timeline following the latest
+    message (drag it back to scrub)."""
+    return rrb.Blueprint(
+        rrb.Horizontal(
+            rrb.Spatial3DView(origin="world", name="memory (map frame)"),
+            rrb.Vertical(rrb.Spatial2DView(origin="world/camera/image", name="camera view"),
+                         rrb.TextLogView(origin="changes", name="changes")),
+            column_shares=[3, 2]),
+        rrb.TimePanel(timeline=TIMELINE, play_state="following"),
+        collapse_panels=True)
+
+
 def open_recording(settings: ViewNodeSettings, recording_id: str | None = None) -> tuple[rr.RecordingStream, str]:
     """A recording stream with the sinks ``settings`` name; (stream, web viewer URL or "")."""
     recording = rr.RecordingStream(APPLICATION_ID, recording_id=recording_id)
@@ -174,7 +188,7 @@ def open_recording(settings: ViewNodeSettings, recording_id: str | None = None) 
         server = rr.GrpcServerSink(bind_ip="127.0.0.1", port=settings.grpc_port)
         sinks.append(server)
     if sinks:
-        recording.set_sinks(*sinks)
+        recording.set_sinks(*sinks, default_blueprint=default_layout())
     web_url = ""
     if server is not None:
         rr.serve_web_viewer(web_port=settings.web_viewer_port, open_browser=False, connect_to=server.uri)
