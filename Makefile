@@ -22,12 +22,16 @@ COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
 install: system-deps $(VENV)/.installed build
 
-# open3d loads libusb at import; it is the one system library the wheels do not carry.
+# open3d loads libusb at import; it is the one system library the wheels do not carry. The fleet
+# tests start a PostgreSQL server of their own from Debian's postgresql package (initdb, pg_ctl).
 system-deps:
-	@if ! ldconfig -p | grep -q 'libusb-1.0.so.0'; then \
-		echo "installing Debian package libusb-1.0-0"; \
+	@missing=""; \
+	ldconfig -p | grep 'libusb-1.0.so.0' >/dev/null || missing="$$missing libusb-1.0-0"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libusb-1.0-0 >/dev/null; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 $(VENV)/.installed: requirements.txt tools/fix_ros_wheel_cmake_paths.py

@@ -42,6 +42,8 @@ from memory_nodes.srv import Ask, Forget, Load, Reset, Save
 from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.storage.events import JournalEvent
 from memory_nodes.storage.journal import Journal
+from memory_nodes.storage.postgres_store import ServerDatabase
+from memory_nodes.storage.shipping import EventShipper, ShippingWorker
 from memory_nodes.storage.snapshot_store import SnapshotStore
 
 MANAGEMENT_OPERATIONS = ("save", "load", "forget", "reset")
@@ -79,6 +81,7 @@ class MemoryNode(LifecycleNode):
         self.store.resolve(self.journal_name)
         self.memory: Any = None
         self.journal: Journal | None = None
+        self.shipping: ShippingWorker | None = None
         self._active = False
         # One group: ingestion, queries and management of this memory take turns, so a query
         # never sees half a frame and a save never sees half an update.
@@ -95,6 +98,10 @@ class MemoryNode(LifecycleNode):
         if self.journal is not None:
             values["journal.appended"] = self.journal.store.appended
             values["journal.replay_errors"] = self.journal.replay_errors
+        if self.shipping is not None:
+            values["shipping.server_reachable"] = bool(self.shipping.connected)
+            values["shipping.shipped_events"] = self.shipping.shipper.shipped_events
+            values["shipping.backlog"] = self.shipping.shipper.backlog()
         return values
 
     # ----------------------------------------------------------------- for subclasses
@@ -178,7 +185,8 @@ class MemoryNode(LifecycleNode):
             if self.persistence:
                 path = self.store.directory / f"{self.journal_name}.sqlite3"
                 existed = path.exists()
-                store = SqliteEventStore(path, self.kind, self.durability, self.batch_interval_s)
+                shipped = self.settings.store == "postgresql"
+                store = SqliteEventStore(path, self.kind, self.durability, self.batch_interval_s, keep_unshipped=shipped)
                 self.journal = Journal(self.memory, self.kind, store, self.snapshot_every_events)
                 if existed and self.restore_on_configure:
                     started = time.perf_counter()
@@ -187,6 +195,8 @@ class MemoryNode(LifecycleNode):
                                            f"in {time.perf_counter() - started:.2f} s")
                 elif existed:
                     self.journal.snapshot()  # start over: the empty memory becomes the journal's base
+                if shipped:
+                    self._start_shipping(store)
         except MemoryNodesError as error:
             self.get_logger().error(f"configure failed: {error}")
             self.memory, self.journal = None, None
@@ -210,7 +220,19 @@ class MemoryNode(LifecycleNode):
         self._close()
         return TransitionCallbackReturn.SUCCESS
 
+    def _start_shipping(self, store: SqliteEventStore) -> None:
+        """Ship the journal to the fleet's server from a thread; the server need not be up."""
+        database = ServerDatabase(self.settings.server, connect_timeout_s=self.settings.server_timeout_s)
+        shipper = EventShipper(store, database, self.settings.robot_id)
+        self.shipping = ShippingWorker(shipper, self.settings.ship_period_s, self.get_logger().warning)
+        self.shipping.start()
+        self.get_logger().info(f"shipping the {self.kind} journal to the server as robot {self.settings.robot_id!r}")
+
     def _close(self) -> None:
+        if self.shipping is not None:
+            self.shipping.stop(final_attempt=True)
+            self.shipping.shipper.database.close()
+            self.shipping = None
         if self.journal is not None:
             self.journal.snapshot()  # compacts the log: the next start restores without replaying
             self.journal.store.close()

@@ -12,6 +12,7 @@ from memory_nodes.core.settings import setting, validate
 from memory_nodes.storage.event_store import DURABILITY
 
 PERCEPTION_MODES = ("detections", "geometric")
+STORES = ("sqlite", "postgresql")
 MCP_TRANSPORTS = ("stdio", "streamable-http")
 POSE_SOURCES = ("pose", "odometry", "tf")
 
@@ -43,6 +44,22 @@ class MemoryNodeSettings(Settings):
     allow_forget: bool = setting(True, "serve <memory>/forget")
     allow_reset: bool = setting(True, "serve <memory>/reset")
     diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)
+    store: str = setting("sqlite", "where the journal lives: 'sqlite' (on the robot) or 'postgresql' (on the robot, "
+                         "and shipped to the fleet's server whenever it is reachable)", choices=STORES)
+    server: str = setting("", "with store postgresql: libpq connection string of the fleet's server, e.g. "
+                          "'host=db.local port=5432 dbname=memory user=robot'")
+    robot_id: str = setting("", "with store postgresql: this robot's id in the fleet (unique per robot)")
+    ship_period_s: float = setting(1.0, "with store postgresql: period of shipping the journal to the server", "s",
+                                   above=0)
+    server_timeout_s: float = setting(5.0, "with store postgresql: connect timeout of the server", "s", above=0)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.store == "postgresql":
+            if not self.persistence:
+                raise ConfigError("store postgresql ships the journal: it needs persistence true")
+            if not self.server or not self.robot_id:
+                raise ConfigError("store postgresql needs server (a connection string) and robot_id")
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,10 @@ class EventStore(Protocol):
 class SqliteEventStore:
     """The embedded ``EventStore``: SQLite in WAL mode. Thread-safe."""
 
-    def __init__(self, path: str | Path, kind: str, durability: str = "batched", batch_interval_s: float = 0.2) -> None:
+    def __init__(self, path: str | Path, kind: str, durability: str = "batched", batch_interval_s: float = 0.2,
+                 keep_unshipped: bool = False) -> None:
+        """``keep_unshipped``: a snapshot drops only the events already shipped to a server
+        (``mark_shipped``), so an offline robot never loses what the server has not got yet."""
         if durability not in DURABILITY:
             raise ConfigError(f"durability must be one of {DURABILITY}, got {durability!r}")
         if batch_interval_s < 0:
@@ -81,6 +84,7 @@ class SqliteEventStore:
         self.kind = kind
         self.durability = durability
         self.batch_interval_s = batch_interval_s
+        self.keep_unshipped = keep_unshipped
         self._lock = threading.Lock()
         if self.path.exists():
             self._check_existing()
@@ -169,7 +173,8 @@ class SqliteEventStore:
             seq = max(seq, self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshots").fetchone()[0])
             self._db.execute("INSERT OR REPLACE INTO snapshots(seq, state, arrays) VALUES (?, ?, ?)", (seq, document, blob))
             self._db.execute("DELETE FROM snapshots WHERE seq < ?", (seq,))
-            self._db.execute("DELETE FROM events WHERE seq <= ?", (seq,))
+            floor = min(seq, self._shipped_locked()) if self.keep_unshipped else seq
+            self._db.execute("DELETE FROM events WHERE seq <= ?", (floor,))
             self._commit_locked()
             return int(seq)
 
@@ -183,6 +188,27 @@ class SqliteEventStore:
     def event_count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def event_count_after(self, seq: int) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM events WHERE seq > ?", (seq,)).fetchone()[0])
+
+    def _shipped_locked(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key='shipped_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def shipped_through(self) -> int:
+        """The sequence number up to which the events are on the server (0: none)."""
+        with self._lock:
+            return self._shipped_locked()
+
+    def mark_shipped(self, seq: int) -> None:
+        """Record (durably) that the events up to ``seq`` are on the server."""
+        with self._lock:
+            self._begin()
+            self._db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('shipped_seq', ?)",
+                             (str(max(seq, self._shipped_locked())),))
+            self._commit_locked()
 
     def close(self) -> None:
         with self._lock:
