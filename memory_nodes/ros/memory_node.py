@@ -65,7 +65,7 @@ class MemoryNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         self.counters = InputCounters(self)
         settings = declare_config(self, MemoryNodeSettings)
-        self.settings = settings
+        self.memory_settings = settings  # subclasses keep their own node settings in self.settings
         self.autostart = settings.autostart
         self.memory_directory = settings.memory_directory
         self.snapshot_name = settings.snapshot_name or self.kind
@@ -185,7 +185,7 @@ class MemoryNode(LifecycleNode):
             if self.persistence:
                 path = self.store.directory / f"{self.journal_name}.sqlite3"
                 existed = path.exists()
-                shipped = self.settings.store == "postgresql"
+                shipped = self.memory_settings.store == "postgresql"
                 store = SqliteEventStore(path, self.kind, self.durability, self.batch_interval_s, keep_unshipped=shipped)
                 self.journal = Journal(self.memory, self.kind, store, self.snapshot_every_events)
                 if existed and self.restore_on_configure:
@@ -222,11 +222,11 @@ class MemoryNode(LifecycleNode):
 
     def _start_shipping(self, store: SqliteEventStore) -> None:
         """Ship the journal to the fleet's server from a thread; the server need not be up."""
-        database = ServerDatabase(self.settings.server, connect_timeout_s=self.settings.server_timeout_s)
-        shipper = EventShipper(store, database, self.settings.robot_id)
-        self.shipping = ShippingWorker(shipper, self.settings.ship_period_s, self.get_logger().warning)
+        database = ServerDatabase(self.memory_settings.server, connect_timeout_s=self.memory_settings.server_timeout_s)
+        shipper = EventShipper(store, database, self.memory_settings.robot_id)
+        self.shipping = ShippingWorker(shipper, self.memory_settings.ship_period_s, self.get_logger().warning)
         self.shipping.start()
-        self.get_logger().info(f"shipping the {self.kind} journal to the server as robot {self.settings.robot_id!r}")
+        self.get_logger().info(f"shipping the {self.kind} journal to the server as robot {self.memory_settings.robot_id!r}")
 
     def _close(self) -> None:
         if self.shipping is not None:
