@@ -140,6 +140,17 @@ class ViewNodeSettings(Settings):
 
 
 @dataclass(frozen=True)
+class FleetNodeSettings(Settings):
+    server: str = setting("", "libpq connection string of the fleet's server, e.g. 'host=db.local dbname=memory'")
+    robots: tuple[str, ...] = setting(("",), "robot ids whose events build the view; empty: every robot on the server")
+    poll_period_s: float = setting(1.0, "period of reading new events from the server", "s", above=0)
+    server_timeout_s: float = setting(5.0, "connect timeout of the server", "s", above=0)
+    frame_timeout_s: float = setting(5.0, "how long a robot's frame may take to be integrated before it is "
+                                     "counted as lost", "s", above=0)
+    default_limit: int = setting(10, "results of last_seen_by when a request's limit is 0", low=1)
+
+
+@dataclass(frozen=True)
 class CameraMount(Settings):
     """The optical frame in ``base_link`` (the ``odometry`` pose source)."""
 

@@ -32,6 +32,7 @@ from memory_nodes.core.temporal import TemporalConfig
 from memory_nodes.ros.node_settings import (
     AskNodeSettings,
     EpisodicNodeSettings,
+    FleetNodeSettings,
     McpNodeSettings,
     MemoryNodeSettings,
     PerceptionNodeSettings,
@@ -64,6 +65,7 @@ NODE_SETTINGS: tuple[tuple[str, tuple[type, ...]], ...] = (
     ("memory_perception", (PerceptionNodeSettings, PerceptionConfig)),
     ("memory_mcp", (McpNodeSettings,)),
     ("memory_view", (ViewNodeSettings,)),
+    ("memory_fleet", (FleetNodeSettings,)),
 )
 
 
