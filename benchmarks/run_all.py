@@ -20,13 +20,29 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_core", "bench_services", "bench_recovery")
+BENCHMARKS = ("bench_core", "bench_services", "bench_recovery", "bench_fleet")
+
+
+def kept_rows(names: list[str]) -> list[tuple[str, str, str, str]]:
+    """The rows of BENCHMARKS.md from benchmarks not run this time (``run_all.py bench_fleet``
+    replaces the fleet rows and keeps the others)."""
+    path = HERE.parent / "BENCHMARKS.md"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) == 4 and cells[3].startswith("`python benchmarks/run_all.py"):
+            if cells[3].strip("`").split()[-1] not in names:
+                rows.append((cells[0], cells[1], cells[2], cells[3].strip("`")))
+    return rows
 
 
 def main(names: list[str]) -> int:
     sys.path.insert(0, str(HERE))
-    rows = []
-    for name in names or BENCHMARKS:
+    names = names or list(BENCHMARKS)
+    rows = kept_rows(names)
+    for name in names:
         started = time.perf_counter()
         module = importlib.import_module(name)
         for measure, figure, note in module.main():
@@ -35,8 +51,10 @@ def main(names: list[str]) -> int:
         print(f"  [{name} took {time.perf_counter() - started:.0f} s]", flush=True)
     header = ["| measure | figure | note | command |", "|---|---|---|---|"]
     table = header + [f"| {m} | {f} | {n} | `{c}` |" for m, f, n, c in rows]
+    ran = ", ".join(names)
     text = (f"# Benchmarks\n\nMeasured on {platform.node()} ({platform.processor() or platform.machine()}, "
-            f"Python {platform.python_version()}), {time.strftime('%Y-%m-%d')}; `make bench` reproduces them.\n\n"
+            f"Python {platform.python_version()}), {time.strftime('%Y-%m-%d')} ({ran}; rows of other benchmarks "
+            "are from their last run); `make bench` reproduces them all.\n\n"
             + "\n".join(table) + "\n")
     (HERE.parent / "BENCHMARKS.md").write_text(text)
     print("\n".join(table))

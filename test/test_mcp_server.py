@@ -181,3 +181,23 @@ def test_a_bad_parameter_stops_the_server_at_start_with_a_clear_error():
                              "transport:=carrier-pigeon"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "transport" in result.stderr and "carrier-pigeon" in result.stderr
     assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_an_agent_asks_what_was_seen_in_a_time_window(fed_memory):
+    async def steps(session):
+        kitchen_table = structured(await session.call_tool("memory_seen_between", {
+            "start": {"sec": 100, "nanosec": 0}, "end": {"sec": 101, "nanosec": 600_000_000}}))
+        counter = structured(await session.call_tool("memory_seen_between", {
+            "start": {"sec": 111, "nanosec": 0}, "end": {"sec": 114, "nanosec": 0}, "label": "bowl"}))
+        unordered = await session.call_tool("memory_seen_between", {
+            "start": {"sec": 114, "nanosec": 0}, "end": {"sec": 111, "nanosec": 0}})
+        return kitchen_table, counter, unordered
+
+    kitchen_table, counter, unordered = run_client(steps)
+    assert sorted(kitchen_table["labels"]) == ["apple", "mug"]
+    assert counter["labels"] == ["bowl"]
+    bowl = next(position for label, position in fed_memory.values() if label == "bowl")
+    found = counter["positions"][0]
+    assert np.hypot(found["x"] - bowl[0], found["y"] - bowl[1]) < 0.15
+    assert counter["last_seen"][0]["sec"] == 113 and counter["first_seen"][0]["sec"] == 112
+    assert unordered.is_error and "after end" in unordered.content[0].text

@@ -160,3 +160,28 @@ def test_a_shuffled_batch_of_many_entities_gives_each_its_sorted_history_and_sum
         assert summary.observation_count == len(expected) and summary.first_seen == expected[0]
         assert summary.last_seen == mine[-1] and summary.last_position[0] == mine[-1]
         assert summary.label == f"label-{owner}"
+
+
+def test_seen_between_lists_what_was_observed_in_a_window_newest_first():
+    memory = TemporalMemory()
+    memory.add_observations(np.array([10.0, 11.0, 12.0]), ["mug", "mug", "book"],
+                            np.array([[0, 0, 0], [1, 0, 0], [5, 5, 0]], float), ["mug", "mug", "book"])
+    memory.add_observations(np.array([30.0, 5.0]), ["lamp", "cup"], np.array([[2, 2, 0], [3, 3, 0]], float),
+                            ["lamp", "cup"])  # the cup's row arrives late, out of stamp order
+    window = memory.seen_between(4.0, 12.0)
+    assert [(s.entity, s.first_seen, s.last_seen) for s in window] == [("book", 12.0, 12.0), ("mug", 10.0, 11.0),
+                                                                         ("cup", 5.0, 5.0)]
+    assert np.allclose(window[1].position, [1, 0, 0])  # where the mug was last seen in the window
+    assert [s.entity for s in memory.seen_between(10.5, 11.5)] == ["mug"]
+    assert [s.entity for s in memory.seen_between(0.0, 100.0, label="lamp")] == ["lamp"]
+    assert len(memory.seen_between(0.0, 100.0, limit=2)) == 2 and memory.seen_between(13.0, 29.0) == []
+    # A merge folds the duplicate's rows in; a forgotten entity is gone from every window.
+    memory.merge_entities("mug", "cup")
+    assert {s.entity for s in memory.seen_between(0.0, 12.0)} == {"mug", "book"}
+    memory.forget(["book"])
+    assert [s.entity for s in memory.seen_between(0.0, 100.0)] == ["lamp", "mug"]
+    restored = TemporalMemory()
+    restored.restore(*memory.snapshot())
+    assert [(s.entity, s.first_seen) for s in restored.seen_between(0.0, 100.0)] == [("lamp", 30.0), ("mug", 5.0)]
+    with pytest.raises(InvalidInputError):
+        memory.seen_between(20.0, 10.0)

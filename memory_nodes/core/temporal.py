@@ -20,7 +20,7 @@ import math
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -54,11 +54,22 @@ class EntitySummary:
     last_position: tuple[float, float, float]
 
 
-class _Rows:
-    """A growable (N, 4) float64 table: stamp, x, y, z."""
+class WindowSighting(NamedTuple):
+    """An entity observed in a time window: first and last stamp in it, and where it was last then."""
 
-    def __init__(self, capacity: int = 64) -> None:
-        self.data = np.empty((capacity, 4), dtype=np.float64)
+    entity: str
+    label: str
+    first_seen: float
+    last_seen: float
+    position: np.ndarray
+
+
+class _Rows:
+    """A growable (N, columns) float64 table sorted by its first column: stamp, x, y, z (the time
+    index: stamp, entity code)."""
+
+    def __init__(self, capacity: int = 64, columns: int = 4) -> None:
+        self.data = np.empty((capacity, columns), dtype=np.float64)
         self.size = 0
         self.sorted = True
 
@@ -72,7 +83,7 @@ class _Rows:
         """``extend`` with ``rows`` known to be in stamp order (only their first is checked)."""
         needed = self.size + len(rows)
         if needed > len(self.data):
-            grown = np.empty((max(needed, 2 * len(self.data)), 4), dtype=np.float64)
+            grown = np.empty((max(needed, 2 * len(self.data)), self.data.shape[1]), dtype=np.float64)
             grown[: self.size] = self.data[: self.size]
             self.data = grown
         if self.size and len(rows) and rows[0, 0] < self.data[self.size - 1, 0]:
@@ -100,11 +111,43 @@ class TemporalMemory:
         self._rows: dict[str, _Rows] = {}
         self._summary: dict[str, EntitySummary] = {}
         self._total_rows = 0
+        self._invalidate_time_index()
         self._changes: list[Change] = []
         self._change_stamps: list[float] = []
         self._change_counter = 0
         self.dropped_changes: Counter[str] = Counter()
         self.latest_stamp = -math.inf
+
+    def _invalidate_time_index(self) -> None:
+        """Rows were merged, dropped or thinned: the index of every row by time is rebuilt when next
+        asked for (appends keep it up to date)."""
+        self._by_time: _Rows | None = None
+        self._time_codes: dict[str, int] = {}
+        self._time_names: list[str] = []
+
+    def _time_index_locked(self) -> tuple[np.ndarray, list[str]]:
+        """(N, 2) rows (stamp, entity code) of every observation in stamp order, and the names of the codes."""
+        if self._by_time is None:
+            index = _Rows(max(64, self._total_rows), columns=2)
+            for name, store in self._rows.items():
+                stamps = store.view()[:, 0]
+                code = self._time_codes.setdefault(name, len(self._time_names))
+                if code == len(self._time_names):
+                    self._time_names.append(name)
+                index.extend(np.column_stack([stamps, np.full(len(stamps), float(code))]))
+            self._by_time = index
+        return self._by_time.view(), self._time_names
+
+    def _index_by_time(self, names: list[str], inverse: np.ndarray, stamps: np.ndarray) -> None:
+        if self._by_time is None:
+            return
+        codes = []
+        for name in names:
+            code = self._time_codes.setdefault(name, len(self._time_names))
+            if code == len(self._time_names):
+                self._time_names.append(name)
+            codes.append(code)
+        self._by_time.extend(np.column_stack([stamps, np.asarray(codes, dtype=np.float64)[inverse]]))
 
     # ----------------------------------------------------------------- ingestion
     def add_observations(self, stamps: np.ndarray, entities: list[str], positions: np.ndarray,
@@ -157,6 +200,7 @@ class TemporalMemory:
                         summary.last_position = tuple(last_positions[k])
                     summary.label = label or summary.label
             self._total_rows += len(table)
+            self._index_by_time(names.tolist(), inverse, stamps)
             self.latest_stamp = max(self.latest_stamp, float(stamps.max()))
             if self._total_rows > self.config.max_observations:
                 self._compact()
@@ -184,6 +228,7 @@ class TemporalMemory:
 
     def _compact(self) -> None:
         """Thin the oldest half of every entity's rows to one per compaction interval."""
+        self._invalidate_time_index()
         interval = self.config.compaction_interval_s
         total = 0
         for store in self._rows.values():
@@ -284,6 +329,41 @@ class TemporalMemory:
                     result[name] = (float(stamps[0]), float(stamps[-1]))
         return result
 
+    def seen_between(self, start: float, end: float, label: str = "", limit: int = 0) -> list[WindowSighting]:
+        """Every entity observed during [start, end] seconds (of ``label`` if given), the most
+        recently seen first; ``limit`` > 0 keeps that many. From an index of all rows by time, so
+        the cost grows with the observations in the window, not with the entities remembered."""
+        if not (math.isfinite(start) and math.isfinite(end)):
+            raise InvalidInputError(f"start and end must be finite, got {start}, {end}")
+        if start > end:
+            raise InvalidInputError(f"start {start} is after end {end}")
+        if limit < 0:
+            raise InvalidInputError(f"limit must be >= 0, got {limit}")
+        with self._lock:
+            rows, names = self._time_index_locked()
+            window = rows[np.searchsorted(rows[:, 0], start, side="left"):np.searchsorted(rows[:, 0], end, side="right")]
+            if not len(window):
+                return []
+            codes = window[:, 1].astype(np.int64)
+            unique, first = np.unique(codes, return_index=True)
+            _, last_reversed = np.unique(codes[::-1], return_index=True)
+            last = len(codes) - 1 - last_reversed
+            found = []
+            for code, first_index, last_index in zip(unique.tolist(), first.tolist(), last.tolist()):
+                summary = self._summary.get(names[code])
+                if summary is None or (label and summary.label != label):
+                    continue
+                found.append((names[code], summary.label, float(window[first_index, 0]), float(window[last_index, 0])))
+            found.sort(key=lambda item: item[3], reverse=True)
+            if limit:
+                found = found[:limit]
+            result = []
+            for name, entity_label, first_stamp, last_stamp in found:
+                entity_rows = self._rows[name].view()
+                at = max(0, int(np.searchsorted(entity_rows[:, 0], last_stamp, side="right")) - 1)
+                result.append(WindowSighting(name, entity_label, first_stamp, last_stamp, entity_rows[at, 1:].copy()))
+            return result
+
     def changes(self, start: float = -math.inf, end: float = math.inf, entity: str = "", kind: str = "",
                 center: np.ndarray | None = None, radius: float = 0.0, limit: int = 0) -> list[Change]:
         """Changes in [start, end] seconds, oldest first, filtered by entity, kind and a sphere
@@ -314,6 +394,7 @@ class TemporalMemory:
         with self._lock:
             if drop not in self._summary:
                 return
+            self._invalidate_time_index()
             dropped = self._summary.pop(drop)
             rows = self._rows.pop(drop, None)
             if keep not in self._summary:
@@ -346,6 +427,7 @@ class TemporalMemory:
     def forget(self, entities: list[str]) -> int:
         """Drop every row, summary and change of ``entities``; returns how many were known."""
         with self._lock:
+            self._invalidate_time_index()
             known = 0
             for name in entities:
                 if name in self._summary:

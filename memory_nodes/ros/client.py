@@ -41,6 +41,7 @@ from memory_nodes.srv import (
     RecordEvent,
     Reset,
     Save,
+    SeenBetween,
     WhereIs,
 )
 
@@ -50,6 +51,7 @@ SERVICES: dict[str, type] = {
     "get_scene_graph": GetSceneGraph,
     "query_changes": QueryChanges,
     "object_history": ObjectHistory,
+    "seen_between": SeenBetween,
     "record_event": RecordEvent,
     "recall_episodes": RecallEpisodes,
     "add_fact": AddFact,
@@ -293,6 +295,15 @@ class MemoryClient:
                        (_seconds(at.stamp), _xyz(at.pose.position)) if response.has_pose_at_time else None)
 
     # ----------------------------------------------------------------- episodic
+    def seen_between(self, start: float | Time, end: float | Time, label: str = "",
+                     limit: int = 0) -> list[tuple[str, str, float, float, Vector]]:
+        """(object id, label, first seen, last seen, position then) of every object observed in
+        [start, end], the most recently seen first."""
+        response = self.call("seen_between", SeenBetween,
+                             SeenBetween.Request(start=_stamp(start), end=_stamp(end), label=label, limit=limit))
+        return [(object_id, label, _seconds(first), _seconds(last), _xyz(position)) for object_id, label, first, last, position
+                in zip(response.object_ids, response.labels, response.first_seen, response.last_seen, response.positions)]
+
     def record_event(self, kind: str, task: str = "", text: str = "", stamp: float | Time | None = None,
                      object_ids: list[str] | None = None, place_id: str = "") -> tuple[str, str]:
         """(event id, episode id)."""

@@ -26,7 +26,7 @@ from memory_nodes.ros.memory_node import MemoryNode, run_nodes
 from memory_nodes.ros.node_settings import TemporalNodeSettings
 from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
 from memory_nodes.ros.parameters import declare_config
-from memory_nodes.srv import Forget, ObjectHistory, QueryChanges
+from memory_nodes.srv import Forget, ObjectHistory, QueryChanges, SeenBetween
 from memory_nodes.storage.events import ChangeRecorded, EntitiesForgotten, ObservationsAdded
 
 ROBOT = "robot"
@@ -48,6 +48,7 @@ class TemporalMemoryNode(MemoryNode):
         self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
         self.serve(QueryChanges, "query_changes", self._query_changes)
         self.serve(ObjectHistory, "object_history", self._object_history)
+        self.serve(SeenBetween, "seen_between", self._seen_between)
         self.start()
 
     def create_memory(self) -> TemporalMemory:
@@ -92,6 +93,21 @@ class TemporalMemoryNode(MemoryNode):
                                     self._limit(request.limit))
         response.changes = [cv.change_to_msg(c) for c in found]
         return f"{len(found)} changes"
+
+    def _seen_between(self, request: SeenBetween.Request, response: SeenBetween.Response) -> str:
+        if not (request.start.sec or request.start.nanosec) or not (request.end.sec or request.end.nanosec):
+            raise InvalidInputError("start and end are required")
+        limit = self._limit(request.limit)
+        # One more than asked: the robot's own track is in the same memory and is not an object.
+        found = self.memory.seen_between(cv.stamp_to_seconds(request.start), cv.stamp_to_seconds(request.end),
+                                         request.label, limit + 1)
+        found = [s for s in found if s.entity != ROBOT][:limit]
+        response.object_ids = [s.entity for s in found]
+        response.labels = [s.label for s in found]
+        response.first_seen = [cv.seconds_to_stamp(s.first_seen) for s in found]
+        response.last_seen = [cv.seconds_to_stamp(s.last_seen) for s in found]
+        response.positions = [cv.point_to_msg(s.position) for s in found]
+        return f"{len(found)} objects seen"
 
     def _object_history(self, request: ObjectHistory.Request, response: ObjectHistory.Response) -> str:
         if not request.object_id:
