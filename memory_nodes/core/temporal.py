@@ -348,15 +348,17 @@ class TemporalMemory:
             unique, first = np.unique(codes, return_index=True)
             _, last_reversed = np.unique(codes[::-1], return_index=True)
             last = len(codes) - 1 - last_reversed
+            # Newest first, and only as far as needed: a window can hold thousands of entities.
+            newest_first = np.argsort(-window[last, 0], kind="stable")
             found = []
-            for code, first_index, last_index in zip(unique.tolist(), first.tolist(), last.tolist()):
-                summary = self._summary.get(names[code])
+            for k in newest_first.tolist():
+                name = names[int(unique[k])]
+                summary = self._summary.get(name)
                 if summary is None or (label and summary.label != label):
                     continue
-                found.append((names[code], summary.label, float(window[first_index, 0]), float(window[last_index, 0])))
-            found.sort(key=lambda item: item[3], reverse=True)
-            if limit:
-                found = found[:limit]
+                found.append((name, summary.label, float(window[first[k], 0]), float(window[last[k], 0])))
+                if limit and len(found) == limit:
+                    break
             result = []
             for name, entity_label, first_stamp, last_stamp in found:
                 entity_rows = self._rows[name].view()
