@@ -86,3 +86,45 @@ def own_node(name: str) -> Iterator[tuple[Any, Any]]:
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the fleet tests (test/postgres_server.py); each test makes
+    a database of its own with ``create_database``."""
+    from postgres_server import ThrowawayPostgres
+
+    cluster = ThrowawayPostgres()
+    cluster.initialise()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@contextlib.contextmanager
+def spun_client(name: str, namespace: str = "/memory", timeout_s: float = 10.0) -> Iterator[Any]:
+    """A ``MemoryClient`` on a node of its own context (as another process would have), spun on a
+    thread; closed, destroyed and shut down on exit."""
+    import threading
+
+    import rclpy
+    from rclpy.executors import MultiThreadedExecutor
+
+    from memory_nodes.ros.client import MemoryClient
+
+    context = rclpy.Context()
+    rclpy.init(context=context, args=[])
+    node = rclpy.create_node(name, context=context)
+    executor = MultiThreadedExecutor(num_threads=2, context=context)
+    executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    client = MemoryClient(node=node, namespace=namespace, timeout_s=timeout_s)
+    try:
+        yield client
+    finally:
+        client.close()
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)

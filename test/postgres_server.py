@@ -79,3 +79,8 @@ class ThrowawayPostgres:
     def execute(self, sql: str) -> None:
         with psycopg.connect(self.conninfo, autocommit=True) as connection:
             connection.execute(sql)
+
+    def create_database(self, name: str) -> str:
+        """A new empty database; returns its connection string."""
+        self.execute(f"CREATE DATABASE {name}")
+        return self.conninfo.replace("dbname=postgres", f"dbname={name}")

@@ -8,36 +8,25 @@ import json
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import psycopg
 import pytest
-import rclpy
-from conftest import install_prefix
-from postgres_server import ThrowawayPostgres
-from rclpy.executors import SingleThreadedExecutor
+from conftest import install_prefix, spun_client
 
 from memory_nodes.core.semantic import SemanticMemory
-from memory_nodes.ros.client import MemoryClient
 from memory_nodes.storage.event_store import SqliteEventStore
 from memory_nodes.storage.journal import Journal
 
 
-@pytest.fixture(scope="module")
-def server():
-    cluster = ThrowawayPostgres()
-    cluster.initialise()
-    cluster.start()
-    yield cluster
-    cluster.remove()
+@pytest.fixture
+def server(postgres_server):
+    return postgres_server
 
 
 @pytest.fixture
 def conninfo(server, request):
-    name = f"ship_{request.node.name.split('[')[0][-20:]}"
-    server.execute(f"CREATE DATABASE {name}")
-    return server.conninfo.replace("dbname=postgres", f"dbname={name}")
+    return server.create_database(f"ship_{request.node.name.split('[')[0][-20:]}")
 
 
 @contextlib.contextmanager
@@ -50,23 +39,11 @@ def semantic_node(tmp_path, conninfo, log_name):
          "-p", "robot_id:=r1", "-p", "ship_period_s:=0.2", "-p", "server_timeout_s:=1.0",
          "-p", "consolidation_period_s:=3600.0"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    node = rclpy.create_node("shipping_test", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    client = MemoryClient(node=node, timeout_s=10.0)
     try:
-        client.wait_for_services(timeout_s=60.0, names=("add_fact",))
-        yield process, client
+        with spun_client("shipping_test") as client:
+            client.wait_for_services(timeout_s=60.0, names=("add_fact",))
+            yield process, client
     finally:
-        client.close()
-        executor.shutdown()
-        spinner.join(timeout=5.0)
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
             process.wait(timeout=30.0)

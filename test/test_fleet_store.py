@@ -8,7 +8,6 @@ import json
 
 import psycopg
 import pytest
-from postgres_server import ThrowawayPostgres
 
 from memory_nodes.core.errors import ConfigError, SnapshotError
 from memory_nodes.core.semantic import SemanticMemory
@@ -21,21 +20,15 @@ from memory_nodes.storage.shipping import EventShipper
 _databases = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def server():
-    cluster = ThrowawayPostgres()
-    cluster.initialise()
-    cluster.start()
-    yield cluster
-    cluster.remove()
+@pytest.fixture
+def server(postgres_server):
+    return postgres_server
 
 
 @pytest.fixture
 def conninfo(server):
     """A database of the test's own on the throwaway server."""
-    name = f"fleet_{next(_databases)}"
-    server.execute(f"CREATE DATABASE {name}")
-    return server.conninfo.replace("dbname=postgres", f"dbname={name}")
+    return server.create_database(f"store_{next(_databases)}")
 
 
 def server_events(conninfo, robot="r1", memory="semantic"):
@@ -74,8 +67,7 @@ def test_a_newer_or_foreign_schema_is_refused_before_anything_is_written(server,
         connection.execute("UPDATE memory_nodes_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(SnapshotError, match="schema 99"):
         ServerDatabase(conninfo).open()
-    foreign = conninfo.replace("dbname=fleet", "dbname=foreign_fleet")
-    server.execute(f"CREATE DATABASE {foreign.split('dbname=')[1]}")
+    foreign = server.create_database(f"foreign_{next(_databases)}")
     with psycopg.connect(foreign, autocommit=True) as connection:
         connection.execute("CREATE TABLE memory_events(id int)")
     with pytest.raises(SnapshotError, match="did not create"):

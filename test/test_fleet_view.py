@@ -16,8 +16,7 @@ import psycopg
 import pytest
 import rclpy
 import yaml
-from conftest import install_prefix
-from postgres_server import ThrowawayPostgres
+from conftest import install_prefix, spun_client
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -36,13 +35,8 @@ SEEN_BY_BOTH = ("rubber duck", "book", "can", "laptop")
 
 
 @pytest.fixture(scope="module")
-def server():
-    cluster = ThrowawayPostgres()
-    cluster.initialise()
-    cluster.start()
-    cluster.execute("CREATE DATABASE fleet")
-    yield cluster
-    cluster.remove()
+def conninfo(postgres_server):
+    return postgres_server.create_database("fleet_view")
 
 
 def room_parameters(spec):
@@ -61,10 +55,9 @@ def shipped_frames(conninfo, robot):
 
 
 @pytest.fixture(scope="module")
-def two_robots(server, tmp_path_factory):
+def two_robots(conninfo, tmp_path_factory):
     """Robots 1 and 2 fed by the simulator; returns the truth: (label, position, robot that saw it
     last) of each object seen, the last frame's stamp, and how many frames each robot shipped."""
-    conninfo = server.conninfo.replace("dbname=postgres", "dbname=fleet")
     folder = tmp_path_factory.mktemp("robots")
     spec = load_scenario(scenario_path("flat"))
     sim = HouseholdSim(spec, 0)
@@ -147,31 +140,19 @@ def fleet(two_robots, tmp_path_factory):
     process = subprocess.Popen([str(install_prefix() / "lib" / "memory_nodes" / "memory_fleet"), "--ros-args",
                                 "--params-file", str(folder / "fleet.yaml")], stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
-    context = rclpy.Context()
-    rclpy.init(context=context, args=[])
-    node = rclpy.create_node("fleet_planner", context=context)
-    executor = MultiThreadedExecutor(num_threads=2, context=context)
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    client = MemoryClient(node=node, namespace="/fleet", timeout_s=10.0)
     try:
-        client.wait_for_services(timeout_s=60.0, names=("where_is",))
-        deadline = time.monotonic() + 120.0
-        while time.monotonic() < deadline:  # frames are applied in stamp order: the last one means all
-            if process.poll() is not None:
-                break
-            answer = client.call("last_seen_by", LastSeenBy, LastSeenBy.Request(query="laptop"))
-            if answer.stamps and abs(answer.stamps[0].sec + answer.stamps[0].nanosec * 1e-9 - last_stamp) < 1e-3:
-                break
-            time.sleep(0.5)
-        yield client, process, folder / "fleet.log"
+        with spun_client("fleet_planner", namespace="/fleet") as client:
+            client.wait_for_services(timeout_s=60.0, names=("where_is",))
+            deadline = time.monotonic() + 120.0
+            while time.monotonic() < deadline:  # frames are applied in stamp order: the last one means all
+                if process.poll() is not None:
+                    break
+                answer = client.call("last_seen_by", LastSeenBy, LastSeenBy.Request(query="laptop"))
+                if answer.stamps and abs(answer.stamps[0].sec + answer.stamps[0].nanosec * 1e-9 - last_stamp) < 1e-3:
+                    break
+                time.sleep(0.5)
+            yield client, process, folder / "fleet.log"
     finally:
-        client.close()
-        executor.shutdown()
-        spinner.join(timeout=5.0)
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)
             process.wait(timeout=30.0)

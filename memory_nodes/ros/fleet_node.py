@@ -38,6 +38,7 @@ from memory_nodes.ros.ask_node import AskNode
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.episodic_node import EpisodicMemoryNode
 from memory_nodes.ros.memory_node import run_nodes
+from memory_nodes.ros.memory_system import create_memory_nodes
 from memory_nodes.ros.node_settings import FleetNodeSettings
 from memory_nodes.ros.node_support import EVENTS_QOS, InputCounters, guarded_reply
 from memory_nodes.ros.parameters import declare_config
@@ -229,11 +230,9 @@ def create_fleet_nodes(**kwargs: Any) -> list[Node]:
     """The fleet's memory nodes (no journal, no perception) and its feeder, in ``/fleet``."""
     overrides = [Parameter("persistence", value=False), Parameter("store", value="sqlite"),
                  *kwargs.pop("parameter_overrides", [])]
-    nodes: list[Node] = []
+    nodes = create_memory_nodes(FLEET_NAMESPACE, FLEET_MEMORY_NODES, parameter_overrides=overrides, **kwargs)
+    spatial = next(n for n in nodes if isinstance(n, SpatialMemoryNode))
     try:
-        for node_class in FLEET_MEMORY_NODES:
-            nodes.append(node_class(namespace=FLEET_NAMESPACE, parameter_overrides=overrides, **kwargs))
-        spatial = next(n for n in nodes if isinstance(n, SpatialMemoryNode))
         nodes.append(FleetFeeder(spatial, namespace=FLEET_NAMESPACE, parameter_overrides=overrides, **kwargs))
     except Exception:
         for node in nodes:

@@ -24,12 +24,13 @@ NODE_CLASSES = (PerceptionNode, SpatialMemoryNode, TemporalMemoryNode, EpisodicM
 NAMESPACE = "memory"
 
 
-def create_memory_nodes(namespace: str = NAMESPACE, **kwargs) -> list[Node]:
-    """One instance of every memory node, in ``namespace``; parameters come from the context's
-    ``--ros-args`` (e.g. ``--params-file``) or ``kwargs`` (e.g. ``parameter_overrides``)."""
+def create_memory_nodes(namespace: str = NAMESPACE, node_classes: tuple[type, ...] = NODE_CLASSES, **kwargs) -> list[Node]:
+    """One instance of each of ``node_classes`` (every memory node), in ``namespace``; parameters
+    come from the context's ``--ros-args`` (e.g. ``--params-file``) or ``kwargs`` (e.g.
+    ``parameter_overrides``). Nodes already built are destroyed when one fails."""
     nodes: list[Node] = []
     try:
-        for node_class in NODE_CLASSES:
+        for node_class in node_classes:
             nodes.append(node_class(namespace=namespace, **kwargs))
     except Exception:
         for node in nodes:
