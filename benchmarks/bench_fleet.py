@@ -114,7 +114,8 @@ def fleet_view_at_scale() -> list[tuple[str, str, str]]:
         ("fleet view: where_is with 10k objects, 10M observations held (median)", ms(where),
          f"p99 {1000 * float(np.percentile(where, 99)):.2f} ms; the fleet's spatial memory, in process"),
         ("fleet view: seen_between, a 5-minute window over 10M observations (median)", ms(window),
-         f"p99 {1000 * float(np.percentile(window, 99)):.2f} ms; ~30,000 observations of ~9,500 objects per window (100 obs/s), the 50 newest"),
+         f"p99 {1000 * float(np.percentile(window, 99)):.2f} ms; ~30,000 observations of ~9,500 objects per "
+         "window (100 obs/s), the 50 newest"),
         ("fleet view: pose_at over 10M observations (median)", ms(pose),
          f"temporal ingest of the 10M at {ingest:,.0f} obs/s"),
     ]
