@@ -128,3 +128,21 @@ def spun_client(name: str, namespace: str = "/memory", timeout_s: float = 10.0) 
         spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.try_shutdown(context=context)
+
+
+def journaled_flat_scenario(directory: Path) -> Any:
+    """The synthetic flat scenario integrated by a spatial memory (rooms from polygons) that journals
+    every frame to ``directory``/spatial.sqlite3, as a stopped node leaves it; returns the memory."""
+    from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
+    from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
+    from memory_nodes.storage.event_store import SqliteEventStore
+    from memory_nodes.storage.events import FrameIntegrated
+    from memory_nodes.storage.journal import Journal
+
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    journal = Journal(memory, "spatial", SqliteEventStore(directory / "spatial.sqlite3", "spatial"))
+    for frame in flat_scenario().frames:
+        memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
+        journal.record(FrameIntegrated(frame.observations, frame.stamp, frame.view, frame.robot_position))
+    journal.store.close()
+    return memory

@@ -8,7 +8,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from conftest import install_prefix
+from conftest import install_prefix, journaled_flat_scenario
 
 from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import SnapshotError
@@ -16,7 +16,6 @@ from memory_nodes.core.geometry import Pose
 from memory_nodes.core.semantic import SemanticMemory
 from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
 from memory_nodes.storage.event_store import SqliteEventStore
-from memory_nodes.storage.events import FrameIntegrated
 from memory_nodes.storage.journal import Journal
 from memory_nodes.storage.portable import export_memory, import_memory, read_ply
 
@@ -69,12 +68,7 @@ def test_truncated_or_foreign_exports_are_refused(tmp_path):
 
 
 def test_command_line_round_trip_of_journals(tmp_path):
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
-    journal = Journal(memory, "spatial", SqliteEventStore(tmp_path / "memory" / "spatial.sqlite3", "spatial"))
-    for frame in flat_scenario().frames:
-        memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
-        journal.record(FrameIntegrated(frame.observations, frame.stamp, frame.view, frame.robot_position))
-    journal.store.close()
+    memory = journaled_flat_scenario(tmp_path / "memory")
     tools = install_prefix() / "lib" / "memory_nodes"
     exported = subprocess.run([str(tools / "memory_export"), str(tmp_path / "memory"), str(tmp_path / "export")],
                               capture_output=True, text=True, timeout=120)

@@ -9,14 +9,13 @@ import subprocess
 import numpy as np
 import pytest
 import spark_dsg as dsg
-from conftest import install_prefix
+from conftest import install_prefix, journaled_flat_scenario
 
 from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import SnapshotError
 from memory_nodes.core.geometry import Pose
 from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
 from memory_nodes.storage.event_store import SqliteEventStore
-from memory_nodes.storage.events import FrameIntegrated
 from memory_nodes.storage.journal import Journal
 from memory_nodes.storage.spark_dsg_format import load_spark_dsg, save_spark_dsg
 
@@ -143,12 +142,7 @@ def test_a_graph_from_a_newer_format_or_not_a_graph_is_refused(tmp_path):
 
 
 def test_command_line_exports_journals_to_spark_dsg_and_imports_back(tmp_path):
-    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
-    journal = Journal(memory, "spatial", SqliteEventStore(tmp_path / "memory" / "spatial.sqlite3", "spatial"))
-    for frame in flat_scenario().frames:
-        memory.integrate(frame.observations, frame.stamp, frame.view, frame.robot_position)
-        journal.record(FrameIntegrated(frame.observations, frame.stamp, frame.view, frame.robot_position))
-    journal.store.close()
+    memory = journaled_flat_scenario(tmp_path / "memory")
     tools = install_prefix() / "lib" / "memory_nodes"
     graph_file = tmp_path / "scene.sparkdsg"
     exported = subprocess.run([str(tools / "memory_export"), "--format", "spark-dsg", str(tmp_path / "memory"),
