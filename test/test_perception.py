@@ -72,6 +72,17 @@ def test_background_in_the_box_is_not_part_of_the_object(scene):
     assert observation.extent.max() < 0.25
 
 
+def test_an_image_mask_decides_where_a_jittered_box_cuts_it_to_a_sliver(scene):
+    """A detector's box two pixels wide at the mug's edge, with the mug's whole mask: the mask's
+    pixels are the object (a box error must not lose a detection the mask holds)."""
+    frame, index = scene
+    x0, y0, _, y1 = bounding_box(index, 0)
+    observation = lift_detection(frame, Detection("mug", 0.9, (x0, y0, x0 + 2, y1), (index == 0).astype(np.uint8)),
+                                 PerceptionConfig())
+    assert observation is not None
+    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.05
+
+
 def test_detections_without_depth_support_are_dropped(scene):
     frame, index = scene
     empty = frame.depth_m.copy()

@@ -120,6 +120,13 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     height, width = frame.depth_m.shape
     bx0, by0, bx1, by1 = detection.box
     bx0, bx1, by0, by1 = min(bx0, bx1), max(bx0, bx1), min(by0, by1), max(by0, by1)
+    if detection.mask is not None and detection.mask.shape == (height, width):
+        # A full-image mask is the finer outline: where a jittered box cuts it (a sliver a few
+        # pixels across), the mask's own extent decides which pixels are the object.
+        rows, cols = np.nonzero(np.any(detection.mask > 0, axis=1)), np.nonzero(np.any(detection.mask > 0, axis=0))
+        if len(rows[0]) and len(cols[0]):
+            bx0, bx1 = min(bx0, int(cols[0][0])), max(bx1, int(cols[0][-1]) + 1)
+            by0, by1 = min(by0, int(rows[0][0])), max(by1, int(rows[0][-1]) + 1)
     x0, x1 = max(0, bx0), min(width, bx1)
     y0, y1 = max(0, by0), min(height, by1)
     if x1 - x0 < 2 or y1 - y0 < 2:
