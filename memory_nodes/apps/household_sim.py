@@ -333,7 +333,10 @@ class HouseholdSim:
                 if not mask.any():
                     continue
             v, u = np.nonzero(mask)
-            jitter = self.rng.normal(0.0, self.box_noise_px, 4)
+            # A detector's box error grows with the object's size in the image, up to box_noise_px:
+            # it does not turn a sliver 3 pixels wide into a box that misses it.
+            sides = np.array([u.max() + 1 - u.min(), v.max() + 1 - v.min()] * 2, dtype=float)
+            jitter = self.rng.normal(0.0, 1.0, 4) * np.minimum(self.box_noise_px, 0.1 * sides)
             box = (int(u.min() + jitter[0]), int(v.min() + jitter[1]), int(u.max() + 1 + jitter[2]),
                    int(v.max() + 1 + jitter[3]))
             if self.confusion_rate and self.rng.random() < self.confusion_rate:
