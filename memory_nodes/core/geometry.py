@@ -282,15 +282,17 @@ class CameraView:
         empty[idx] = measured > z[idx] + free_margin + free_margin_per_m2 * z[idx] ** 2
         return seen, empty
 
-    def color_patch(self, points_map: np.ndarray) -> np.ndarray | None:
+    def color_patch(self, points_map: np.ndarray, shift_px: tuple[int, int] = (0, 0)) -> np.ndarray | None:
         """The ``color`` pixels inside the image box around the projections of ``points_map``
-        (those in front of the camera), or None without a colour image or when none projects in."""
+        (those in front of the camera), moved by ``shift_px`` (columns, rows), or None without a
+        colour image or when none projects in."""
         if self.color is None:
             return None
         u, v, z = self.project(points_map)
         ok = (z > 0.05) & np.isfinite(u) & np.isfinite(v)
         if not ok.any():
             return None
+        u, v = u + shift_px[0], v + shift_px[1]
         u0, u1 = int(max(0, np.floor(u[ok].min()))), int(min(self.width, np.ceil(u[ok].max()) + 1))
         v0, v1 = int(max(0, np.floor(v[ok].min()))), int(min(self.height, np.ceil(v[ok].max()) + 1))
         if u1 <= u0 or v1 <= v0:

@@ -20,6 +20,16 @@ class SpatialConfig:
     association_distance: float = setting(
         0.6, "base distance gate for associating an observation with an object (grows with object size)", "m",
         above=0)
+    position_noise: float = setting(
+        0.06, "expected error of a re-observed object's centre (localisation, depth, segmentation): an "
+        "observation is this object only if its centre lies within the object's box grown by this much (or the "
+        "object's within the observation's), or their boxes overlap, or it is a move", "m", above=0)
+    alignment_max_offset: float = setting(
+        0.15, "largest horizontal offset by which a frame is re-registered on the remembered objects (the "
+        "localisation error between visits); 0 turns frame alignment off", "m", low=0)
+    alignment_min_matches: int = setting(
+        2, "unambiguous observations that must agree on a frame's offset (within position_noise / 2) before "
+        "it is applied", low=1)
     association_reach: float = setting(
         2.0, "margin added to an observation's size when looking for association candidates", "m", low=0)
     min_association_score: float = setting(

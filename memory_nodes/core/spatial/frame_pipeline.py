@@ -2,6 +2,8 @@
 
 The steps, in the order ``FramePipeline.integrate`` runs them:
 
+0. alignment: the frame is moved by the offset its unambiguous observations agree on against the
+   remembered objects (``frame_alignment``: localisation differs between visits);
 1. places: the robot's position extends the place layer (and may enter a room);
 2. association: observations are paired with present objects (or absent ones seen again at their
    place) by a score of geometric overlap, distance gated by object size, label agreement and
@@ -37,6 +39,7 @@ from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import CameraView, OrientedBox, Pose, aabb_containment, aabb_iou, gravity_aligned_box
 from memory_nodes.core.point_clouds import downsample
 from memory_nodes.core.retention import Retention
+from memory_nodes.core.spatial.frame_alignment import frame_offset, shift_observation, shift_view
 from memory_nodes.core.spatial.relations import drop_relations, update_relations
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import (
@@ -71,6 +74,11 @@ class FramePipeline:
                   robot_position: np.ndarray | None) -> FrameResult:
         state = self.state
         state.latest_stamp = max(state.latest_stamp, stamp)
+        offset = frame_offset(state, observations)
+        if offset is not None:
+            observations = [shift_observation(obs, offset) for obs in observations]
+            view = None if view is None else shift_view(view, offset)
+            state.counters["frames_aligned"] += 1
         self._view = view
         changes: list[ChangeRecord] = []
         if robot_position is not None:
@@ -132,11 +140,11 @@ class FramePipeline:
     # ----------------------------------------------------------------- tentative objects
     def confirms(self, node: ObjectNode, obs: Observation) -> bool:
         """``obs`` is consistent with the tentative ``node``: centred within ``tentative_consistency``
-        of its size (at least two voxels). Labels may differ: detectors confuse similar classes, and
+        of its size (at least ``position_noise`` and two voxels). Labels may differ: detectors confuse similar classes, and
         the label histogram settles it."""
         c = self.config
         size = max(float(np.linalg.norm(node.box.extent)), float(np.linalg.norm(obs.extent)))
-        reach = max(2.0 * c.voxel_size, c.tentative_consistency * size)
+        reach = max(2.0 * c.voxel_size, c.position_noise, c.tentative_consistency * size)
         return float(np.linalg.norm(obs.pose.position - node.position)) <= reach
 
     def confirm_if_ready(self, node: ObjectNode) -> list[ChangeRecord]:
@@ -205,20 +213,77 @@ class FramePipeline:
         obs_low, obs_high = obs.box().axis_aligned_bounds()
         return not bool(np.all(obs_high >= low) and np.all(obs_low <= high))
 
+    def within_reach(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
+                     iou: float) -> bool:
+        """``obs`` can be a re-observation of ``node`` where it stands: either centre lies inside the
+        other's box grown by ``position_noise``, or the boxes overlap (a partial view of a large
+        object). A look-alike standing beside it, clear of its box, is another object (twins)."""
+        if iou > 0.0:
+            return True
+        noise = self.config.position_noise
+        low, high = node.bounds()
+        if bool(np.all(obs.pose.position >= low - noise) and np.all(obs.pose.position <= high + noise)):
+            return True
+        obs_low, obs_high = obs_bounds
+        return bool(np.all(node.position >= obs_low - noise) and np.all(node.position <= obs_high + noise))
+
+    def still_there(self, node: ObjectNode) -> bool:
+        """This frame shows ``node`` at its place: its place is in view, unoccluded, the depth does
+        not look through it and its colours are still its own. Then a look-alike elsewhere is not
+        ``node`` moved but another one like it."""
+        view, c = self._view, self.config
+        if view is None:
+            return False
+        inner = np.vstack([node.position[None, :], node.box.corners() * 0.5 + node.position * 0.5])
+        in_view, empty_share = self.look_through(view, inner)
+        if in_view < c.visible_fraction or empty_share > 0.5:
+            return False
+        return node.label == UNKNOWN_LABEL or not self.looks_different(view, inner, node)
+
+    def look_through(self, view: CameraView, samples: np.ndarray) -> tuple[float, float]:
+        """(share of ``samples`` in view, share of those the depth looks through) of an object's
+        place. The remembered place may be off by the localisation error, so the place counts as
+        looked through only as far as it is at the object's position shifted by ``position_noise``
+        either way on the floor plane too: the least share over those positions (a thing a few
+        centimetres from where it was remembered still stands there)."""
+        c = self.config
+        seen, empty = view.look_through(samples, c.occlusion_margin, c.border_px, c.free_space_margin,
+                                        c.free_space_margin_per_m2)
+        in_view = float(seen.mean())
+        empty_share = float(empty.sum()) / max(1, int(seen.sum()))
+        if empty_share <= 0.5 or in_view < c.visible_fraction:
+            return in_view, empty_share
+        for shift in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            offset = np.array([shift[0], shift[1], 0.0]) * c.position_noise
+            seen_here, empty_here = view.look_through(samples + offset, c.occlusion_margin, c.border_px,
+                                                      c.free_space_margin, c.free_space_margin_per_m2)
+            if seen_here.any():
+                empty_share = min(empty_share, float(empty_here.sum()) / int(seen_here.sum()))
+        return in_view, empty_share
+
     def association_score(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
-                          distance: float, gate: float) -> float | None:
+                          distance: float) -> float | None:
         """Combined score of pairing ``obs`` with ``node`` (centres ``distance`` apart, inside the
-        size-scaled ``gate``), or None when a move is implausible."""
+        size-scaled gate of ``associate``), or None when they cannot be one object: ``obs`` is beside ``node``
+        (not within reach, not far enough to be a move), or a move is implausible."""
         c = self.config
         min_a, max_a = obs_bounds
         min_b, max_b = node.bounds()
+        iou = aabb_iou(min_a, max_a, min_b, max_b)
         appearance = cosine(obs.appearance, node.appearance)
-        if self.is_move(obs, node) and (appearance is None or appearance < c.reid_min_appearance
-                                        or obs.label == UNKNOWN_LABEL):
-            # A move must look like the object that moved, or it is another object nearby; an
-            # unlabelled segment is not evidence enough that the thing in view moved.
+        if self.is_move(obs, node):
+            if appearance is None or appearance < c.reid_min_appearance or obs.label == UNKNOWN_LABEL:
+                # A move must look like the object that moved, or it is another object nearby; an
+                # unlabelled segment is not evidence enough that the thing in view moved.
+                return None
+            if self.still_there(node):
+                return None  # the frame shows it where it was: the one in view elsewhere is a twin
+        elif not self.within_reach(obs, obs_bounds, node, iou):
             return None
-        geometry = 0.5 * aabb_iou(min_a, max_a, min_b, max_b) + 0.5 * (1.0 - distance / gate)
+        # Nearness counts on the scale of the re-observation error (or of a large object's size),
+        # so that of two look-alikes side by side the nearer one wins the assignment.
+        spread = max(c.position_noise, 0.25 * float(np.linalg.norm(node.box.extent)))
+        geometry = 0.5 * iou + 0.5 * math.exp(-0.5 * (distance / spread) ** 2)
         label = node.label_counts.get(obs.label, 0) / max(1, sum(node.label_counts.values()))
         look = 0.5 if appearance is None else max(0.0, appearance)
         return c.weight_geometry * geometry + c.weight_label * label + c.weight_appearance * look
@@ -248,7 +313,7 @@ class FramePipeline:
             gates = np.maximum(c.association_distance, 0.5 * sizes)
             obs_bounds = obs.box().axis_aligned_bounds()
             for k in np.flatnonzero(distances <= gates):
-                value = self.association_score(obs, obs_bounds, nodes[k], float(distances[k]), float(gates[k]))
+                value = self.association_score(obs, obs_bounds, nodes[k], float(distances[k]))
                 if value is not None and value >= c.min_association_score:
                     score[i, column[nodes[k].id]] = value
         rows, cols = linear_sum_assignment(-score)
@@ -438,12 +503,9 @@ class FramePipeline:
             samples = self.surface_samples(node) if node.label == UNKNOWN_LABEL else None
             if samples is None:
                 samples = inner
-            seen, empty = view.look_through(samples, c.occlusion_margin, c.border_px, c.free_space_margin,
-                                            c.free_space_margin_per_m2)
-            in_view = float(seen.mean())
+            in_view, empty_share = self.look_through(view, samples)
             if in_view < c.visible_fraction:
                 continue
-            empty_share = float(empty.sum()) / max(1, int(seen.sum()))
             looked_through = empty_share > 0.5
             # Colours are compared inside a labelled object's box; an unlabelled segment's box is
             # not its silhouette.
@@ -486,16 +548,35 @@ class FramePipeline:
         return np.asarray(node.points[::step][:_SURFACE_SAMPLES], dtype=np.float64)
 
     def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
-        """The colours where ``points`` of ``node`` project are not ``node``'s (its appearance
-        cosine with them is below ``appearance_change_similarity``); False without colours."""
-        patch = view.color_patch(points)
-        if patch is None or node.appearance is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
+        """The colours where ``points`` of ``node`` project, and around there within
+        ``position_noise``, are not ``node``'s (its appearance cosine with each is below
+        ``appearance_change_similarity``); False without colours."""
+        if node.appearance is None:
             return False
-        try:
-            similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
-        except InvalidInputError:
+        # The remembered place may be off by the localisation error: the object's colours anywhere
+        # within ``position_noise`` of it mean it is still there.
+        _, _, z = view.project(node.position[None, :])
+        if not z[0] > 0.05:
             return False
-        return similarity is not None and similarity < self.config.appearance_change_similarity
+        fx, fy, _, _ = view.intrinsics
+        reach_u = round(fx * self.config.position_noise / float(z[0]))
+        reach_v = round(fy * self.config.position_noise / float(z[0]))
+        compared = False
+        for du in sorted({-reach_u, 0, reach_u}):
+            for dv in sorted({-reach_v, 0, reach_v}):
+                patch = view.color_patch(points, (du, dv))
+                if patch is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
+                    continue
+                try:
+                    similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
+                except InvalidInputError:
+                    continue
+                if similarity is None:
+                    continue
+                if similarity >= self.config.appearance_change_similarity:
+                    return False
+                compared = True
+        return compared
 
     # ----------------------------------------------------------------- merge and split
     def merge_duplicates(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
