@@ -89,6 +89,23 @@ def test_change_metrics_on_hand_made_frames():
     assert metrics.false_changes == 1
 
 
+def test_a_copy_where_the_object_was_put_back_is_not_stale():
+    """A mug moved away at t=10 and put back at t=20: its copy at the shelf is stale in the frames
+    between (two of them), not in those after it came back (a second copy there then is a
+    duplicate, which precision counts)."""
+    shelf, desk = np.array([2.0, 0, 0.8]), np.array([5.0, 0, 0.8])
+    changes = [RealChange("moved", "mug", "mug", 10.0, shelf, desk), RealChange("moved", "mug", "mug", 20.0, desk, shelf)]
+    frames = []
+    for k, stamp in enumerate([11.0, 12.0, 21.0, 22.0]):
+        truth = {"mug": ("mug", desk if stamp < 20.0 else shelf)}
+        objects = [_Object("obj-2", "mug", tuple(shelf)), _Object("obj-9", "mug", tuple(desk))]
+        if stamp > 20.0:
+            objects = [objects[0], _Object("obj-10", "mug", tuple(shelf + np.array([0.05, 0.0, 0.0])))]
+        frames.append(frame_record(k, stamp, objects, truth, {"mug@old"}, set(), 0.35))
+    change_metrics(changes, frames, [], {"obj-2": "mug"}.get, 0.35)
+    assert changes[0].stale_frames == 2
+
+
 # The subset the suite runs through the real nodes: every metric of these households as `make eval`
 # measured it (EVALUATION.md), held to that figure with a margin for the machine's timing: a ratio
 # may fall by 0.15, an error, delay or count of false alarms may grow by half plus a little.

@@ -11,7 +11,7 @@ reflected it, through the services, frame by frame:
 - appeared: the new object is matched.
 
 For moves and removals, the stale copy is also counted: the frames in view of the old place in
-which the memory still held a copy there.
+which the memory still held a copy there, until the object's next change (it may be put back).
 
 Each is a true positive when reflected by the end, else a miss; the delay is counted in frames in
 view of the changed spot and in seconds. A false change is a ``moved`` or ``disappeared`` the
@@ -122,8 +122,11 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
     for change in changes:
         if change.kind in ("moved", "disappeared") and change.old is not None:
             old_spot = f"{change.name}@old"
-            # How long a copy stayed where the object no longer was, counted in frames in view of that place.
-            change.stale_frames = sum(1 for frame in frames if frame.stamp >= change.stamp
+            # How long a copy stayed where the object no longer was, counted in frames in view of that
+            # place until the object's next change (it may be put back there).
+            until = min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp),
+                        default=math.inf)
+            change.stale_frames = sum(1 for frame in frames if change.stamp <= frame.stamp < until
                                       and old_spot in frame.spots_in_view
                                       and near_label(frame.score, change.label, change.old, gate_m))
         for frame in frames:

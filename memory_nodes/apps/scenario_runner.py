@@ -337,10 +337,13 @@ class ScenarioRun:
             self._add("changes", f"{kind}: frames in view until reflected, median", percentile(in_view, 50), "", None,
                       f"p90 {percentile(in_view, 90):.1f}")
             self._add("changes", f"{kind}: frames in view until reflected, p90", percentile(in_view, 90))
-        stale = [float(c.stale_frames) for c in metrics.changes
-                 if c.kind in ("moved", "disappeared") and c.observable_frame is not None]
+        left = [c for c in metrics.changes if c.kind in ("moved", "disappeared") and c.observable_frame is not None]
+        stale = [float(c.stale_frames) for c in left]
+        worst = ", ".join(f"{c.name} {c.kind} {c.stale_frames}" for c in sorted(left, key=lambda c: -c.stale_frames)
+                          if c.stale_frames)
         self._add("changes", "stale copy: frames in view of the old place, max", max(stale) if stale else math.nan, "",
-                  None, f"median {percentile(stale, 50):.1f} over {len(stale)} moves and removals")
+                  None, f"median {percentile(stale, 50):.1f} over {len(stale)} moves and removals"
+                  + (f"; frames: {worst}" if worst else ""))
         self.change_windows = {(c.name, c.kind): (c.last_seen_before, self.frame_records[c.observable_frame].stamp)
                                for c in metrics.changes if c.observable_frame is not None}
         rate = 100.0 * metrics.false_changes / max(1, metrics.frames)
@@ -506,7 +509,7 @@ def main(args: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="flat", help="flat, studio, house, or a scenario YAML file")
     parser.add_argument("--output", type=Path, default=Path("demo_output"), help="directory of the pictures")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=Path, help="also write the scores to this file (measure -> value, category)")
+    parser.add_argument("--json", type=Path, help="also write the scores to this file (measure -> value, category, detail)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar and no scorecard")
     parser.add_argument("--recording", type=Path, help="rerun recording of the run (default: <output>/<scenario>.rrd; "
                         "none with --quiet unless given)")
@@ -522,7 +525,8 @@ def main(args: list[str] | None = None) -> int:
         print(f"\nscenario failed: {error}", file=sys.stderr)
         return 1
     if options.json is not None:
-        options.json.write_text(json.dumps({s.measure: {"value": s.value, "category": s.category} for s in scores},
+        options.json.write_text(json.dumps({s.measure: {"value": s.value, "category": s.category, "detail": s.detail}
+                                            for s in scores},
                                            indent=1))
     if options.quiet:
         return 0
