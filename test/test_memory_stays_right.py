@@ -325,6 +325,21 @@ def test_query_objects_filters_by_qualifiers(two_mugs):
     assert [o.id for o, _ in memory.query_objects(text="mug on the counter")] == [blue]
 
 
+def test_query_objects_and_where_is_take_only_the_kind_a_question_names():
+    """With sentence similarity a cup is close to "mug" (0.7); "the mug on the table" is still only
+    mugs, through both services, while "something to drink from" takes both."""
+    from memory_nodes.core.text_embedding import shared_text_encoder
+
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS), shared_text_encoder())
+    table = Observation("table", Pose(np.array([2.0, 2.0, 0.375])), np.array([1.2, 0.8, 0.75]), score=0.9)
+    cup = mug(2.3, 2.0, 0.8, BLUE_MUG, label="cup", extent=(0.08, 0.08, 0.1))
+    for k in range(3):
+        memory.integrate([table, mug(1.8, 2.0, 0.81), cup], float(k))
+    assert {o.label for o, _ in memory.query_objects(text="the mug on the table")} == {"mug"}
+    assert {node.label for node, _, _ in memory.where_is("the mug on the table")} == {"mug"}
+    assert {o.label for o, _ in memory.query_objects(text="something to drink from")} >= {"mug", "cup"}
+
+
 def test_parse_query_splits_head_and_qualifiers():
     parsed = parse_query("Where is the other red mug on the kitchen table next to the lamp?",
                          {"kitchen": "room-kitchen"})

@@ -56,7 +56,8 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
     scores = np.array([o.confidence for o in candidates])
     if text:
         parsed = parse_query(text, room_names(state))
-        similarity = label_similarity(encoder, parsed.head, [o.label for o in candidates])
+        label_match = matching_labels(state, encoder, parsed.head)
+        similarity = np.array([label_match.get(o.label, 0.0) for o in candidates])
         scores = scores * similarity
         keep = similarity >= config.min_label_match
         if parsed.qualified:
@@ -93,11 +94,7 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
     if not labels:
         return []
     parsed = parse_query(query, room_names(state))
-    label_match = dict(zip(labels, label_similarity(encoder, parsed.head, labels).tolist()))
-    if any(match >= 1.0 for match in label_match.values()):
-        # The question names a kind the memory knows ("the mug on the counter"): only its
-        # instances answer, however well something else satisfies the qualifiers.
-        label_match = {label: match for label, match in label_match.items() if match >= 1.0}
+    label_match = matching_labels(state, encoder, parsed.head)
     targets = _target_finder(state, encoder)
     now = state.latest_stamp
     results = []
@@ -128,6 +125,19 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
     if results and limit:
         state.last_answers[results[0][0].label] = results[0][0].id  # what "the other <label>" then excludes
     return results[:limit]
+
+
+def matching_labels(state: SceneGraphState, encoder: TextEncoder | None, head: str) -> dict[str, float]:
+    """Known label -> similarity in [0, 1] of a question's ``head`` ("mug", "something to drink
+    from") to it. When the head names a kind the memory knows ("the mug on the counter"), only
+    that kind answers: a cup is not a mug, however well it satisfies the qualifiers."""
+    labels = state.index.labels()
+    if not labels:
+        return {}
+    label_match = dict(zip(labels, label_similarity(encoder, head, labels).tolist()))
+    if any(match >= 1.0 for match in label_match.values()):
+        label_match = {label: match for label, match in label_match.items() if match >= 1.0}
+    return label_match
 
 
 def _target_finder(state: SceneGraphState, encoder: TextEncoder | None) -> Callable[[str], list[ObjectNode]]:
