@@ -6,8 +6,10 @@ The steps, in the order ``FramePipeline.integrate`` runs them:
    remembered objects (``frame_alignment``: localisation differs between visits);
 1. places: the robot's position extends the place layer (and may enter a room);
 2. association: observations are paired with present objects (or absent ones seen again at their
-   place) by a score of geometric overlap, distance gated by object size, label agreement and
-   appearance, one-to-one by the Hungarian algorithm (``associate``);
+   place) by a score of geometric overlap, nearness on the scale of ``position_noise``, label
+   agreement and appearance, one-to-one by the Hungarian algorithm (``associate``); a pair must be
+   within reach (either centre inside the other's box grown by ``position_noise``, or overlapping
+   boxes) or be a move, and a move is refused while the frame still shows the object at its place;
 3. fusion: each matched object absorbs its observation (labels, appearance, points, box), or is
    relocated when the observation lies outside it and looks like it (``update``, ``relocate``);
 4. negative evidence: present objects the camera should have seen, unoccluded, but did not
@@ -140,8 +142,8 @@ class FramePipeline:
     # ----------------------------------------------------------------- tentative objects
     def confirms(self, node: ObjectNode, obs: Observation) -> bool:
         """``obs`` is consistent with the tentative ``node``: centred within ``tentative_consistency``
-        of its size (at least ``position_noise`` and two voxels). Labels may differ: detectors confuse similar classes, and
-        the label histogram settles it."""
+        of its size (at least ``position_noise`` and two voxels). Labels may differ: detectors
+        confuse similar classes, and the label histogram settles it."""
         c = self.config
         size = max(float(np.linalg.norm(node.box.extent)), float(np.linalg.norm(obs.extent)))
         reach = max(2.0 * c.voxel_size, c.position_noise, c.tentative_consistency * size)
@@ -264,8 +266,8 @@ class FramePipeline:
     def association_score(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
                           distance: float) -> float | None:
         """Combined score of pairing ``obs`` with ``node`` (centres ``distance`` apart, inside the
-        size-scaled gate of ``associate``), or None when they cannot be one object: ``obs`` is beside ``node``
-        (not within reach, not far enough to be a move), or a move is implausible."""
+        size-scaled gate of ``associate``), or None when they cannot be one object: ``obs`` is
+        beside ``node`` (not within reach, not far enough to be a move), or a move is implausible."""
         c = self.config
         min_a, max_a = obs_bounds
         min_b, max_b = node.bounds()
