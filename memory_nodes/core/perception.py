@@ -113,6 +113,20 @@ class RgbdFrame:
         self.view = CameraView(camera_pose, intrinsics, depth_m.shape[1], depth_m.shape[0], max_range=10.0,
                                depth=np.nan_to_num(depth_m, nan=0.0))
 
+    def memory_view(self, factor: int, max_range: float) -> CameraView:
+        """The view sent to the memory for its negative evidence: depth and colours shrunk by
+        ``factor`` (a memory needs where things are not, not every pixel), objects expected within
+        ``max_range`` metres."""
+        if factor < 1:
+            raise InvalidInputError(f"view factor must be >= 1, got {factor}")
+        small = np.nan_to_num(self.depth_m[::factor, ::factor], nan=0.0).astype(np.float32)
+        color = None
+        if self.rgb is not None and self.rgb.shape[:2] == self.depth_m.shape and self.rgb.dtype == np.uint8:
+            color = np.ascontiguousarray(self.rgb[::factor, ::factor, :3])
+        fx, fy, cx, cy = self.intrinsics
+        return CameraView(self.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), small.shape[1],
+                          small.shape[0], max_range, small, color)
+
 
 def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionConfig) -> Observation | None:
     """The 3D observation of ``detection`` in ``map``, or None when too few valid depth pixels

@@ -33,7 +33,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from memory_nodes.core.errors import ConfigError, InvalidInputError
-from memory_nodes.core.geometry import CameraView, Pose, matrix_to_quaternion, quaternion_to_matrix
+from memory_nodes.core.geometry import Pose, matrix_to_quaternion, quaternion_to_matrix
 from memory_nodes.core.perception import (
     Detection,
     PerceptionConfig,
@@ -240,14 +240,7 @@ class PerceptionNode(Node):
         return RgbdFrame(depth, (info.k[0], info.k[4], info.k[2], info.k[5]), pose, rgb)
 
     def _publish(self, frame: RgbdFrame, observations, stamp_msg) -> None:
-        factor = self.view_downsample
-        small = np.nan_to_num(frame.depth_m[::factor, ::factor], nan=0.0).astype(np.float32)
-        color = None
-        if frame.rgb is not None and frame.rgb.shape[:2] == frame.depth_m.shape and frame.rgb.dtype == np.uint8:
-            color = np.ascontiguousarray(frame.rgb[::factor, ::factor, :3])
-        fx, fy, cx, cy = frame.intrinsics
-        view = CameraView(frame.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), small.shape[1],
-                          small.shape[0], self.max_range, small, color)
+        view = frame.memory_view(self.view_downsample, self.max_range)
         msg = cv.frame_to_msg(observations, view, cv.stamp_to_seconds(stamp_msg), self.map_frame)
         msg.header.stamp = stamp_msg
         self.publisher.publish(msg)
