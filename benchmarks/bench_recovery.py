@@ -28,7 +28,8 @@ def build(directory: Path, objects: int = 10_000, observations: int = 1_000_000,
                              points=centres[i] + rng.uniform(-0.15, 0.15, (40, 3)),
                              appearance=rng.random(64).astype(np.float32))
                  for i in range(start, min(start + 20, objects))]
-        spatial.integrate(frame, float(start))
+        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
+            spatial.integrate(frame, float(start) + again)
     temporal = TemporalMemory()
     temporal_journal = Journal(temporal, "temporal", SqliteEventStore(directory / "temporal.sqlite3", "temporal"), 10**9)
     entities = [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)]

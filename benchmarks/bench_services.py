@@ -29,9 +29,10 @@ def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
     rng = np.random.default_rng(0)
     side = int(np.ceil(np.sqrt(objects)))
     for start in range(0, objects, 100):
-        spatial.memory.integrate([Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
-                                              np.array([0.3, 0.3, 0.3]))
-                                  for i in range(start, min(start + 100, objects))], float(start))
+        frame = [Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
+                             np.array([0.3, 0.3, 0.3])) for i in range(start, min(start + 100, objects))]
+        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
+            spatial.memory.integrate(frame, float(start) + again)
     temporal.memory.add_observations(np.sort(rng.uniform(0, 36_000, observations)),
                                      [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)],
                                      rng.normal(size=(observations, 3)))
