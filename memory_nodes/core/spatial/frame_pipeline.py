@@ -236,7 +236,7 @@ class FramePipeline:
         view, c = self._view, self.config
         if view is None:
             return False
-        inner = np.vstack([node.position[None, :], node.box.corners() * 0.5 + node.position * 0.5])
+        inner = self.inner_samples(node)
         in_view, empty_share = self.look_through(view, inner)
         if in_view < c.visible_fraction or empty_share > 0.5:
             return False
@@ -497,8 +497,7 @@ class FramePipeline:
             node = state.objects[object_id]
             if node.gone or node.id in exclude or node.last_seen >= stamp:
                 continue
-            inner = node.box.corners() * 0.5 + node.position * 0.5  # shrunken box: not its silhouette edge
-            inner = np.vstack([node.position[None, :], inner])
+            inner = self.inner_samples(node)
             # An unlabelled segment is tested on its own surface points (the centre of an irregular
             # segment's box may be air); a detected object on its box's inside (its points carry the
             # depth noise of every view, spread towards the camera where they would look like air).
@@ -542,6 +541,12 @@ class FramePipeline:
         return changes
 
     @staticmethod
+    def inner_samples(node: ObjectNode) -> np.ndarray:
+        """``node``'s centre and the corners of its box shrunk by half: inside it, not on its
+        silhouette edge."""
+        return np.vstack([node.position[None, :], node.box.corners() * 0.5 + node.position * 0.5])
+
+    @staticmethod
     def surface_samples(node: ObjectNode) -> np.ndarray | None:
         """Up to ``_SURFACE_SAMPLES`` of ``node``'s points, evenly spread; None with too few."""
         if len(node.points) < _MIN_SURFACE_POINTS:
@@ -564,20 +569,22 @@ class FramePipeline:
         reach_u = round(fx * self.config.position_noise / float(z[0]))
         reach_v = round(fy * self.config.position_noise / float(z[0]))
         compared = False
-        for du in sorted({-reach_u, 0, reach_u}):
-            for dv in sorted({-reach_v, 0, reach_v}):
-                patch = view.color_patch(points, (du, dv))
-                if patch is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
-                    continue
-                try:
-                    similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
-                except InvalidInputError:
-                    continue
-                if similarity is None:
-                    continue
-                if similarity >= self.config.appearance_change_similarity:
-                    return False
-                compared = True
+        # The remembered place first: an object still standing there answers at the first patch.
+        shifts = sorted({(du, dv) for du in (-reach_u, 0, reach_u) for dv in (-reach_v, 0, reach_v)},
+                        key=lambda shift: abs(shift[0]) + abs(shift[1]))
+        for du, dv in shifts:
+            patch = view.color_patch(points, (du, dv))
+            if patch is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
+                continue
+            try:
+                similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
+            except InvalidInputError:
+                continue
+            if similarity is None:
+                continue
+            if similarity >= self.config.appearance_change_similarity:
+                return False
+            compared = True
         return compared
 
     # ----------------------------------------------------------------- merge and split
