@@ -137,7 +137,8 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     if detection.mask is not None and detection.mask.shape == (height, width):
         # A full-image mask is the finer outline: where a jittered box cuts it (a sliver a few
         # pixels across), the mask's own extent decides which pixels are the object.
-        rows, cols = np.nonzero(np.any(detection.mask > 0, axis=1)), np.nonzero(np.any(detection.mask > 0, axis=0))
+        outline = detection.mask > 0
+        rows, cols = np.nonzero(np.any(outline, axis=1)), np.nonzero(np.any(outline, axis=0))
         if len(rows[0]) and len(cols[0]):
             bx0, bx1 = min(bx0, int(cols[0][0])), max(bx1, int(cols[0][-1]) + 1)
             by0, by1 = min(by0, int(rows[0][0])), max(by1, int(rows[0][-1]) + 1)
