@@ -148,6 +148,30 @@ def test_a_real_object_put_where_a_ghost_was_is_not_absorbed_by_it():
     assert cup[0].first_seen == 3.5
 
 
+def test_a_tentative_object_seen_again_on_a_later_visit_is_confirmed_not_made_anew():
+    """Seen once, then again when the robot comes back ten minutes later: the same mug,
+    confirmed with its first sighting (tentative age counts from the last sighting)."""
+    memory = SpatialMemory()
+    memory.integrate([mug(1.0, 1.0)], 0.0)
+    memory.integrate([], 400.0)  # frames elsewhere meanwhile
+    result = memory.integrate([mug(1.01, 1.0)], 600.0)
+    (change,) = result.changes
+    assert change.kind is ChangeKind.APPEARED and change.stamp == 0.0
+    (found,) = memory.query_objects(label="mug")
+    assert found[0].first_seen == 0.0 and memory.counters["tentative_dropped"] == 0
+
+
+def test_a_rival_hypothesis_is_not_confirmed_as_a_duplicate():
+    """One mug seen with several visits' localisation errors, 8-10 cm apart (more than a
+    confirming offset): the second sighting starts a rival tentative object; once the evidence
+    confirms the first, the rival is dropped, and it is not confirmed later as a second mug."""
+    memory = SpatialMemory()
+    for k, x in enumerate((1.0, 1.08, 1.0, 1.1, 1.1)):
+        memory.integrate([mug(x, 1.0)], 10.0 * k)
+    (found,) = memory.query_objects(label="mug")
+    assert 0.99 <= found[0].position[0] <= 1.1
+
+
 # ---------------------------------------------------------------- moves seen from the new place first
 def _look_at_the_office_desk(memory: SpatialMemory, stamp: float) -> None:
     """Two frames of the empty desk (a detector may miss a thing once, rarely twice)."""

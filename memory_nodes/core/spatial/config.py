@@ -79,7 +79,8 @@ class SpatialConfig:
         0.35, "largest centre offset, as a share of its size, of a detection confirming a tentative object; a "
         "farther one is another object", above=0)
     tentative_max_age_s: float = setting(
-        300.0, "tentative objects not confirmed within this time are dropped", "s", above=0)
+        86_400.0, "tentative objects not seen again within this time are dropped (in view, the frames confirm or "
+        "drop them much sooner)", "s", above=0)
     absent_log_odds: float = setting(-1.0, "existence log-odds at or below which an object is marked absent")
     occlusion_margin: float = setting(0.1, "depth in front of an object point that counts as occluding it", "m",
                                       low=0)

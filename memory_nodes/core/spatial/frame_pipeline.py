@@ -91,8 +91,10 @@ class FramePipeline:
         for obs_index, node in assignment.items():
             obs = observations[obs_index]
             if node.tentative and not self.confirms(node, obs):
-                # Another object where an unconfirmed one was (a ghost): the ghost must not absorb it.
-                self.drop_tentative(node)
+                # Too far from the unconfirmed one to confirm it: another object beside a ghost, or
+                # the same one seen with the localisation error of another visit. The ghost must not
+                # absorb it, so it starts a tentative object of its own; the next sightings confirm
+                # whichever of the two they agree with, and views of the other's place drop it.
                 continue
             changes += self.update(node, obs, stamp)
             ids[obs_index] = node.id
@@ -157,9 +159,28 @@ class FramePipeline:
         node.tentative = False
         self.state.tentative_ids.discard(node.id)
         self.state.counters["objects_confirmed"] += 1
+        self.drop_rival_hypotheses(node)
         self.link_possible_move(node)
         return [ChangeRecord(ChangeKind.APPEARED, node.id, node.label, node.first_seen, np.zeros(3),
                              node.position.copy(), f"confirmed by {node.observation_count} detections")]
+
+    def drop_rival_hypotheses(self, confirmed: ObjectNode) -> None:
+        """Unconfirmed namesakes within reach of a just-confirmed object: the detection that did
+        not confirm one of them started the other (a ghost beside a real object, or one object seen
+        with two visits' localisation errors). The evidence chose ``confirmed``; the rival would
+        otherwise be confirmed by a later sighting as a duplicate of it."""
+        state, noise = self.state, self.config.position_noise
+        reach = float(np.linalg.norm(confirmed.box.extent)) + noise
+        low, high = confirmed.bounds()
+        for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
+            other = state.objects[other_id]
+            if not other.tentative:
+                continue
+            other_low, other_high = other.bounds()
+            if (bool(np.all(other.position >= low - noise) and np.all(other.position <= high + noise))
+                    or bool(np.all(confirmed.position >= other_low - noise)
+                            and np.all(confirmed.position <= other_high + noise))):
+                self.drop_tentative(other)
 
     def link_possible_move(self, newcomer: ObjectNode) -> None:
         """A confirmed ``newcomer`` that appeared (was put where the camera had looked) and looks
@@ -194,10 +215,12 @@ class FramePipeline:
         self.state.counters["tentative_dropped"] += 1
 
     def expire_tentative(self, stamp: float) -> None:
-        for object_id in sorted(self.state.tentative_ids):
-            node = self.state.objects[object_id]
-            if stamp - node.first_seen > self.config.tentative_max_age_s:
-                self.drop_tentative(node)
+        """Drop the tentative objects not seen for ``tentative_max_age_s``. Age counts from the last
+        sighting: one seen again when the robot comes back an hour later is confirmed, not dropped
+        and made anew (views of its place drop a ghost long before that)."""
+        objects, max_age = self.state.objects, self.config.tentative_max_age_s
+        for object_id in sorted(i for i in self.state.tentative_ids if stamp - objects[i].last_seen > max_age):
+            self.drop_tentative(objects[object_id])
 
     # ----------------------------------------------------------------- association
     def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:

@@ -54,7 +54,8 @@ class SceneGraphState:
                     node.status = ObjectStatus.PRESENT
 
     def remove_object(self, object_id: str) -> None:
-        self.release_moves_to(object_id)
+        if object_id not in self.tentative_ids:  # only confirmed objects are anybody's new place
+            self.release_moves_to(object_id)
         self.objects.pop(object_id, None)
         self.tentative_ids.discard(object_id)
         self.index.remove(object_id)
