@@ -172,6 +172,23 @@ def test_a_rival_hypothesis_is_not_confirmed_as_a_duplicate():
     assert 0.99 <= found[0].position[0] <= 1.1
 
 
+def test_two_namesakes_side_by_side_in_one_frame_are_both_kept_and_the_graph_stays_whole():
+    """A tentative mug and a rival 8 cm beside it, then one frame that detects both: the frame
+    confirms them as two mugs. Dropping the rival while the frame still assigned detections to it
+    left an id in the index with no object behind it, and every later question failed."""
+    memory = SpatialMemory()
+    memory.integrate([mug(1.0, 1.0)], 0.0)
+    memory.integrate([mug(1.08, 1.0)], 10.0)
+    for k in range(3):
+        memory.integrate([mug(1.08, 1.0), mug(1.0, 1.0)], 20.0 + 10.0 * k)
+    state = memory._state
+    indexed = set().union(*(state.index.with_label(label) for label in state.index.labels()))
+    assert indexed == set(state.objects)
+    found = memory.query_objects(label="mug")
+    assert sorted(round(float(o.position[0]), 2) for o, _ in found) == [1.0, 1.08]
+    assert memory.where_is("mug")
+
+
 # ---------------------------------------------------------------- moves seen from the new place first
 def _look_at_the_office_desk(memory: SpatialMemory, stamp: float) -> None:
     """Two frames of the empty desk (a detector may miss a thing once, rarely twice)."""

@@ -70,6 +70,7 @@ class FramePipeline:
         self.state = state
         self.config = state.config
         self._view: CameraView | None = None  # the frame being integrated
+        self._confirmed: list[str] = []  # objects confirmed in the frame being integrated
 
     # ----------------------------------------------------------------- the pipeline
     def integrate(self, observations: list[Observation], stamp: float, view: CameraView | None,
@@ -125,6 +126,9 @@ class FramePipeline:
             matched.add(node.id)
         changes += self.merge_duplicates(matched, stamp)
         changes += self.split_inconsistent(matched, stamp)
+        dropped = self.drop_rivals_of_confirmed()
+        ids = [None if i in dropped else i for i in ids]
+        changes = [c for c in changes if c.object_id not in dropped]
         # An object found elsewhere in the frame that emptied its place moved; it did not vanish.
         moved = {c.object_id for c in changes if c.kind is ChangeKind.MOVED}
         changes = [c for c in changes if not (c.kind is ChangeKind.DISAPPEARED and c.object_id in moved)]
@@ -159,19 +163,32 @@ class FramePipeline:
         node.tentative = False
         self.state.tentative_ids.discard(node.id)
         self.state.counters["objects_confirmed"] += 1
-        self.drop_rival_hypotheses(node)
+        self._confirmed.append(node.id)
         self.link_possible_move(node)
         return [ChangeRecord(ChangeKind.APPEARED, node.id, node.label, node.first_seen, np.zeros(3),
                              node.position.copy(), f"confirmed by {node.observation_count} detections")]
 
-    def drop_rival_hypotheses(self, confirmed: ObjectNode) -> None:
+    def drop_rivals_of_confirmed(self) -> set[str]:
+        """Drop the rivals of the objects this frame confirmed, once all its observations are
+        assigned (a rival dropped earlier could still be assigned a detection of this frame and be
+        updated after it left the graph). Returns the dropped ids."""
+        confirmed, self._confirmed = self._confirmed, []
+        dropped: set[str] = set()
+        for object_id in confirmed:
+            node = self.state.objects.get(object_id)
+            if node is not None and not node.tentative:
+                dropped |= self.drop_rival_hypotheses(node)
+        return dropped
+
+    def drop_rival_hypotheses(self, confirmed: ObjectNode) -> set[str]:
         """Unconfirmed namesakes within reach of a just-confirmed object: the detection that did
         not confirm one of them started the other (a ghost beside a real object, or one object seen
         with two visits' localisation errors). The evidence chose ``confirmed``; the rival would
-        otherwise be confirmed by a later sighting as a duplicate of it."""
+        otherwise be confirmed by a later sighting as a duplicate of it. Returns the dropped ids."""
         state, noise = self.state, self.config.position_noise
         reach = float(np.linalg.norm(confirmed.box.extent)) + noise
         low, high = confirmed.bounds()
+        dropped: set[str] = set()
         for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
             other = state.objects[other_id]
             if not other.tentative:
@@ -181,6 +198,8 @@ class FramePipeline:
                     or bool(np.all(confirmed.position >= other_low - noise)
                             and np.all(confirmed.position <= other_high + noise))):
                 self.drop_tentative(other)
+                dropped.add(other_id)
+        return dropped
 
     def link_possible_move(self, newcomer: ObjectNode) -> None:
         """A confirmed ``newcomer`` that appeared (was put where the camera had looked) and looks
