@@ -237,9 +237,13 @@ class FramePipeline:
         """Drop the tentative objects not seen for ``tentative_max_age_s``. Age counts from the last
         sighting: one seen again when the robot comes back an hour later is confirmed, not dropped
         and made anew (views of its place drop a ghost long before that)."""
-        objects, max_age = self.state.objects, self.config.tentative_max_age_s
-        for object_id in sorted(i for i in self.state.tentative_ids if stamp - objects[i].last_seen > max_age):
-            self.drop_tentative(objects[object_id])
+        state, max_age = self.state, self.config.tentative_max_age_s
+        if stamp <= state.tentative_expiry_due:
+            return
+        for object_id in sorted(i for i in state.tentative_ids if stamp - state.objects[i].last_seen > max_age):
+            self.drop_tentative(state.objects[object_id])
+        state.tentative_expiry_due = min((state.objects[i].last_seen + max_age for i in state.tentative_ids),
+                                         default=math.inf)
 
     # ----------------------------------------------------------------- association
     def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:

@@ -62,10 +62,9 @@ class ObjectIndex:
             return found
         low = self._cell(np.asarray(position) - radius)
         high = self._cell(np.asarray(position) + radius)
-        for i in range(low[0], high[0] + 1):
-            for j in range(low[1], high[1] + 1):
-                found |= self._cells.get((i, j), set())
-        return found
+        cells = self._cells
+        return found.union(*[cells[key] for i in range(low[0], high[0] + 1) for j in range(low[1], high[1] + 1)
+                             if (key := (i, j)) in cells])
 
     def with_label(self, label: str) -> set[str]:
         return self._by_label.get(label, set())

@@ -11,7 +11,7 @@ import networkx as nx
 import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
-from memory_nodes.core.spatial.qualifiers import parse_query, qualifier_factor, qualifier_scores, room_names
+from memory_nodes.core.spatial.qualifiers import ParsedQuery, parse_query, qualifier_factor, qualifier_scores, room_names
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import ObjectNode, ObjectStatus, RelationKind
 from memory_nodes.core.text_embedding import TextEncoder, label_similarity
@@ -37,10 +37,15 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
     config = state.config
     places = state.places.region(place_id) if place_id else None
     label = label.strip().lower()
+    parsed: ParsedQuery | None = parse_query(text, room_names(state)) if text else None
+    label_match = matching_labels(state, encoder, parsed.head) if parsed else {}
     if label:
         pool = [state.objects[i] for i in sorted(state.index.with_label(label))]
     elif center is not None and radius > 0:
         pool = [state.objects[i] for i in sorted(state.index.near(center, radius))]
+    elif parsed is not None and config.min_label_match > 0:  # only labels close enough to the text answer (``keep``)
+        wanted = [known for known, match in label_match.items() if match >= config.min_label_match]
+        pool = [state.objects[i] for i in sorted(set().union(*(state.index.with_label(k) for k in wanted)))]
     else:
         pool = list(state.objects.values())
     candidates = [
@@ -54,9 +59,7 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
     if not candidates:
         return []
     scores = np.array([o.confidence for o in candidates])
-    if text:
-        parsed = parse_query(text, room_names(state))
-        label_match = matching_labels(state, encoder, parsed.head)
+    if parsed is not None:
         similarity = np.array([label_match.get(o.label, 0.0) for o in candidates])
         scores = scores * similarity
         keep = similarity >= config.min_label_match

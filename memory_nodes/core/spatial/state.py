@@ -3,6 +3,7 @@ the graph of ids and edges, the object nodes with their index, the place layer, 
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import networkx as nx
@@ -23,6 +24,8 @@ class SceneGraphState:
         self.graph = nx.MultiDiGraph()
         self.objects: dict[str, ObjectNode] = {}
         self.tentative_ids: set[str] = set()  # objects not yet confirmed (see ObjectNode.tentative)
+        # No tentative object can be too old before this stamp (a lower bound: sightings only delay it).
+        self.tentative_expiry_due = math.inf
         self.index = ObjectIndex(config.index_cell_size)
         self.places = PlaceLayer(config, self.graph, configured_rooms)
         self.observed = ObservedSpace(config.observed_cell_size, config.observed_range)
@@ -41,6 +44,8 @@ class SceneGraphState:
         self.objects[node.id] = node
         if node.tentative:
             self.tentative_ids.add(node.id)
+            self.tentative_expiry_due = min(self.tentative_expiry_due,
+                                            node.last_seen + self.config.tentative_max_age_s)
         self.index.update(node)
         self.graph.add_node(node.id, layer=GraphLayer.OBJECT.value)
 
