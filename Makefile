@@ -75,8 +75,14 @@ test: install
 		python $(CURDIR)/tools/junit_summary.py $(WS)/build/memory_nodes/test_results || exit 1; exit $$rc
 
 # Speed, scale and recovery figures (not part of the tests): prints a table, writes BENCHMARKS.md.
-bench: install
+# The peer that bench_peer compares against is installed here only, not by the package.
+bench: install $(VENV)/.bench-installed
 	@$(ROS_ENV) && cd $(WS) && python $(CURDIR)/benchmarks/run_all.py
+
+$(VENV)/.bench-installed: benchmarks/requirements.txt $(VENV)/.installed
+	@$(VENV)/bin/pip install -q --disable-pip-version-check -r benchmarks/requirements.txt > $(VENV)/pip-bench.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(VENV)/pip-bench.log; exit 1; }
+	@touch $@
 
 # Generated households (SEEDS per level: easy, medium, hard) and the shipped scenarios through the real
 # nodes; writes EVALUATION.md, docs/evaluation/*.png and the README's summary table (not part of the

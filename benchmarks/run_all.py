@@ -21,7 +21,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_core", "bench_services", "bench_recovery", "bench_fleet")
+BENCHMARKS = ("bench_core", "bench_services", "bench_recovery", "bench_fleet", "bench_peer")
 
 
 _TARGET = re.compile(r"(<=|>=|<|>)\s*([\d.,]+)\s*(k|M)?x?(?![\w])")  # "<= 25 ms", ">= 100k", "<= 3x"
