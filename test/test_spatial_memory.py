@@ -304,6 +304,20 @@ def test_capacity_evicts_the_weakest_and_keeps_a_summary():
     assert {o.label for o in memory.objects()} == {f"thing{k}" for k in range(3, 8)}  # the oldest went first
 
 
+def test_capacity_drops_unconfirmed_hypotheses_first_and_without_trace():
+    """Five confirmed objects and three one-off detections with room for six: the hypotheses go,
+    however recent, and the summary of what was forgotten does not name them."""
+    memory = SpatialMemory(SpatialConfig(capacity=6))
+    for k in range(5):
+        for repeat in range(3):
+            memory.integrate([obs(f"thing{k}", 3.0 * k, 0)], float(k) + 0.1 * repeat)
+    for k in range(3):
+        memory.integrate([obs(f"ghost{k}", 3.0 * k, 9.0)], 10.0 + k)  # one detection: not yet an object
+    assert {o.label for o in memory.objects()} == {f"thing{k}" for k in range(5)}
+    assert sum(memory.evicted_summary.values()) == 0
+    assert len(memory.objects(include_tentative=True)) <= 6
+
+
 def test_bad_observations_are_rejected_without_touching_memory(memory):
     memory.integrate([obs("mug", 1, 1)], 0.0)
     with pytest.raises(InvalidInputError):

@@ -787,7 +787,14 @@ class FramePipeline:
         if excess <= 0:
             return
         now = state.latest_stamp
-        for node in heapq.nsmallest(excess, state.objects.values(), key=lambda o: o.retention.value(now) * o.confidence):
+        # Unconfirmed hypotheses go first and without trace (they were never objects); then the
+        # weakest confirmed ones, counted in the summary of what was forgotten.
+        weakest = heapq.nsmallest(excess, state.objects.values(),
+                                  key=lambda o: (not o.tentative, o.retention.value(now) * o.confidence))
+        for node in weakest:
+            if node.tentative:
+                self.drop_tentative(node)
+                continue
             state.evicted_summary[node.label] += 1
             state.remove_object(node.id)
             state.counters["objects_evicted"] += 1
