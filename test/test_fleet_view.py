@@ -194,6 +194,13 @@ def test_the_fleet_knows_which_robot_saw_each_object_last(two_robots, fleet):
 
 def test_a_planner_event_one_robot_reported_is_in_the_fleets_episodes(fleet):
     client, _, _ = fleet
-    episodes, _ = client.recall_episodes(text="inspect kitchen", limit=10)
+    # Each memory ships its own journal: the episodic rows may reach the server after the last
+    # frame the fixture waited for, and the fleet applies them at a later poll.
+    deadline = time.monotonic() + 30.0
+    while True:
+        episodes, _ = client.recall_episodes(text="inspect kitchen", limit=10)
+        if any("(robot robot1)" in e.summary for e in episodes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert any("(robot robot1)" in e.summary and "inspect" in e.summary for e in episodes), \
         [e.summary for e in episodes]
