@@ -63,6 +63,14 @@ _SURFACE_SAMPLES = 24  # object points tested against the depth for negative evi
 _MIN_SURFACE_POINTS = 8  # below this, the box's inner points are tested instead
 
 
+def either_centre_inside(centre_a: np.ndarray, bounds_a: tuple[np.ndarray, np.ndarray], centre_b: np.ndarray,
+                         bounds_b: tuple[np.ndarray, np.ndarray], margin: float) -> bool:
+    """Either centre lies inside the other's axis-aligned bounds grown by ``margin``."""
+    (low_a, high_a), (low_b, high_b) = bounds_a, bounds_b
+    return (bool(np.all(centre_b >= low_a - margin) and np.all(centre_b <= high_a + margin))
+            or bool(np.all(centre_a >= low_b - margin) and np.all(centre_a <= high_b + margin)))
+
+
 class FramePipeline:
     """Fuses frames into ``state`` (see the module's steps)."""
 
@@ -187,16 +195,13 @@ class FramePipeline:
         otherwise be confirmed by a later sighting as a duplicate of it. Returns the dropped ids."""
         state, noise = self.state, self.config.position_noise
         reach = float(np.linalg.norm(confirmed.box.extent)) + noise
-        low, high = confirmed.bounds()
+        bounds = confirmed.bounds()
         dropped: set[str] = set()
         for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
             other = state.objects[other_id]
             if not other.tentative:
                 continue
-            other_low, other_high = other.bounds()
-            if (bool(np.all(other.position >= low - noise) and np.all(other.position <= high + noise))
-                    or bool(np.all(confirmed.position >= other_low - noise)
-                            and np.all(confirmed.position <= other_high + noise))):
+            if either_centre_inside(confirmed.position, bounds, other.position, other.bounds(), noise):
                 self.drop_tentative(other)
                 dropped.add(other_id)
         return dropped
@@ -268,12 +273,8 @@ class FramePipeline:
         object). A look-alike standing beside it, clear of its box, is another object (twins)."""
         if iou > 0.0:
             return True
-        noise = self.config.position_noise
-        low, high = node.bounds()
-        if bool(np.all(obs.pose.position >= low - noise) and np.all(obs.pose.position <= high + noise)):
-            return True
-        obs_low, obs_high = obs_bounds
-        return bool(np.all(node.position >= obs_low - noise) and np.all(node.position <= obs_high + noise))
+        return either_centre_inside(node.position, node.bounds(), obs.pose.position, obs_bounds,
+                                    self.config.position_noise)
 
     def still_there(self, node: ObjectNode) -> bool:
         """This frame shows ``node`` at its place: its place is in view, unoccluded, the depth does

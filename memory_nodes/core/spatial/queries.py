@@ -38,7 +38,7 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
     places = state.places.region(place_id) if place_id else None
     label = label.strip().lower()
     parsed: ParsedQuery | None = parse_query(text, room_names(state)) if text else None
-    label_match = matching_labels(state, encoder, parsed.head) if parsed else {}
+    label_match = matching_labels(state, encoder, parsed.head) if parsed is not None else {}
     if label:
         pool = [state.objects[i] for i in sorted(state.index.with_label(label))]
     elif center is not None and radius > 0:
