@@ -266,6 +266,30 @@ def test_relations_on_next_to_near(memory):
     assert (ids["lamp"], "near", ids["chair"]) not in relations
 
 
+def test_relations_follow_a_moved_object_and_keep_the_ones_that_still_hold(memory):
+    """Only the moved mug is updated: its edge to the table it left goes (though the table was not
+    seen again), its edge to the shelf it was put on comes, and an edge between two objects seen
+    again stays, with the confidence of the later frame."""
+    table, shelf = obs("table", 1, 1, 0.375, BLUE, (1.2, 0.8, 0.75)), obs("shelf", 1.9, 1.1, 0.3, GREEN, (0.4, 0.4, 0.6))
+    chair = obs("chair", 1.0, 1.55, 0.45, GREEN, (0.4, 0.3, 0.9))
+    memory.integrate([table, shelf, obs("mug", 1.2, 1.1, 0.81), chair], 0.0)
+    ids = {o.label: o.id for o in memory.objects()}
+    relations = {(s, p, o): c for s, p, o, c in memory.relations()}
+    assert (ids["mug"], "on", ids["table"]) in relations and (ids["chair"], "next_to", ids["table"]) in relations
+    first_confidence = relations[(ids["chair"], "next_to", ids["table"])]
+
+    moved = memory.integrate([obs("mug", 1.75, 1.1, 0.66), shelf], 1.0)  # off the table, onto the shelf
+    assert moved.object_ids[0] == ids["mug"] and [c.kind for c in moved.changes] == ["moved"]
+    relations = {(s, p, o): c for s, p, o, c in memory.relations()}
+    assert (ids["mug"], "on", ids["shelf"]) in relations and (ids["mug"], "on", ids["table"]) not in relations
+
+    memory.integrate([table, chair], 2.0)
+    relations = {(s, p, o): c for s, p, o, c in memory.relations()}
+    assert relations[(ids["chair"], "next_to", ids["table"])] == min(memory.get(ids["chair"]).confidence,
+                                                                      memory.get(ids["table"]).confidence)
+    assert relations[(ids["chair"], "next_to", ids["table"])] > first_confidence  # both seen twice now
+
+
 def test_in_relation_holds_when_only_one_side_is_seen_again_and_goes_with_the_object(memory):
     memory.integrate([obs("cabinet", 1, 1, 0.5, BLUE, (0.6, 0.5, 1.0)),
                       obs("toy", 1.05, 1.0, 0.4, RED, (0.15, 0.15, 0.15))], 0.0)

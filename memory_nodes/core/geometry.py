@@ -18,7 +18,7 @@ IDENTITY_QUATERNION = np.array([0.0, 0.0, 0.0, 1.0])
 
 
 def _finite(name: str, values: np.ndarray) -> np.ndarray:
-    if not np.all(np.isfinite(values)):
+    if not np.isfinite(values).all():
         raise InvalidInputError(f"{name} contains NaN or infinity: {values.tolist()}")
     return values
 
@@ -33,7 +33,7 @@ class Pose:
     def __post_init__(self) -> None:
         position = _finite("position", np.asarray(self.position, dtype=np.float64).reshape(3))
         orientation = _finite("orientation", np.asarray(self.orientation, dtype=np.float64).reshape(4))
-        norm = float(np.linalg.norm(orientation))
+        norm = math.sqrt(float(orientation.dot(orientation)))
         if norm < 1e-6:
             raise InvalidInputError("orientation quaternion has zero length")
         object.__setattr__(self, "position", position)
@@ -118,7 +118,7 @@ class OrientedBox:
 
     def __post_init__(self) -> None:
         extent = _finite("extent", np.asarray(self.extent, dtype=np.float64).reshape(3))
-        if np.any(extent < 0):
+        if (extent < 0).any():
             raise InvalidInputError(f"extent must be non-negative, got {extent.tolist()}")
         object.__setattr__(self, "extent", extent)
 
@@ -133,8 +133,17 @@ class OrientedBox:
 
     def axis_aligned_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min (3,), max (3,)) of the axis-aligned box enclosing this box, parent frame."""
-        corners = self.corners()
-        return corners.min(axis=0), corners.max(axis=0)
+        return aabb_of(self.pose, self.extent)
+
+
+def aabb_of(pose: Pose, extent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(min (3,), max (3,)) of the axis-aligned box enclosing the box of full side lengths
+    ``extent`` (3,) at ``pose``: the centre -/+ the half extent through the absolute rotation (the
+    farthest corner on each axis)."""
+    half = np.asarray(extent, dtype=np.float64) / 2.0
+    if pose.orientation[3] != 1.0:  # not the identity
+        half = np.abs(pose.rotation()) @ half
+    return pose.position - half, pose.position + half
 
 
 def gravity_aligned_box(points: np.ndarray, trim_fraction: float = 0.02) -> OrientedBox:
@@ -187,10 +196,13 @@ def aabb_containment(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, ma
 
 def aabb_iou(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.ndarray) -> float:
     """Intersection over union of two axis-aligned boxes given by their (3,) corners."""
-    overlap = np.clip(np.minimum(max_a, max_b) - np.maximum(min_a, min_b), 0.0, None)
-    intersection = float(np.prod(overlap))
-    volume_a = float(np.prod(np.clip(max_a - min_a, 0.0, None)))
-    volume_b = float(np.prod(np.clip(max_b - min_b, 0.0, None)))
+    # On floats, not arrays: numpy's per-call overhead is most of the cost for three numbers.
+    (ax0, ay0, az0), (ax1, ay1, az1) = min_a.tolist(), max_a.tolist()
+    (bx0, by0, bz0), (bx1, by1, bz1) = min_b.tolist(), max_b.tolist()
+    intersection = (max(min(ax1, bx1) - max(ax0, bx0), 0.0) * max(min(ay1, by1) - max(ay0, by0), 0.0)
+                    * max(min(az1, bz1) - max(az0, bz0), 0.0))
+    volume_a = max(ax1 - ax0, 0.0) * max(ay1 - ay0, 0.0) * max(az1 - az0, 0.0)
+    volume_b = max(bx1 - bx0, 0.0) * max(by1 - by0, 0.0) * max(bz1 - bz0, 0.0)
     union = volume_a + volume_b - intersection
     return intersection / union if union > 1e-12 else 0.0
 

@@ -22,6 +22,7 @@ from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import UNKNOWN_LABEL, Observation
 
 _LANDMARK_MAX_SIZE_M = 1.0  # a larger object's centre moves with the part of it in view
+_FEW_NAMESAKES = 64  # up to this many objects of a label, testing each is cheaper than a grid look-up
 
 
 def frame_offset(state: SceneGraphState, observations: list[Observation]) -> np.ndarray | None:
@@ -34,12 +35,15 @@ def frame_offset(state: SceneGraphState, observations: list[Observation]) -> np.
     reach = c.alignment_max_offset + c.position_noise
     displacements = []
     for obs in observations:
-        if obs.label == UNKNOWN_LABEL or obs.partial or float(np.linalg.norm(obs.extent)) > _LANDMARK_MAX_SIZE_M:
+        if obs.label == UNKNOWN_LABEL or obs.partial or obs.size > _LANDMARK_MAX_SIZE_M:
             continue
-        nearby = [state.objects[i] for i in state.index.near(obs.pose.position, reach)]
-        namesakes = [node for node in nearby
-                     if node.present and not node.tentative and node.label == obs.label
-                     and float(np.linalg.norm(node.position[:2] - obs.pose.position[:2])) <= reach]
+        candidates = state.index.with_label(obs.label)
+        if len(candidates) > _FEW_NAMESAKES:
+            candidates = candidates & state.index.near(obs.pose.position, reach)
+        ids = list(candidates)
+        offsets = state.index.boxes(ids).centres[:, :2] - obs.pose.position[:2]
+        within = np.flatnonzero(np.sqrt((offsets * offsets).sum(axis=1)) <= reach).tolist()
+        namesakes = [node for node in (state.objects[ids[k]] for k in within) if node.present and not node.tentative]
         if len(namesakes) != 1:
             continue  # none, or twins: which one it is, is what alignment should settle, not assume
         shift = namesakes[0].position - obs.pose.position
@@ -47,7 +51,9 @@ def frame_offset(state: SceneGraphState, observations: list[Observation]) -> np.
     if len(displacements) < c.alignment_min_matches:
         return None
     shifts = np.array(displacements)
-    centre = np.median(shifts, axis=0)
+    # The per-axis median (as np.median, whose overhead is most of the cost for a few rows).
+    ordered, middle = np.sort(shifts, axis=0), len(shifts) // 2
+    centre = ordered[middle] if len(shifts) % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
     inliers = np.linalg.norm(shifts - centre, axis=1) <= 0.5 * c.position_noise
     if int(inliers.sum()) < c.alignment_min_matches or 2 * int(inliers.sum()) <= len(shifts):
         return None

@@ -145,7 +145,7 @@ class FramePipeline:
         if view is not None:
             state.observed.observe(view, stamp)  # after creation: this frame's look does not make its objects appear
         viewpoint = state.places.last_place_id if robot_position is not None else ""
-        for object_id in touched:
+        for object_id in sorted(touched):  # in a fixed order: the first may found a place the next joins
             state.places.attach(state.objects[object_id], viewpoint)
         update_relations(state, touched)
         self.enforce_capacity()
@@ -159,7 +159,7 @@ class FramePipeline:
         of its size (at least ``position_noise`` and two voxels). Labels may differ: detectors
         confuse similar classes, and the label histogram settles it."""
         c = self.config
-        size = max(float(np.linalg.norm(node.box.extent)), float(np.linalg.norm(obs.extent)))
+        size = max(node.size, obs.size)
         reach = max(2.0 * c.voxel_size, c.position_noise, c.tentative_consistency * size)
         return float(np.linalg.norm(obs.pose.position - node.position)) <= reach
 
@@ -194,7 +194,7 @@ class FramePipeline:
         with two visits' localisation errors). The evidence chose ``confirmed``; the rival would
         otherwise be confirmed by a later sighting as a duplicate of it. Returns the dropped ids."""
         state, noise = self.state, self.config.position_noise
-        reach = float(np.linalg.norm(confirmed.box.extent)) + noise
+        reach = confirmed.size + noise
         bounds = confirmed.bounds()
         dropped: set[str] = set()
         for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
@@ -254,7 +254,8 @@ class FramePipeline:
     def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` is centred within ``move_threshold`` of where ``node`` was last seen: an absent
         object seen there again came back into view (it was occluded or missed), it is not new."""
-        return float(np.linalg.norm(obs.pose.position - node.position)) <= self.config.move_threshold
+        offset = obs.pose.position - node.position
+        return math.sqrt(float(offset.dot(offset))) <= self.config.move_threshold
 
     def is_move(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and
@@ -263,8 +264,8 @@ class FramePipeline:
         if obs.partial or self.at_its_place(obs, node):
             return False
         low, high = node.bounds()
-        obs_low, obs_high = obs.box().axis_aligned_bounds()
-        return not bool(np.all(obs_high >= low) and np.all(obs_low <= high))
+        obs_low, obs_high = obs.bounds()
+        return not bool((obs_high >= low).all() and (obs_low <= high).all())
 
     def within_reach(self, obs: Observation, obs_bounds: tuple[np.ndarray, np.ndarray], node: ObjectNode,
                      iou: float) -> bool:
@@ -331,7 +332,7 @@ class FramePipeline:
             return None
         # Nearness counts on the scale of the re-observation error (or of a large object's size),
         # so that of two look-alikes side by side the nearer one wins the assignment.
-        spread = max(c.position_noise, 0.25 * float(np.linalg.norm(node.box.extent)))
+        spread = max(c.position_noise, 0.25 * node.size)
         geometry = 0.5 * iou + 0.5 * math.exp(-0.5 * (distance / spread) ** 2)
         label = node.label_counts.get(obs.label, 0) / max(1, sum(node.label_counts.values()))
         look = 0.5 if appearance is None else max(0.0, appearance)
@@ -341,30 +342,36 @@ class FramePipeline:
         """Observation index -> present object: the assignment maximising the summed score
         (Hungarian) among pairs inside the gate and above ``min_association_score``."""
         state, c = self.state, self.config
+        scores: list[dict[str, float]] = [{} for _ in observations]
         if not observations:
             return {}
-        candidates: list[set[str]] = []
-        for obs in observations:
-            reach = max(c.association_distance, float(np.linalg.norm(obs.extent)) + c.association_reach)
-            candidates.append({i for i in state.index.near(obs.pose.position, reach)
-                               if not state.objects[i].gone or self.at_its_place(obs, state.objects[i])})
-        ids = sorted(set().union(*candidates))
+        obs_sizes = np.array([obs.size for obs in observations])
+        # No gate below reaches beyond half the larger of the two sizes (or the base distance).
+        gate_bounds = np.maximum(c.association_distance, 0.5 * np.maximum(obs_sizes, state.index.largest_size))
+        reaches = np.minimum(np.maximum(c.association_distance, obs_sizes + c.association_reach), gate_bounds)
+        near_ids = sorted(set().union(*(state.index.near(obs.pose.position, reach)
+                                        for obs, reach in zip(observations, reaches.tolist()))))
+        if not near_ids:
+            return {}
+        boxes = state.index.boxes(near_ids)
+        offsets = boxes.centres[None, :, :] - np.array([obs.pose.position for obs in observations])[:, None, :]
+        distances = np.sqrt((offsets * offsets).sum(axis=2))
+        gates = np.maximum(c.association_distance, 0.5 * np.maximum(obs_sizes[:, None], boxes.sizes[None, :]))
+        for i, k in zip(*(axis.tolist() for axis in np.nonzero(distances <= gates))):
+            obs, node, distance = observations[i], state.objects[near_ids[k]], float(distances[i, k])
+            if node.gone and distance > c.move_threshold:
+                continue  # absent, and not seen again at its place (``at_its_place``)
+            value = self.association_score(obs, obs.bounds(), node, distance)
+            if value is not None and value >= c.min_association_score:
+                scores[i][node.id] = value
+        ids = sorted(set().union(*scores))
         if not ids:
             return {}
         column = {object_id: j for j, object_id in enumerate(ids)}
         score = np.full((len(observations), len(ids)), _INFEASIBLE)
-        for i, obs in enumerate(observations):
-            nodes = [state.objects[object_id] for object_id in sorted(candidates[i])]
-            if not nodes:
-                continue
-            distances = np.linalg.norm(np.array([node.position for node in nodes]) - obs.pose.position, axis=1)
-            sizes = np.maximum(np.linalg.norm(obs.extent), np.linalg.norm([node.box.extent for node in nodes], axis=1))
-            gates = np.maximum(c.association_distance, 0.5 * sizes)
-            obs_bounds = obs.box().axis_aligned_bounds()
-            for k in np.flatnonzero(distances <= gates):
-                value = self.association_score(obs, obs_bounds, nodes[k], float(distances[k]))
-                if value is not None and value >= c.min_association_score:
-                    score[i, column[nodes[k].id]] = value
+        for i, row in enumerate(scores):
+            for object_id, value in row.items():
+                score[i, column[object_id]] = value
         rows, cols = linear_sum_assignment(-score)
         return {int(i): state.objects[ids[j]] for i, j in zip(rows, cols) if score[i, j] > _INFEASIBLE}
 
@@ -372,7 +379,7 @@ class FramePipeline:
         """The object matched in this frame whose box holds most of ``obs``'s box, when one holds at
         least ``fragment_containment`` of it: a segmentation that split one object in two this
         frame, not a second object (same label, or either unlabelled)."""
-        low, high = obs.box().axis_aligned_bounds()
+        low, high = obs.bounds()
         best, best_fraction = None, self.config.fragment_containment
         for node in matched.values():
             if node.label != obs.label and UNKNOWN_LABEL not in (node.label, obs.label):
@@ -648,7 +655,9 @@ class FramePipeline:
                 continue
             namesakes = state.index.with_label(node.label)
             if not node.gone:  # overlapping twins are neighbours; absent twins may be anywhere
-                reach = float(np.linalg.norm(node.box.extent)) + c.merge_reach
+                # Overlapping boxes have their centres within half the sum of their sizes.
+                size = node.size
+                reach = min(size + c.merge_reach, 0.5 * (size + state.index.largest_size))
                 nearby = state.index.near(node.position, reach) & namesakes
                 absent = {i for i in namesakes if state.objects[i].gone}
                 namesakes = nearby | absent
@@ -740,7 +749,7 @@ class FramePipeline:
         state, c = self.state, self.config
         changes: list[ChangeRecord] = []
         window = c.split_window
-        for object_id in list(touched):
+        for object_id in sorted(touched):
             node = state.objects.get(object_id)
             if node is None or len(node.recent) < window:
                 continue

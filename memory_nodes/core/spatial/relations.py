@@ -6,14 +6,14 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 
-from memory_nodes.core.geometry import aabb_containment
 from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import RELATION_KINDS, SUPPORT_KINDS, ObjectNode, RelationKind
 
 _RELATION_KEYS = frozenset(kind.value for kind in RelationKind)
 # Neighbours are looked up by their centre: this margin covers half the size of any neighbour the
-# exact distance test below could still accept (objects up to 4 m across), m.
+# exact distance test below could still accept (objects up to 4 m across, or the largest indexed
+# object when all are smaller), m.
 _NEIGHBOUR_MARGIN = 2.0
 
 
@@ -22,66 +22,92 @@ def relation_kinds(min_a: np.ndarray, max_a: np.ndarray, centre_a: np.ndarray, m
     """The strongest geometric relation of each box a to its box b, as an index into
     RELATION_KINDS or -1 for none. Boxes are axis-aligned ((..., 3) min and max corners, ``map``)
     with their centres; leading axes broadcast, so one object is tested against many at once."""
-    inside_footprint = np.all((min_b[..., :2] <= centre_a[..., :2]) & (centre_a[..., :2] <= max_b[..., :2]), axis=-1)
+    inside_footprint = ((min_b[..., :2] <= centre_a[..., :2]) & (centre_a[..., :2] <= max_b[..., :2])).all(axis=-1)
     on = inside_footprint & (np.abs(min_a[..., 2] - max_b[..., 2]) <= config.on_tolerance)
-    volume_a = np.prod(np.clip(max_a - min_a, 0.0, None), axis=-1)
-    volume_b = np.prod(np.clip(max_b - min_b, 0.0, None), axis=-1)
-    inside = (aabb_containment(min_a, max_a, min_b, max_b) >= config.in_fraction) & (volume_a < volume_b)
-    gap = np.clip(np.maximum(min_a, min_b) - np.minimum(max_a, max_b), 0.0, None)
+    span = np.minimum(max_a, max_b) - np.maximum(min_a, min_b)  # the overlap per axis, negative: the gap
+    overlap = np.maximum(span, 0.0).prod(axis=-1)
+    volume_a = np.maximum(max_a - min_a, 0.0).prod(axis=-1)
+    volume_b = np.maximum(max_b - min_b, 0.0).prod(axis=-1)
+    # The share of a's volume inside b (as ``aabb_containment``), 0 for a flat a.
+    contained = np.divide(overlap, volume_a, out=np.zeros(np.shape(overlap)), where=volume_a > 1e-12)
+    inside = (contained >= config.in_fraction) & (volume_a < volume_b)
+    gap = np.maximum(-span, 0.0)
     next_to = (np.hypot(gap[..., 0], gap[..., 1]) <= config.next_to_distance) & (gap[..., 2] <= config.on_tolerance)
-    near = np.linalg.norm(centre_a - centre_b, axis=-1) <= config.near_distance
-    kinds: np.ndarray = np.select([on, inside, next_to, near], [0, 1, 2, 3], default=-1)
+    offset = centre_a - centre_b
+    near = np.sqrt((offset * offset).sum(axis=-1)) <= config.near_distance
+    # Weakest first, so that a stronger relation that also holds overwrites it.
+    kinds = np.full(np.shape(near), -1)
+    for index, holds in ((3, near), (2, next_to), (1, inside), (0, on)):
+        kinds[holds] = index
     return kinds
+
+
+def relation_edges(graph: nx.MultiDiGraph, object_id: str) -> dict[tuple[str, str, str], dict[str, float]]:
+    """(subject, object, relation) -> attributes of every relation edge to or from ``object_id``."""
+    edges = {(object_id, other, key): data for other, keyed in graph.succ[object_id].items()
+             for key, data in keyed.items() if key in _RELATION_KEYS}
+    edges.update({(other, object_id, key): data for other, keyed in graph.pred[object_id].items()
+                  for key, data in keyed.items() if key in _RELATION_KEYS})
+    return edges
 
 
 def drop_relations(graph: nx.MultiDiGraph, object_id: str) -> None:
     """Remove every relation edge to or from ``object_id`` (its place edge stays)."""
-    edges = list(graph.out_edges(object_id, keys=True)) + list(graph.in_edges(object_id, keys=True))
-    for u, v, key in edges:
-        if key in _RELATION_KEYS:
-            graph.remove_edge(u, v, key=key)
+    for u, v, key in list(relation_edges(graph, object_id)):
+        graph.remove_edge(u, v, key=key)
 
 
 def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
     """Recompute the relations of ``object_ids`` with every present neighbour, each pair once,
-    all pairs in both directions in one vectorised test."""
-    config = state.config
+    all pairs in both directions in one vectorised test. Edges that still hold stay (with the new
+    confidence); only those that changed are removed or added."""
+    config, graph = state.config, state.graph
     updated = sorted(object_id for object_id in object_ids if object_id in state.objects)
+    stale: dict[tuple[str, str, str], dict[str, float]] = {}
     for object_id in updated:
-        drop_relations(state.graph, object_id)
-    done: set[str] = set()  # a pair of two updated objects is handled from its first side
+        stale.update(relation_edges(graph, object_id))
+    heads = [node for node in map(state.objects.__getitem__, updated) if node.counted]
     pairs: list[tuple[ObjectNode, ObjectNode]] = []
-    for object_id in updated:
-        node = state.objects[object_id]
-        if not node.counted:
-            continue
-        done.add(object_id)
-        size = float(np.linalg.norm(node.box.extent))
-        reach = config.near_distance + size + _NEIGHBOUR_MARGIN
-        others = [state.objects[other_id] for other_id in sorted(state.index.near(node.position, reach))
-                  if other_id not in done and state.objects[other_id].counted]
-        if not others:
-            continue
+    if heads:
+        sizes = np.array([node.size for node in heads])
+        reaches = config.near_distance + sizes + np.minimum(_NEIGHBOUR_MARGIN, 0.5 * (state.index.largest_size - sizes))
+        near_ids = sorted(set().union(*(state.index.near(node.position, reach)
+                                        for node, reach in zip(heads, reaches.tolist()))))
+        boxes = state.index.boxes(near_ids)
         # Beyond this, no relation can hold: "near" needs the centres, the others the boxes, close.
-        limit = config.near_distance + 0.5 * (size + np.linalg.norm([other.box.extent for other in others], axis=1))
-        offsets = np.array([other.position for other in others]) - node.position
-        pairs += [(node, others[k]) for k in np.flatnonzero((offsets * offsets).sum(axis=1) <= limit * limit)]
-    if not pairs:
-        return
-    mins, maxs = (np.array(corners) for corners in zip(*(node.bounds() for pair in pairs for node in pair)))
-    centres = np.array([node.position for pair in pairs for node in pair])
-    # Rows 2k and 2k + 1 are the two objects of pair k; test a to b and b to a together.
-    order = np.arange(len(centres)).reshape(-1, 2)
-    first, second = np.concatenate([order[:, 0], order[:, 1]]), np.concatenate([order[:, 1], order[:, 0]])
-    kinds = relation_kinds(mins[first], maxs[first], centres[first], mins[second], maxs[second], centres[second],
-                           config).reshape(2, -1).T.tolist()
-    for (node, other), (ahead, back) in zip(pairs, kinds):
-        if ahead in SUPPORT_KINDS and back not in SUPPORT_KINDS:
-            back = -1
-        elif back in SUPPORT_KINDS and ahead not in SUPPORT_KINDS:
-            ahead = -1
-        confidence = min(node.confidence, other.confidence)
-        if ahead >= 0:
-            state.graph.add_edge(node.id, other.id, key=RELATION_KINDS[ahead].value, confidence=confidence)
-        if back >= 0:
-            state.graph.add_edge(other.id, node.id, key=RELATION_KINDS[back].value, confidence=confidence)
+        limit = config.near_distance + 0.5 * (sizes[:, None] + boxes.sizes[None, :])
+        offsets = boxes.centres[None, :, :] - np.array([node.position for node in heads])[:, None, :]
+        rank = {node.id: k for k, node in enumerate(heads)}
+        for i, j in zip(*(axis.tolist() for axis in np.nonzero((offsets * offsets).sum(axis=2) <= limit * limit))):
+            other_id = near_ids[j]
+            if rank.get(other_id, len(heads)) <= i:
+                continue  # itself, or a pair of two updated objects already taken from the other side
+            other = state.objects[other_id]
+            if other.counted:
+                pairs.append((heads[i], other))
+    edges: dict[tuple[str, str, str], float] = {}
+    if pairs:
+        boxes = state.index.boxes([node.id for pair in pairs for node in pair])
+        # Rows 2k and 2k + 1 are the two objects of pair k; test a to b and b to a together.
+        order = np.arange(len(boxes.centres)).reshape(-1, 2)
+        first, second = np.concatenate([order[:, 0], order[:, 1]]), np.concatenate([order[:, 1], order[:, 0]])
+        kinds = relation_kinds(boxes.lows[first], boxes.highs[first], boxes.centres[first], boxes.lows[second],
+                               boxes.highs[second], boxes.centres[second], config).reshape(2, -1).T.tolist()
+        for (node, other), (ahead, back) in zip(pairs, kinds):
+            if ahead in SUPPORT_KINDS and back not in SUPPORT_KINDS:
+                back = -1
+            elif back in SUPPORT_KINDS and ahead not in SUPPORT_KINDS:
+                ahead = -1
+            confidence = min(node.confidence, other.confidence)
+            if ahead >= 0:
+                edges[(node.id, other.id, RELATION_KINDS[ahead].value)] = confidence
+            if back >= 0:
+                edges[(other.id, node.id, RELATION_KINDS[back].value)] = confidence
+    for u, v, key in stale - edges.keys():
+        graph.remove_edge(u, v, key=key)
+    for (u, v, key), confidence in edges.items():
+        kept = stale.get((u, v, key))
+        if kept is not None:
+            kept["confidence"] = confidence
+        else:
+            graph.add_edge(u, v, key=key, confidence=confidence)

@@ -13,7 +13,7 @@ import numpy as np
 
 from memory_nodes.core.changes import ChangeKind as ChangeKind  # re-exported: spatial changes use these kinds
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.geometry import OrientedBox, Pose
+from memory_nodes.core.geometry import OrientedBox, Pose, aabb_of
 from memory_nodes.core.retention import Retention
 
 MAX_OBJECT_SIZE_M = 1000.0  # a box side beyond this is not an object (a building is not remembered as one)
@@ -72,6 +72,9 @@ class Observation:
     state: str = ""
     source_id: str = ""
     partial: bool = False  # cut by the image border: the box is the part in view
+    # (pose, extent, axis-aligned bounds, size), kept while the pose and extent are these objects.
+    _measures: tuple[Pose, np.ndarray, tuple[np.ndarray, np.ndarray], float] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.label = self.label.strip().lower()
@@ -80,7 +83,7 @@ class Observation:
         if not (math.isfinite(self.score) and 0.0 <= self.score <= 1.0):
             raise InvalidInputError(f"observation score must be in [0, 1], got {self.score}")
         self.extent = np.asarray(self.extent, dtype=np.float64).reshape(3)
-        if not np.all(np.isfinite(self.extent)) or np.any(self.extent < 0):
+        if not np.isfinite(self.extent).all() or (self.extent < 0).any():
             raise InvalidInputError(f"observation extent must be finite and >= 0, got {self.extent.tolist()}")
         if float(self.extent.max(initial=0.0)) > MAX_OBJECT_SIZE_M:
             raise InvalidInputError(f"observation extent {self.extent.tolist()} exceeds {MAX_OBJECT_SIZE_M} m: "
@@ -106,6 +109,22 @@ class Observation:
 
     def box(self) -> OrientedBox:
         return OrientedBox(self.pose, self.extent)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """(min (3,), max (3,)) of the axis-aligned box around ``box()``."""
+        return self._measured()[2]
+
+    @property
+    def size(self) -> float:
+        """The diagonal of the box (the norm of ``extent``), metres."""
+        return self._measured()[3]
+
+    def _measured(self) -> tuple[Pose, np.ndarray, tuple[np.ndarray, np.ndarray], float]:
+        cached = self._measures
+        if cached is None or cached[0] is not self.pose or cached[1] is not self.extent:
+            size = math.sqrt(float(self.extent.dot(self.extent)))
+            cached = self._measures = (self.pose, self.extent, aabb_of(self.pose, self.extent), size)
+        return cached
 
 
 @dataclass
@@ -160,16 +179,18 @@ class ObjectNode:
     moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
     partial: bool = False  # seen only cut by the image border so far: its extent is a part's
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
-    _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False,
-                                                                              compare=False)
+    _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
+                                                                                     compare=False)
 
     @property
     def label(self) -> str:
-        return self.label_counts.most_common(1)[0][0]
+        """The most frequent label (the first seen of equally frequent ones, as ``most_common``)."""
+        counts = self.label_counts
+        return max(counts, key=counts.__getitem__)
 
     @property
     def label_confidence(self) -> float:
-        return self.label_counts.most_common(1)[0][1] / max(1, sum(self.label_counts.values()))
+        return self.label_counts[self.label] / max(1, sum(self.label_counts.values()))
 
     @property
     def position(self) -> np.ndarray:
@@ -196,9 +217,18 @@ class ObjectNode:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min (3,), max (3,)) of the axis-aligned box around ``box``, cached until the box changes."""
+        return self._measured()[1]
+
+    @property
+    def size(self) -> float:
+        """The diagonal of ``box`` (the norm of its extent), metres."""
+        return self._measured()[2]
+
+    def _measured(self) -> tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float]:
         if self._bounds is None or self._bounds[0] is not self.box:
-            self._bounds = (self.box, self.box.axis_aligned_bounds())
-        return self._bounds[1]
+            extent = self.box.extent
+            self._bounds = (self.box, self.box.axis_aligned_bounds(), math.sqrt(float(extent.dot(extent))))
+        return self._bounds
 
 
 @dataclass
