@@ -17,7 +17,6 @@ from memory_nodes.core.perception import (
     depth_to_metres,
     discover_objects,
     lift_detection,
-    pixel_stride,
 )
 
 MUG = (np.array([1.95, 0.45, 0.0]), np.array([2.05, 0.55, 0.12]), (30, 30, 200))      # red (BGR)
@@ -161,40 +160,3 @@ def test_a_detection_cut_by_the_image_border_is_partial(scene):
     x0, y0, _, y1 = bounding_box(index, 1)
     observation = lift_detection(frame, Detection("box", 0.9, (x0, y0, 640, y1), None), PerceptionConfig())
     assert observation is not None and observation.partial
-
-
-def test_speckles_of_a_mask_off_the_object_do_not_stretch_its_box(scene):
-    """An instance mask with single stray pixels beside the mug, on something at the mug's depth:
-    they back no neighbour, so they are dropped; kept, they would widen the box by 30 cm."""
-    frame, index = scene
-    mask = (index == 0).astype(np.uint8)
-    rows, cols = np.nonzero(mask)
-    centre_row, centre_col = int(rows.mean()), int(cols.mean())
-    half_width = (cols.max() - cols.min()) // 2
-    # Two patches of 20 pixels, each two pixels from the next: none is another's neighbour.
-    speckles = np.array([(centre_row + 2 * dv, centre_col + side * (half_width + 20 + 2 * du))
-                         for side in (-1, 1) for dv in range(-2, 2) for du in range(5)])
-    depth = frame.depth_m.copy()
-    depth[speckles[:, 0], speckles[:, 1]] = float(np.median(frame.depth_m[rows, cols]))
-    mask[speckles[:, 0], speckles[:, 1]] = 1
-    speckled = RgbdFrame(depth, INTRINSICS, CAMERA, frame.rgb)
-    observation = lift_detection(speckled, Detection("mug", 0.9, bounding_box(index, 0), mask), PerceptionConfig())
-    assert observation is not None
-    assert observation.extent[:2].max() < 0.15
-    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.05
-
-
-def test_a_near_object_is_lifted_from_every_few_pixels_and_keeps_its_box():
-    """Seen from 0.6 m, a mug's pixels are 2 mm apart: every fourth row and column still fills the
-    1 cm voxel grid, and the box is the one from every pixel."""
-    camera = look_at(np.array([1.5, 0.5, 0.45]), np.array([2.0, 0.5, 0.06]))
-    bgr, depth, index = render(camera, [MUG])
-    frame = RgbdFrame(depth, INTRINSICS, camera, bgr)
-    assert pixel_stride(float(np.nanmedian(depth[index == 0])), INTRINSICS[0], 0.01) >= 3
-    assert pixel_stride(2.0, 525.0, 0.01) == 2 and pixel_stride(8.0, 525.0, 0.01) == 1
-    observation = lift_detection(frame, Detection("mug", 0.9, bounding_box(index, 0), (index == 0).astype(np.uint8)),
-                                 PerceptionConfig())
-    assert observation is not None
-    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.03
-    assert observation.pose.position[2] + observation.extent[2] / 2 == pytest.approx(0.12, abs=0.01)
-    np.testing.assert_allclose(observation.extent[:2], [0.1, 0.1], atol=0.02)

@@ -1,10 +1,9 @@
 """Perception front-end: RGB-D frames and 2D detections to 3D object observations in ``map``.
 
 Two modes. With a detector, each 2D detection (box, optional mask) is lifted to 3D: its pixels
-with valid depth are back-projected through the pinhole intrinsics (every few rows and columns when
-the pixels are finer than the voxel grid), moved into ``map`` by the camera pose, cleaned (the
-supporting plane, the depth band of the object, pixels no neighbour in the image backs, then the
-open3d voxel grid) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
+with valid depth are back-projected through the pinhole intrinsics, moved into ``map`` by the
+camera pose, cleaned (the depth band of the object, then open3d voxel grid and statistical outlier
+removal) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
 detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
 table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
 plausible size is an object labelled ``unknown_object``.
@@ -17,7 +16,6 @@ No rclpy here.
 from __future__ import annotations
 
 import bisect
-import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -166,21 +164,12 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
         selected = np.zeros(depth.shape, dtype=bool)
         selected[dy:depth.shape[0] - dy, dx:depth.shape[1] - dx] = True
     selected &= np.isfinite(depth) & (depth < config.max_depth)
-    if np.count_nonzero(selected) < config.min_points:
+    v, u = np.nonzero(selected)
+    if len(v) < config.min_points:
         return None
     fx, fy, cx, cy = frame.intrinsics
-    # Pixels finer than the voxel grid add nothing the grid keeps: every stride-th row and column
-    # of a near object still puts a pixel in each voxel of its surface, at a fraction of the cost.
-    stride = pixel_stride(float(np.median(depth[selected])), fx, config.voxel_size)
-    rgb = None if frame.rgb is None else frame.rgb[y0:y1:stride, x0:x1:stride]
-    depth, selected = depth[::stride, ::stride], selected[::stride, ::stride]
-    min_points = max(3, math.ceil(config.min_points / stride ** 2))  # min_points counts full-size pixels
-    fx, fy, cx, cy = fx / stride, fy / stride, (cx - x0) / stride, (cy - y0) / stride
-    v, u = np.nonzero(selected)
-    if len(v) < min_points:
-        return None
-    points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx, cy), v, u))
-    keep = ~_supporting_plane(points, config, min_points)
+    points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
+    keep = ~_supporting_plane(points, config)
     z = depth[v, u]
     if not keep.any():
         return None
@@ -188,22 +177,19 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
         weights = np.ones(len(z))
     else:  # without a mask the box's centre is more likely the object than its border
         half_w, half_h = max(1.0, (x1 - x0) / 2.0), max(1.0, (y1 - y0) / 2.0)
-        across, down = np.abs(u * stride + 0.5 - half_w) / half_w, np.abs(v * stride + 0.5 - half_h) / half_h
-        weights = np.clip(1.0 - np.maximum(across, down), 0.05, 1.0)
-    surface, noise = _own_surface(z, u, v, keep, fx, config, weights)
-    keep &= surface
-    keep &= _backed_by_neighbours(depth, v, u, keep, max(4.0 * noise, 2.0 * config.voxel_size))
-    if np.count_nonzero(keep) < min_points:
+        weights = np.clip(1.0 - np.maximum(np.abs(u + 0.5 - half_w) / half_w, np.abs(v + 0.5 - half_h) / half_h), 0.05, 1.0)
+    keep &= _own_surface(z, u, v, keep, fx, config, weights)
+    if np.count_nonzero(keep) < config.min_points:
         return None
-    cleaned = downsample(points[keep], config.voxel_size, config.max_points, remove_outliers=False)
+    cleaned = downsample(points[keep], config.voxel_size, config.max_points)
     if len(cleaned) < 4:
         return None
     box = gravity_aligned_box(cleaned)
     appearance = None
-    if rgb is not None:
+    if frame.rgb is not None:
         mask = np.zeros(depth.shape, np.uint8)
         mask[v[keep], u[keep]] = 1
-        appearance = colour_histogram(np.ascontiguousarray(rgb), mask)
+        appearance = colour_histogram(np.ascontiguousarray(frame.rgb[y0:y1, x0:x1]), mask)
     # A box at the image border holds only the part of the object in view.
     margin = config.border_px
     partial = bx0 <= margin or by0 <= margin or bx1 >= width - margin or by1 >= height - margin
@@ -211,37 +197,14 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
                        partial=partial)
 
 
-def _backed_by_neighbours(depth: np.ndarray, v: np.ndarray, u: np.ndarray, candidates: np.ndarray,
-                          tolerance: float) -> np.ndarray:
-    """Bool (N,): the pixels (rows ``v``, columns ``u`` of the ``depth`` crop) among ``candidates``
-    with at least two of their eight neighbours also candidates and within ``tolerance`` metres
-    of their depth. A flying pixel at a depth edge or a lone noise spike has no such neighbours; a
-    pixel of a surface, even on its outline or on a one-pixel-wide part, has. The image grid gives
-    the neighbours for free: the 3D neighbour search of a statistical outlier filter cost most of
-    a detection's lifting time."""
-    height, width = depth.shape
-    grid = np.full((height + 2, width + 2), np.nan)
-    grid[v[candidates] + 1, u[candidates] + 1] = depth[v[candidates], u[candidates]]
-    centre = grid[1:-1, 1:-1]
-    backing = np.zeros((height, width), dtype=np.int8)
-    for dv in (0, 1, 2):
-        for du in (0, 1, 2):
-            if dv != 1 or du != 1:
-                # NaN (not a candidate) compares False: only candidate neighbours back a pixel.
-                backing += np.abs(grid[dv:dv + height, du:du + width] - centre) <= tolerance
-    backed: np.ndarray = candidates & (backing[v, u] >= 2)
-    return backed
-
-
 def _own_surface(z: np.ndarray, u: np.ndarray, v: np.ndarray, candidates: np.ndarray, fx: float,
-                 config: PerceptionConfig, weights: np.ndarray) -> tuple[np.ndarray, float]:
+                 config: PerceptionConfig, weights: np.ndarray) -> np.ndarray:
     """Bool (N,): the pixels (depth ``z``, columns ``u``, rows ``v``) on the detected object's own
     surface, among ``candidates``. The object's surface is the depth most of its pixels share
     (the mode, each pixel counted by ``weights``), not the nearest one: a mask or box edge also
     catches what stands in front and what lies behind. Its depth runs about as deep as the object
     is wide, plus the sensor's noise, measured here from the differences between neighbouring
-    pixels (a noisy sensor keeps its spread, a clean one is trimmed tight). Returns the pixels
-    and that noise (metres)."""
+    pixels (a noisy sensor keeps its spread, a clean one is trimmed tight)."""
     order = np.lexsort((u, v))  # row-major: neighbours in a row follow each other
     same_row = (np.diff(v[order]) == 0) & (np.diff(u[order]) == 1) & candidates[order][1:] & candidates[order][:-1]
     steps = np.diff(z[order])[same_row]
@@ -258,21 +221,13 @@ def _own_surface(z: np.ndarray, u: np.ndarray, v: np.ndarray, candidates: np.nda
     keep = candidates & (np.abs(z - mode) <= half_band)
     if keep.any():  # centre the band on the surface found, not on the histogram bin
         keep = candidates & (np.abs(z - float(np.median(z[keep]))) <= half_band)
-    return keep, noise
+    return keep
 
 
-def pixel_stride(depth: float, fx: float, voxel_size: float) -> int:
-    """The pixel step (>= 1) whose footprint at ``depth`` metres (focal length ``fx`` pixels)
-    is at most ``voxel_size``: sampling a surface that finely still fills each voxel."""
-    footprint = depth / fx
-    return max(1, int(voxel_size / footprint)) if footprint > 0 else 1
-
-
-def _supporting_plane(points: np.ndarray, config: PerceptionConfig, min_points: int) -> np.ndarray:
+def _supporting_plane(points: np.ndarray, config: PerceptionConfig) -> np.ndarray:
     """Bool (N,): the points of a horizontal plane (floor, table top) that fills a large part of a
-    detection's pixels: what the object stands on, not the object. ``min_points``: what
-    ``config.min_points`` full-size pixels are in the pixels sampled."""
-    if len(points) < 3 * min_points:
+    detection's pixels: what the object stands on, not the object."""
+    if len(points) < 3 * config.min_points:
         return np.zeros(len(points), dtype=bool)
     plane, inliers = fit_plane(points, config.plane_distance, 100)
     normal = plane[:3]
@@ -280,7 +235,7 @@ def _supporting_plane(points: np.ndarray, config: PerceptionConfig, min_points: 
     if abs(normal[2]) < 0.9 or len(inliers) < 0.2 * len(points):
         return result  # not horizontal, or too small to be a support
     rest = np.delete(points[:, 2], inliers)
-    if len(rest) < min_points or np.median(points[inliers, 2]) > np.median(rest):
+    if len(rest) < config.min_points or np.median(points[inliers, 2]) > np.median(rest):
         return result  # nothing stands on it (a flat object, e.g. a laptop), or it is not below the rest
     result[inliers] = True
     return result
