@@ -44,10 +44,10 @@ def relation_kinds(min_a: np.ndarray, max_a: np.ndarray, centre_a: np.ndarray, m
 
 def relation_edges(graph: nx.MultiDiGraph, object_id: str) -> dict[tuple[str, str, str], dict[str, float]]:
     """(subject, object, relation) -> attributes of every relation edge to or from ``object_id``."""
-    edges = {(object_id, other, key): data for other, keyed in graph.succ[object_id].items()
-             for key, data in keyed.items() if key in _RELATION_KEYS}
-    edges.update({(other, object_id, key): data for other, keyed in graph.pred[object_id].items()
-                  for key, data in keyed.items() if key in _RELATION_KEYS})
+    edges = {(u, v, key): data for u, v, key, data in graph.out_edges(object_id, keys=True, data=True)
+             if key in _RELATION_KEYS}
+    edges.update({(u, v, key): data for u, v, key, data in graph.in_edges(object_id, keys=True, data=True)
+                  if key in _RELATION_KEYS})
     return edges
 
 
