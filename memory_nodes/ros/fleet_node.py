@@ -114,7 +114,7 @@ class FleetFeeder(Node):
 
     def _poll(self) -> int:
         """Read and apply the next events of every stream; returns how many were applied."""
-        pending: list[tuple[float, int, str, str, int, str, dict[str, Any], dict[str, Any]]] = []
+        pending: list[tuple[float, str, int, str, str, dict[str, Any], dict[str, Any]]] = []
         with self.database.run() as connection:
             for robot, memory, _ in streams(connection):
                 if memory not in FED_MEMORIES or (self.robots and robot not in self.robots):
@@ -122,10 +122,10 @@ class FleetFeeder(Node):
                 after = self.cursors.get((robot, memory), 0)
                 for seq, kind, payload, arrays in read_events(connection, robot, memory, after, BATCH):
                     stamp = float(payload.get("stamp", 0.0) or 0.0)
-                    pending.append((stamp, seq, robot, memory, seq, kind, payload, arrays))
+                    pending.append((stamp, robot, seq, memory, kind, payload, arrays))
         # Across robots in stamp order; within a robot's stream its own order is kept (seq).
-        pending.sort(key=lambda item: (item[0], item[2], item[1]))
-        for _, _, robot, memory, seq, kind, payload, arrays in pending:
+        pending.sort(key=lambda item: item[:3])
+        for _, robot, seq, memory, kind, payload, arrays in pending:
             self._apply(robot, memory, kind, payload, arrays)
             self.cursors[(robot, memory)] = max(self.cursors.get((robot, memory), 0), seq)
         return len(pending)
