@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 
 import psycopg
 import pytest
@@ -148,3 +150,69 @@ def test_a_journal_older_than_shipping_ships_its_snapshot_then_its_events(connin
     rebuilt = SemanticMemory(text_encoder=encoder)
     Journal(rebuilt, "semantic", server_store).restore()
     assert len(rebuilt.all_facts()) == len(memory.all_facts()) == 9
+
+
+def open_all_at_once(databases: list[ServerDatabase]) -> list[Exception]:
+    """Open every database from its own thread, all released at one instant; the errors raised."""
+    start, errors = threading.Barrier(len(databases)), []
+
+    def open_one(database: ServerDatabase) -> None:
+        start.wait()
+        try:
+            database.open()
+        except Exception as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_one, args=(database,)) for database in databases]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for database in databases:
+        database.close()
+    return errors
+
+
+def test_memories_opening_a_fresh_database_at_once_all_get_the_schema(server):
+    """Every memory node of a robot checks the schema when it connects, on its own pool: on a
+    fresh database they all create it at the same moment, and none may fail (a failure killed the
+    memory's shipping thread for good)."""
+    for attempt in range(3):  # the race is a matter of timing: give it several fresh databases
+        conninfo = server.create_database(f"race_{attempt}_{next(_databases)}")
+        errors = open_all_at_once([ServerDatabase(conninfo, connect_timeout_s=10.0) for _ in range(8)])
+        assert not errors, errors
+        with psycopg.connect(conninfo) as connection:
+            version = connection.execute("SELECT value FROM memory_nodes_meta WHERE key='schema_version'").fetchone()
+        assert version == ("1",)
+
+
+def test_a_shipping_thread_outlives_a_refused_statement_and_ships_once_it_is_accepted(conninfo, tmp_path, encoder):
+    from memory_nodes.storage.shipping import ShippingWorker
+
+    local = SqliteEventStore(tmp_path / "semantic.sqlite3", "semantic", keep_unshipped=True)
+    memory = SemanticMemory(text_encoder=encoder)
+    journal = Journal(memory, "semantic", local)
+    shipper = EventShipper(local, ServerDatabase(conninfo, connect_timeout_s=2.0), "r1")
+    refusals = []
+    real_ship = shipper.ship_once
+
+    def refused_twice():
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise psycopg.errors.UniqueViolation("duplicate key value violates unique constraint")
+        return real_ship()
+
+    shipper.ship_once = refused_twice
+    reports: list[str] = []
+    worker = ShippingWorker(shipper, period_s=0.05, report=reports.append)
+    add_facts(memory, journal, 0, 5)
+    journal.commit()
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20.0
+        while local.shipped_through() < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert local.shipped_through() == 5 and [r[0] for r in server_events(conninfo)] == [1, 2, 3, 4, 5]
+    assert len(refusals) == 2 and any("failed, retrying" in report for report in reports)

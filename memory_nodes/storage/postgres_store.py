@@ -44,6 +44,12 @@ _SCHEMA = (
     " state TEXT NOT NULL, arrays BYTEA, PRIMARY KEY (robot_id, memory))",
 )
 
+# Every memory node of a robot opens its own connection pool and checks the schema at once: two
+# "CREATE TABLE IF NOT EXISTS" racing on a fresh database fail with a unique violation in
+# PostgreSQL's catalogue. One transaction-scoped advisory lock (an arbitrary key of our own) puts
+# them in a row.
+_SCHEMA_LOCK_KEY = 0x6D656D6F7279  # "memory"
+
 Event = tuple[int, str, dict[str, Any], dict[str, np.ndarray]]
 
 
@@ -112,6 +118,7 @@ class ServerDatabase:
             if self._schema_checked:
                 return
             with self.run() as connection:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK_KEY,))
                 tables = {row[0] for row in connection.execute(
                     "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()")}
                 if "memory_nodes_meta" in tables:

@@ -25,7 +25,9 @@ from itertools import islice
 from typing import Any
 
 import numpy as np
+import psycopg
 
+from memory_nodes.core.errors import MemoryNodesError
 from memory_nodes.storage.event_store import SqliteEventStore, pack_arrays
 from memory_nodes.storage.postgres_store import ServerDatabase, ServerUnavailableError, insert_events
 
@@ -108,6 +110,12 @@ class ShippingWorker:
             except ServerUnavailableError as error:
                 if self.connected is not False:
                     self.report(f"server unreachable, {self.shipper.memory} events wait in the local journal: {error}")
+                self.connected, self.last_error = False, str(error)
+            except (psycopg.Error, MemoryNodesError) as error:
+                # Refused by the server (a schema it will not take, a failed statement): the events
+                # wait in the local journal and the next period tries again; the thread must not die.
+                if str(error) != self.last_error:
+                    self.report(f"shipping the {self.shipper.memory} journal failed, retrying: {error}")
                 self.connected, self.last_error = False, str(error)
             self._stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
 
