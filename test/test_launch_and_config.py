@@ -70,7 +70,10 @@ def test_launch_file_default_parameter_file_is_installed():
     assert (SHARE / "config" / "memory.yaml").is_file()
 
 
-def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context):
+def test_every_parameter_in_the_file_is_declared_by_its_node(rclpy_context, tmp_path, monkeypatch):
+    # The file's memory_directory is the default, $ROS_HOME/memory_nodes: this test's journals go
+    # to a folder of its own, not to the one every test run shares.
+    monkeypatch.setenv("ROS_HOME", str(tmp_path))
     from memory_nodes.ros.mcp_node import McpNode
     from memory_nodes.ros.memory_system import NODE_CLASSES
     from memory_nodes.ros.view_node import ViewNode
