@@ -23,6 +23,12 @@ def _finite(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
+
+def vector_length(vector: np.ndarray) -> float:
+    """The Euclidean length of one short vector (a 3-vector or a quaternion): for a single vector
+    this is several times faster than ``np.linalg.norm``, and it runs on every association test."""
+    return math.sqrt(float(vector.dot(vector)))
+
 @dataclass(frozen=True)
 class Pose:
     """A rigid pose: ``position`` (3,) in metres and unit ``orientation`` quaternion (x, y, z, w)."""
@@ -33,7 +39,7 @@ class Pose:
     def __post_init__(self) -> None:
         position = _finite("position", np.asarray(self.position, dtype=np.float64).reshape(3))
         orientation = _finite("orientation", np.asarray(self.orientation, dtype=np.float64).reshape(4))
-        norm = math.sqrt(float(orientation.dot(orientation)))
+        norm = vector_length(orientation)
         if norm < 1e-6:
             raise InvalidInputError("orientation quaternion has zero length")
         object.__setattr__(self, "position", position)

@@ -38,7 +38,15 @@ from scipy.optimize import linear_sum_assignment
 
 from memory_nodes.core.appearance import colour_histogram
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.geometry import CameraView, OrientedBox, Pose, aabb_containment, aabb_iou, gravity_aligned_box
+from memory_nodes.core.geometry import (
+    CameraView,
+    OrientedBox,
+    Pose,
+    aabb_containment,
+    aabb_iou,
+    gravity_aligned_box,
+    vector_length,
+)
 from memory_nodes.core.point_clouds import downsample
 from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.frame_alignment import frame_offset, shift_observation, shift_view
@@ -254,8 +262,7 @@ class FramePipeline:
     def at_its_place(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` is centred within ``move_threshold`` of where ``node`` was last seen: an absent
         object seen there again came back into view (it was occluded or missed), it is not new."""
-        offset = obs.pose.position - node.position
-        return math.sqrt(float(offset.dot(offset))) <= self.config.move_threshold
+        return vector_length(obs.pose.position - node.position) <= self.config.move_threshold
 
     def is_move(self, obs: Observation, node: ObjectNode) -> bool:
         """``obs`` of ``node`` would move it: centred farther than ``move_threshold`` from it and

@@ -13,7 +13,7 @@ import numpy as np
 
 from memory_nodes.core.changes import ChangeKind as ChangeKind  # re-exported: spatial changes use these kinds
 from memory_nodes.core.errors import InvalidInputError
-from memory_nodes.core.geometry import OrientedBox, Pose, aabb_of
+from memory_nodes.core.geometry import OrientedBox, Pose, aabb_of, vector_length
 from memory_nodes.core.retention import Retention
 
 MAX_OBJECT_SIZE_M = 1000.0  # a box side beyond this is not an object (a building is not remembered as one)
@@ -122,7 +122,7 @@ class Observation:
     def _measured(self) -> tuple[Pose, np.ndarray, tuple[np.ndarray, np.ndarray], float]:
         cached = self._measures
         if cached is None or cached[0] is not self.pose or cached[1] is not self.extent:
-            size = math.sqrt(float(self.extent.dot(self.extent)))
+            size = vector_length(self.extent)
             cached = self._measures = (self.pose, self.extent, aabb_of(self.pose, self.extent), size)
         return cached
 
@@ -179,8 +179,8 @@ class ObjectNode:
     moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
     partial: bool = False  # seen only cut by the image border so far: its extent is a part's
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
-    _bounds: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
-                                                                                     compare=False)
+    _measures: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
+                                                                                       compare=False)
 
     @property
     def label(self) -> str:
@@ -225,10 +225,9 @@ class ObjectNode:
         return self._measured()[2]
 
     def _measured(self) -> tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float]:
-        if self._bounds is None or self._bounds[0] is not self.box:
-            extent = self.box.extent
-            self._bounds = (self.box, self.box.axis_aligned_bounds(), math.sqrt(float(extent.dot(extent))))
-        return self._bounds
+        if self._measures is None or self._measures[0] is not self.box:
+            self._measures = (self.box, self.box.axis_aligned_bounds(), vector_length(self.box.extent))
+        return self._measures
 
 
 @dataclass
