@@ -93,6 +93,7 @@ class ShippingWorker:
         self.report = report
         self.connected: bool | None = None  # None until the first attempt
         self.last_error = ""
+        self._failing = ""  # while shipping fails: "unreachable" (no server) or "refused" (a failed statement)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"ship_{shipper.memory}")
 
@@ -104,19 +105,22 @@ class ShippingWorker:
             started = time.monotonic()
             try:
                 self.shipper.ship_all()
-                if self.connected is False:
+                if self._failing == "unreachable":
                     self.report(f"server reachable again: {self.shipper.memory} journal shipped up to date")
-                self.connected = True
+                elif self._failing == "refused":
+                    self.report(f"the server takes the {self.shipper.memory} journal again: shipped up to date")
+                self.connected, self._failing, self.last_error = True, "", ""
             except ServerUnavailableError as error:
-                if self.connected is not False:
+                if self._failing != "unreachable":
                     self.report(f"server unreachable, {self.shipper.memory} events wait in the local journal: {error}")
-                self.connected, self.last_error = False, str(error)
+                self.connected, self._failing, self.last_error = False, "unreachable", str(error)
             except (psycopg.Error, MemoryNodesError) as error:
                 # Refused by the server (a schema it will not take, a failed statement): the events
                 # wait in the local journal and the next period tries again; the thread must not die.
-                if str(error) != self.last_error:
+                # The server answered, so it counts as reachable.
+                if self._failing != "refused" or str(error) != self.last_error:
                     self.report(f"shipping the {self.shipper.memory} journal failed, retrying: {error}")
-                self.connected, self.last_error = False, str(error)
+                self.connected, self._failing, self.last_error = True, "refused", str(error)
             self._stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
 
     def stop(self, final_attempt: bool = True) -> None:
