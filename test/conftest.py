@@ -6,6 +6,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,6 +49,15 @@ def install_prefix() -> Path:
 
     # <prefix>/lib/python3.X/site-packages/memory_nodes/__init__.py
     return Path(memory_nodes.__file__).resolve().parents[4]
+
+
+def start_installed(executable: str, ros_args: list[str], stdout: Any,
+                    stderr: Any = subprocess.STDOUT) -> subprocess.Popen:
+    """An installed executable of the package (``lib/memory_nodes/<executable>``, as ``ros2 run``
+    starts it) with ``ros_args``, in a session of its own, so that a test can signal it and whatever
+    it started as ``ros2 launch`` would (``os.killpg``)."""
+    return subprocess.Popen([str(install_prefix() / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
+                            stdout=stdout, stderr=stderr, start_new_session=True)
 
 
 @pytest.fixture(scope="session")

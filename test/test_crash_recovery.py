@@ -10,20 +10,16 @@ import time
 import uuid
 
 import rclpy
-from conftest import install_prefix
+from conftest import start_installed
 from rclpy.executors import SingleThreadedExecutor
 
 from memory_nodes.srv import AddFact, QueryFacts, RecallEpisodes, RecordEvent
 
-PREFIX = install_prefix()
-
 
 def start_memory(tmp_path, namespace, executable, log):
-    return subprocess.Popen(
-        [str(PREFIX / "lib" / "memory_nodes" / executable), "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", "text_search:=false", "-p", f"memory_directory:={tmp_path}", "-p", "durability:=batched",
-         "-p", "snapshot_every_events:=40"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+    return start_installed(executable, ["-r", f"__ns:={namespace}", "-p", "text_search:=false",
+                                        "-p", f"memory_directory:={tmp_path}", "-p", "durability:=batched",
+                                        "-p", "snapshot_every_events:=40"], stdout=log)
 
 
 def call(executor, client, request, timeout=5.0):

@@ -11,7 +11,7 @@ import uuid
 
 import numpy as np
 import pytest
-from conftest import SOURCE_DIR, install_prefix, own_node
+from conftest import SOURCE_DIR, install_prefix, own_node, start_installed
 
 from memory_nodes.core.geometry import Pose
 from memory_nodes.core.spatial import Observation
@@ -27,8 +27,7 @@ def installed_process(executable: str, tmp_path, ros_args: list[str], stop_timeo
     """Start an installed executable with ``ros_args`` (its output in tmp_path/<executable>.log) and a
     client node of our own; on exit, SIGINT the executable (as Ctrl-C would) and wait for it."""
     log = open(tmp_path / f"{executable}.log", "w")
-    process = subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy())
+    process = start_installed(executable, ros_args, stdout=log)
     try:
         with own_node(f"{executable}_test") as (node, executor):
             yield process, node, executor

@@ -7,12 +7,11 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import time
 
 import psycopg
 import pytest
-from conftest import install_prefix, spun_client
+from conftest import spun_client, start_installed
 
 from memory_nodes.core.semantic import SemanticMemory
 from memory_nodes.storage.event_store import SqliteEventStore
@@ -33,12 +32,10 @@ def conninfo(server, request):
 def semantic_node(tmp_path, conninfo, log_name):
     """The installed semantic_memory shipping to ``conninfo`` as robot r1; (process, client)."""
     log = open(tmp_path / log_name, "w")
-    process = subprocess.Popen(
-        [str(install_prefix() / "lib" / "memory_nodes" / "semantic_memory"), "--ros-args", "-r", "__ns:=/memory",
-         "-p", f"memory_directory:={tmp_path / 'memory'}", "-p", "store:=postgresql", "-p", f"server:={conninfo}",
-         "-p", "robot_id:=r1", "-p", "ship_period_s:=0.2", "-p", "server_timeout_s:=1.0",
-         "-p", "consolidation_period_s:=3600.0"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = start_installed("semantic_memory", [
+        "-r", "__ns:=/memory", "-p", f"memory_directory:={tmp_path / 'memory'}", "-p", "store:=postgresql",
+        "-p", f"server:={conninfo}", "-p", "robot_id:=r1", "-p", "ship_period_s:=0.2", "-p", "server_timeout_s:=1.0",
+        "-p", "consolidation_period_s:=3600.0"], stdout=log)
     try:
         with spun_client("shipping_test") as client:
             client.wait_for_services(timeout_s=60.0, names=("add_fact",))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -16,7 +15,7 @@ import psycopg
 import pytest
 import rclpy
 import yaml
-from conftest import install_prefix, spun_client
+from conftest import spun_client, start_installed
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
@@ -137,9 +136,7 @@ def fleet(two_robots, tmp_path_factory):
     parameters = {"server": conninfo, "poll_period_s": 0.2, "mode": "detections", **room_parameters(spec)}
     (folder / "fleet.yaml").write_text(yaml.safe_dump({"/**": {"ros__parameters": parameters}}))
     log = open(folder / "fleet.log", "w")
-    process = subprocess.Popen([str(install_prefix() / "lib" / "memory_nodes" / "memory_fleet"), "--ros-args",
-                                "--params-file", str(folder / "fleet.yaml")], stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = start_installed("memory_fleet", ["--params-file", str(folder / "fleet.yaml")], stdout=log)
     try:
         with spun_client("fleet_planner", namespace="/fleet") as client:
             client.wait_for_services(timeout_s=60.0, names=("where_is",))

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import install_prefix, own_node
+from conftest import install_prefix, own_node, start_installed
 from rcl_interfaces.srv import GetParameters
 
 from memory_nodes.srv import RecordEvent
@@ -52,9 +52,7 @@ def _start(executable: str, namespace: str, folder: Path, params: Path) -> subpr
     ros_args = ["--params-file", str(params), "-r", f"__ns:={namespace}", "-p", f"memory_directory:={folder}"]
     if executable != "memory_system":  # the launch file's name= (memory_system names its nodes itself)
         ros_args = ["-r", f"__node:={executable}", *ros_args]
-    return subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            env=os.environ.copy())
+    return start_installed(executable, ros_args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def _journal_is_intact_and_saved(path: Path) -> tuple[bool, str]:
