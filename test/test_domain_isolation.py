@@ -57,3 +57,23 @@ def test_a_publisher_on_the_default_domain_cannot_reach_the_tests():
     default = {k: v for k, v in os.environ.items() if k != "ROS_DOMAIN_ID"}  # domain 0, as a robot's stack
     assert heard_from(default, "default") == []
     assert heard_from(dict(os.environ), "ours"), "the control: the same publisher in our domain is heard"
+
+
+def test_a_domain_with_a_live_participant_is_not_offered_to_the_run():
+    from ros_domain import participants_live_on, quiet_domain_selector
+
+    ours = int(os.environ["ROS_DOMAIN_ID"])
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("domain_probe", context=context)  # a live participant in our domain
+    try:
+        assert participants_live_on(ours)
+        select = quiet_domain_selector(first=ours, last=ours + 1,
+                                       live=lambda d: d == ours and participants_live_on(d))
+        assert select() == ours + 1
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
+    # Offers go round the range, live domains skipped, and repeat once all were offered.
+    select = quiet_domain_selector(first=3, last=6, live=lambda d: d in (3, 5))
+    assert [select() for _ in range(4)] == [4, 6, 4, 6]
