@@ -20,13 +20,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # A ROS domain of this test run's own, reserved with domain_coordinator (what ament_cmake_ros'
 # isolated tests use) for as long as the run lasts and in which no DDS participant on the host is
-# live (test/ros_domain.py), so another ROS graph on the host (a robot's stack on the default
+# live (memory_nodes/apps/ros_domain.py), so another ROS graph on the host (a robot's stack on the default
 # domain 0 or any other, or a second checkout's tests) neither feeds nor hears the nodes under
 # test. Set before any test initialises rclpy; subprocesses inherit it.
 # (A run that was given a domain explicitly, e.g. by an isolated test runner, keeps it.)
 if "MEMORY_NODES_TEST_DOMAIN" not in os.environ:
     from domain_coordinator import domain_id
-    from ros_domain import quiet_domain_selector
+
+    from memory_nodes.apps.ros_domain import quiet_domain_selector
 
     _DOMAIN_RESERVATION = domain_id(quiet_domain_selector())
     os.environ["ROS_DOMAIN_ID"] = str(_DOMAIN_RESERVATION.__enter__())

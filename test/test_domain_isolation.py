@@ -60,7 +60,7 @@ def test_a_publisher_on_the_default_domain_cannot_reach_the_tests():
 
 
 def test_a_domain_with_a_live_participant_is_not_offered_to_the_run():
-    from ros_domain import participants_live_on, quiet_domain_selector
+    from memory_nodes.apps.ros_domain import participants_live_on, quiet_domain_selector
 
     ours = int(os.environ["ROS_DOMAIN_ID"])
     context = rclpy.Context()

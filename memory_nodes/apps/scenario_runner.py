@@ -142,12 +142,14 @@ class ScenarioRun:
                 Parameter("pose_source", value="pose"), Parameter("consolidation_period_s", value=1.0)]
 
     def run(self) -> list[Score]:
-        # A ROS domain of the run's own (domain_coordinator, as the tests): a scenario run shares no
+        # A ROS domain of the run's own (apps/ros_domain.py, as the tests): a scenario run shares no
         # topics with another run, the tests or a robot's graph on the same host. Without it, two
         # runs at once fed each other's frames and planner events (seen: make demo beside make eval).
         from domain_coordinator import domain_id
 
-        with domain_id() as domain:
+        from memory_nodes.apps.ros_domain import quiet_domain_selector
+
+        with domain_id(quiet_domain_selector()) as domain:
             return self._run(domain)
 
     def _run(self, domain: int) -> list[Score]:

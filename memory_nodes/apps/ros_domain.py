@@ -1,7 +1,8 @@
-"""The test run's ROS domain: one that no other test run reserved (domain_coordinator) and in which
-no DDS participant on this host is live, so that another ROS graph here (a robot's stack, a
-simulator, another checkout's tests, on whatever domain they use) neither feeds nor hears the
-nodes under test, and no foreign participant's discovery traffic reaches them."""
+"""A ROS domain for a run of the test suite or of a scenario (``make eval``, ``make demo``): one
+that no other such run reserved (domain_coordinator) and in which no DDS participant on this host
+is live, so that another ROS graph here (a robot's stack, a simulator, another checkout's tests, on
+whatever domain they use) neither feeds nor hears the run's nodes, and no foreign participant's
+discovery traffic reaches them."""
 
 from __future__ import annotations
 
