@@ -351,7 +351,30 @@ def test_the_answer_says_which_qualifier_each_candidate_satisfied(two_mugs):
     memory, red, blue = two_mugs
     answers = {node.id: components for node, _, components in memory.where_is("the mug on the counter")}
     assert answers[blue]["qualifier: on counter"] == 1.0
-    assert answers[red]["qualifier: on counter"] == 0.0
+    assert answers[red]["qualifier: on counter"] < 0.01  # five metres from the counter
+
+
+def test_the_object_by_furniture_seen_from_one_side_answers_a_relation_its_box_cannot_confirm():
+    """A shelf seen only from the front: its box is the front face, 10 cm deep. A phone on its lower
+    board stands behind that face, neither on the box's top nor inside it; another phone, seen
+    later, lies on a table across the flat. "The phone on the shelf" is the one by the shelf, and
+    the answer says the relation is not confirmed; the filter of query_objects takes only
+    confirmed relations."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    shelf = Observation("shelf", Pose(np.array([2.0, 3.0, 0.6])), np.array([1.0, 0.1, 1.2]), score=0.9)
+    by_shelf = Observation("phone", Pose(np.array([2.1, 3.25, 0.45])), np.array([0.08, 0.15, 0.02]), score=0.9)
+    far = Observation("phone", Pose(np.array([7.0, 1.5, 0.76])), np.array([0.08, 0.15, 0.02]), score=0.9)
+    for k in range(3):
+        memory.integrate([shelf, by_shelf], float(k))
+    for k in range(3):
+        memory.integrate([far], 10.0 + k)
+    phones = {o.position[0] < 5: o.id for o in memory.objects() if o.label == "phone"}
+    assert memory.where_is("the phone")[0][0].id == phones[False]  # unqualified: the one seen last
+    answers = memory.where_is("the phone on the shelf")
+    assert [node.id for node, _, _ in answers] == [phones[True], phones[False]]
+    nearness = [components["qualifier: on shelf"] for _, _, components in answers]
+    assert 0.3 < nearness[0] < 0.5 and nearness[1] < 0.01
+    assert memory.query_objects(text="phone on the shelf") == []
 
 
 def test_the_other_mug_is_not_the_one_just_answered(two_mugs):

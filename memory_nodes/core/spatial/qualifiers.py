@@ -10,6 +10,7 @@ candidate satisfied. No rclpy; positions in ``map``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +37,10 @@ COLOUR_WORDS: dict[str, tuple[int, int, int]] = {
 _ARTICLES = {"the", "a", "an", "my", "our", "your", "that", "this", "some", "any"}
 _FILLER = re.compile(r"^(where is|where's|where are|find|show me|look for|is there|are there|how many)\s+")
 _NOT_MATCHED = 0.15  # factor for a qualifier a candidate does not satisfy: ranked below, not dropped
+# An unconfirmed relation scores below this, by how near the candidate is to the named object.
+_UNCONFIRMED_RELATION = 0.45
+# Qualifier values from this up are satisfied (1) or say nothing (0.5: the named object is unknown).
+SATISFIED = 0.5
 
 
 @dataclass
@@ -136,6 +141,24 @@ def _relation_holds(state: SceneGraphState, node: ObjectNode, kind: RelationKind
         np.linalg.norm(target.box.extent))
 
 
+def _gap_to_box(target: ObjectNode, position: np.ndarray) -> float:
+    """Metres from ``position`` to ``target``'s box (0 inside it)."""
+    low, high = target.bounds()
+    return float(np.linalg.norm(np.maximum(0.0, np.maximum(low - position, position - high))))
+
+
+def relation_score(state: SceneGraphState, node: ObjectNode, kind: RelationKind, named: list[ObjectNode]) -> float:
+    """How well ``node`` stands in relation ``kind`` to one of the ``named`` objects: 1 when the
+    scene graph or the boxes show it; otherwise below ``SATISFIED``, falling with the distance to
+    the nearest of them over ``near_distance``. Furniture is mostly seen from one side, its box as
+    thin as the face in view: a mug on a shelf's lower board is not on that box's top nor inside
+    it, yet of the mugs in the house it is the one by the shelf, and answers rank so."""
+    if any(_relation_holds(state, node, kind, target) for target in named):
+        return 1.0
+    gap = min(_gap_to_box(target, node.position) for target in named)
+    return _UNCONFIRMED_RELATION * math.exp(-gap / state.config.near_distance)
+
+
 def colour_match(node: ObjectNode, colour: str) -> float:
     """How much of ``node``'s appearance is ``colour``, in [0, 1] (0.5 when it has none)."""
     if node.appearance is None:
@@ -147,9 +170,10 @@ def colour_match(node: ObjectNode, colour: str) -> float:
 
 def qualifier_scores(state: SceneGraphState, node: ObjectNode, parsed: ParsedQuery,
                      targets: Callable[[str], list[ObjectNode]], last_answer: str = "") -> dict[str, float]:
-    """Qualifier -> how well ``node`` satisfies it, in [0, 1]. ``targets(text)``: the objects a
-    relation's target text names. A relation whose target the memory does not know says nothing
-    (0.5): the question names something never seen."""
+    """Qualifier -> how well ``node`` satisfies it, in [0, 1]: ``SATISFIED`` or more when it does.
+    ``targets(text)``: the objects a relation's target text names. A relation whose target the
+    memory does not know says nothing (0.5): the question names something never seen; one the
+    memory cannot confirm scores by nearness (``relation_score``)."""
     scores: dict[str, float] = {}
     if parsed.room:
         scores[f"in {parsed.room}"] = 1.0 if state.places.room_of(node.place_id) == parsed.room else 0.0
@@ -158,7 +182,7 @@ def qualifier_scores(state: SceneGraphState, node: ObjectNode, parsed: ParsedQue
         if not named:
             scores[f"{kind.value} {text}"] = 0.5
             continue
-        scores[f"{kind.value} {text}"] = 1.0 if any(_relation_holds(state, node, kind, t) for t in named) else 0.0
+        scores[f"{kind.value} {text}"] = relation_score(state, node, kind, named)
     if parsed.colour:
         scores[parsed.colour] = colour_match(node, parsed.colour)
     if parsed.other:

@@ -11,7 +11,14 @@ import networkx as nx
 import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
-from memory_nodes.core.spatial.qualifiers import ParsedQuery, parse_query, qualifier_factor, qualifier_scores, room_names
+from memory_nodes.core.spatial.qualifiers import (
+    SATISFIED,
+    ParsedQuery,
+    parse_query,
+    qualifier_factor,
+    qualifier_scores,
+    room_names,
+)
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import ObjectNode, ObjectStatus, RelationKind
 from memory_nodes.core.text_embedding import TextEncoder, label_similarity
@@ -70,7 +77,7 @@ def query_objects(state: SceneGraphState, encoder: TextEncoder | None, label: st
                 if not keep[index]:
                     continue
                 qualifiers = qualifier_scores(state, node, parsed, targets, state.last_answers.get(node.label, ""))
-                keep[index] = all(v > 0.0 for k, v in qualifiers.items() if k != parsed.colour)
+                keep[index] = all(v >= SATISFIED for k, v in qualifiers.items() if k != parsed.colour)
                 scores[index] *= qualifier_factor(qualifiers)
         candidates = [o for o, k in zip(candidates, keep) if k]
         scores = scores[keep]
