@@ -12,7 +12,7 @@ from memory_nodes.core.appearance import colour_histogram
 from memory_nodes.core.geometry import CameraView, Pose, look_at
 from memory_nodes.core.spatial import UNKNOWN_LABEL, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 from memory_nodes.core.spatial.observed_space import ObservedSpace
-from memory_nodes.core.spatial.qualifiers import parse_query
+from memory_nodes.core.spatial.qualifiers import colour_match, parse_query
 from memory_nodes.core.spatial.types import RelationKind
 
 ROOMS = (("kitchen", ((0.0, 0.0), (5.0, 0.0), (5.0, 5.0), (0.0, 5.0))),
@@ -377,6 +377,25 @@ def test_the_object_by_furniture_seen_from_one_side_answers_a_relation_its_box_c
     assert memory.query_objects(text="phone on the shelf") == []
 
 
+def test_a_colour_is_its_hue_whatever_the_shading():
+    """A dark-blue glasses case (less saturated than the word's bright blue shade) and an orange one
+    seen later: "the blue glasses case" is the dark-blue one, "the orange ..." the other; a red mug
+    is not blue at all."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    dark_blue, orange = swatch((150, 50, 50)), swatch((40, 140, 230))
+    for k in range(3):
+        memory.integrate([mug(2.0, 2.0, appearance=dark_blue, label="glasses case")], float(k))
+    for k in range(3):
+        memory.integrate([mug(7.0, 2.0, appearance=orange, label="glasses case"), mug(4.0, 2.0)], 10.0 + k)
+    cases = {o.position[0] < 5: o.id for o in memory.objects() if o.label == "glasses case"}
+    assert memory.where_is("the blue glasses case")[0][0].id == cases[True]
+    assert memory.where_is("the orange glasses case")[0][0].id == cases[False]
+    blue_score = memory.where_is("the blue glasses case")[0][2]["qualifier: blue"]
+    assert blue_score > 0.9
+    (red_mug,) = [o for o in memory.objects() if o.label == "mug"]
+    assert colour_match(red_mug, "blue") == 0.0 and colour_match(red_mug, "red") > 0.9
+
+
 def test_the_other_mug_is_not_the_one_just_answered(two_mugs):
     memory, red, blue = two_mugs
     first = memory.where_is("the mug on the counter")[0][0].id
@@ -410,6 +429,14 @@ def test_parse_query_splits_head_and_qualifiers():
     assert parsed.head == "mug" and parsed.colour == "red" and parsed.other
     assert parsed.room == "room-kitchen"
     assert parsed.relations == [(RelationKind.ON, "table"), (RelationKind.NEXT_TO, "lamp")]
+
+
+def test_a_colour_word_that_ends_the_head_is_the_thing_asked_for():
+    """"The orange on the kitchen table" is the fruit; "the orange mug", a mug of that colour."""
+    fruit = parse_query("the orange on the kitchen table", {"kitchen": "room-kitchen"})
+    assert (fruit.head, fruit.colour, fruit.room) == ("orange", "", "room-kitchen")
+    assert fruit.relations == [(RelationKind.ON, "table")]
+    assert (parse_query("the orange mug", {}).head, parse_query("the orange mug", {}).colour) == ("mug", "orange")
 
 
 # ---------------------------------------------------------------- where the camera looked

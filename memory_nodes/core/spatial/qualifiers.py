@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.appearance import HUE_BINS, SATURATION_BINS, colour_histogram
 from memory_nodes.core.spatial.state import SceneGraphState
-from memory_nodes.core.spatial.types import ObjectNode, RelationKind, cosine
+from memory_nodes.core.spatial.types import ObjectNode, RelationKind
 
 # Phrase -> relation, longest first so "on top of" wins over "on".
 RELATION_PHRASES: tuple[tuple[str, RelationKind], ...] = (
@@ -77,10 +77,12 @@ def parse_query(text: str, room_names: dict[str, str]) -> ParsedQuery:
     if "other" in head_words:
         parsed.other = True
         head_words = [w for w in head_words if w != "other"]
-    colours = [w for w in head_words if w in COLOUR_WORDS]
+    # A colour word names a colour before the thing it qualifies ("the orange mug"); as the last
+    # word it is the thing ("the orange on the table" is the fruit).
+    colours = [w for w in head_words[:-1] if w in COLOUR_WORDS]
     if colours:
         parsed.colour = colours[0]
-        head_words = [w for w in head_words if w not in COLOUR_WORDS]
+        head_words = [w for w in head_words[:-1] if w not in COLOUR_WORDS] + head_words[-1:]
     for index in range(1, len(parts) - 1, 2):
         kind, target_words = kinds[parts[index]], _strip(parts[index + 1].split())
         target = " ".join(target_words)
@@ -159,13 +161,31 @@ def relation_score(state: SceneGraphState, node: ObjectNode, kind: RelationKind,
     return _UNCONFIRMED_RELATION * math.exp(-gap / state.config.near_distance)
 
 
+def _colour_bins(colour: str) -> tuple[int, int]:
+    """The (hue, saturation) bin of a colour word's shade in ``colour_histogram``'s grid."""
+    swatch = colour_histogram(np.full((4, 4, 3), COLOUR_WORDS[colour], dtype=np.uint8))
+    hue, saturation = np.unravel_index(int(np.argmax(swatch)), (HUE_BINS, SATURATION_BINS))
+    return int(hue), int(saturation)
+
+
 def colour_match(node: ObjectNode, colour: str) -> float:
-    """How much of ``node``'s appearance is ``colour``, in [0, 1] (0.5 when it has none)."""
+    """How much of ``node``'s appearance is ``colour``, in [0, 1] (0.5 when it has none): the
+    share of its pixels of that hue (the neighbouring hue bins at half weight) and saturated at
+    all, whatever the saturation, since shading moves a dark-blue case and a bright-blue swatch
+    apart in saturation, not in hue; for white, grey and black, the share of unsaturated pixels."""
     if node.appearance is None:
         return 0.5
-    swatch = np.full((4, 4, 3), COLOUR_WORDS[colour], dtype=np.uint8)
-    similarity = cosine(colour_histogram(swatch), node.appearance)
-    return 0.5 if similarity is None else float(np.sqrt(max(0.0, similarity)))
+    shares = np.asarray(node.appearance, dtype=np.float64).reshape(HUE_BINS, SATURATION_BINS)
+    total = float(shares.sum())
+    if not total > 0.0:
+        return 0.5
+    shares = shares / total
+    hue, saturation = _colour_bins(colour)
+    if saturation == 0:
+        return float(shares[:, 0].sum())
+    by_hue = shares[:, 1:].sum(axis=1)
+    near = by_hue[hue] + 0.5 * (by_hue[(hue - 1) % HUE_BINS] + by_hue[(hue + 1) % HUE_BINS])
+    return float(min(1.0, near))
 
 
 def qualifier_scores(state: SceneGraphState, node: ObjectNode, parsed: ParsedQuery,
