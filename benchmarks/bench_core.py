@@ -41,6 +41,13 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def integrate_confirmed(spatial: SpatialMemory, frame: list[Observation], stamp: float) -> None:
+    """Integrate ``frame`` twice, half a second apart: one detection is only a tentative object, and
+    the benchmarks measure a memory of counted ones."""
+    for again in (0.0, 0.5):
+        spatial.integrate(frame, stamp + again)
+
+
 def bench_frame() -> list[tuple[str, str, str]]:
     """640x480 RGB-D, 10 detections: lift every detection and update the scene graph."""
     rng = np.random.default_rng(0)
@@ -241,8 +248,7 @@ def resident_memory_used() -> tuple[float, float]:
                              points=rng.uniform(-0.15, 0.15, (100, 3)) + np.array([2.0 * (i % side), 2.0 * (i // side), 0.5]),
                              appearance=rng.random(64).astype(np.float32))
                  for i in range(start, start + 50)]
-        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
-            spatial.integrate(frame, float(start) + again)
+        integrate_confirmed(spatial, frame, float(start))
     gc.collect()
     return rss_mb() - before, rss_mb()
 
@@ -286,8 +292,7 @@ def bench_scaling() -> list[tuple[str, str, str]]:
         for start in range(0, objects, 500):
             frame = [Observation(f"label{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
                                  np.array([0.3, 0.3, 0.3])) for i in range(start, min(start + 500, objects))]
-            for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
-                spatial.integrate(frame, float(start) + again)
+            integrate_confirmed(spatial, frame, float(start))
         started = time.perf_counter()
         for k in range(20):
             spatial.where_is(f"label{k}", limit=5)

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "test"))
 
+from bench_core import integrate_confirmed
 from postgres_server import ThrowawayPostgres
 
 from memory_nodes.core.geometry import CameraView, Pose, yaw_quaternion
@@ -96,8 +97,7 @@ def fleet_view_at_scale() -> list[tuple[str, str, str]]:
     for start in range(0, objects, 50):
         frame = [Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % 100), 2.0 * (i // 100), 0.5])),
                              np.full(3, 0.3)) for i in range(start, start + 50)]
-        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
-            spatial.integrate(frame, float(start) + again)
+        integrate_confirmed(spatial, frame, float(start))
     where, window, pose = [], [], []
     for k in range(200):
         t0 = time.perf_counter()

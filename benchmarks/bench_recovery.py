@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_core import integrate_confirmed
 
 from memory_nodes.core.geometry import Pose
 from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
@@ -28,8 +29,7 @@ def build(directory: Path, objects: int = 10_000, observations: int = 1_000_000,
                              points=centres[i] + rng.uniform(-0.15, 0.15, (40, 3)),
                              appearance=rng.random(64).astype(np.float32))
                  for i in range(start, min(start + 20, objects))]
-        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
-            spatial.integrate(frame, float(start) + again)
+        integrate_confirmed(spatial, frame, float(start))
     temporal = TemporalMemory()
     temporal_journal = Journal(temporal, "temporal", SqliteEventStore(directory / "temporal.sqlite3", "temporal"), 10**9)
     entities = [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)]

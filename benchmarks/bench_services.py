@@ -10,7 +10,7 @@ import uuid
 
 import numpy as np
 import rclpy
-from bench_core import fill_text_memories
+from bench_core import fill_text_memories, integrate_confirmed
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
@@ -31,8 +31,7 @@ def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
     for start in range(0, objects, 100):
         frame = [Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
                              np.array([0.3, 0.3, 0.3])) for i in range(start, min(start + 100, objects))]
-        for again in (0.0, 0.5):  # seen twice: one detection is only a tentative object
-            spatial.memory.integrate(frame, float(start) + again)
+        integrate_confirmed(spatial.memory, frame, float(start))
     temporal.memory.add_observations(np.sort(rng.uniform(0, 36_000, observations)),
                                      [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)],
                                      rng.normal(size=(observations, 3)))
