@@ -23,11 +23,11 @@ def _finite(name: str, values: np.ndarray) -> np.ndarray:
     return values
 
 
-
 def vector_length(vector: np.ndarray) -> float:
     """The Euclidean length of one short vector (a 3-vector or a quaternion): for a single vector
     this is several times faster than ``np.linalg.norm``, and it runs on every association test."""
     return math.sqrt(float(vector.dot(vector)))
+
 
 @dataclass(frozen=True)
 class Pose:
