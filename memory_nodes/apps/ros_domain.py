@@ -6,6 +6,7 @@ discovery traffic reaches them."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Callable
 
@@ -31,17 +32,15 @@ def participants_live_on(domain: int) -> bool:
 def quiet_domain_selector(first: int = 1, last: int = 100,
                           live: Callable[[int], bool] = participants_live_on) -> Callable[[], int]:
     """A ``domain_coordinator.domain_id`` selector that offers the domains ``first``..``last`` in turn,
-    skipping those in which a DDS participant is live (it offers ``first`` again once all were seen,
-    and domain_coordinator gives up after 100 offers)."""
-    candidates = list(range(first, last + 1))
-    state = {"next": 0}
+    skipping those in which a DDS participant is live (when every one is live, the next in turn all
+    the same; domain_coordinator gives up after 100 offers)."""
+    offers = itertools.cycle(range(first, last + 1))
 
     def select() -> int:
-        for _ in range(len(candidates)):
-            domain = candidates[state["next"] % len(candidates)]
-            state["next"] += 1
+        for _ in range(last - first + 1):
+            domain = next(offers)
             if not live(domain):
                 return domain
-        return candidates[state["next"] % len(candidates)]
+        return next(offers)
 
     return select
