@@ -10,6 +10,7 @@ candidate satisfied. No rclpy; positions in ``map``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -161,8 +162,10 @@ def relation_score(state: SceneGraphState, node: ObjectNode, kind: RelationKind,
     return _UNCONFIRMED_RELATION * math.exp(-gap / state.config.near_distance)
 
 
+@functools.cache
 def _colour_bins(colour: str) -> tuple[int, int]:
-    """The (hue, saturation) bin of a colour word's shade in ``colour_histogram``'s grid."""
+    """The (hue, saturation) bin of a colour word's shade in ``colour_histogram``'s grid (once per
+    word, not once per candidate of every question)."""
     swatch = colour_histogram(np.full((4, 4, 3), COLOUR_WORDS[colour], dtype=np.uint8))
     hue, saturation = np.unravel_index(int(np.argmax(swatch)), (HUE_BINS, SATURATION_BINS))
     return int(hue), int(saturation)
