@@ -91,11 +91,17 @@ class ShippingWorker:
         self.shipper = shipper
         self.period_s = period_s
         self.report = report
-        self.connected: bool | None = None  # None until the first attempt
         self.last_error = ""
-        self._failing = ""  # while shipping fails: "unreachable" (no server) or "refused" (a failed statement)
+        # None until the first attempt; "" once shipping worked; while it fails, "unreachable" (no
+        # server) or "refused" (the server answered but refused a statement).
+        self._failing: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"ship_{shipper.memory}")
+
+    @property
+    def connected(self) -> bool | None:
+        """The server answered the last attempt (None before the first one)."""
+        return None if self._failing is None else self._failing != "unreachable"
 
     def start(self) -> None:
         self._thread.start()
@@ -109,18 +115,17 @@ class ShippingWorker:
                     self.report(f"server reachable again: {self.shipper.memory} journal shipped up to date")
                 elif self._failing == "refused":
                     self.report(f"the server takes the {self.shipper.memory} journal again: shipped up to date")
-                self.connected, self._failing, self.last_error = True, "", ""
+                self._failing, self.last_error = "", ""
             except ServerUnavailableError as error:
                 if self._failing != "unreachable":
                     self.report(f"server unreachable, {self.shipper.memory} events wait in the local journal: {error}")
-                self.connected, self._failing, self.last_error = False, "unreachable", str(error)
+                self._failing, self.last_error = "unreachable", str(error)
             except (psycopg.Error, MemoryNodesError) as error:
                 # Refused by the server (a schema it will not take, a failed statement): the events
                 # wait in the local journal and the next period tries again; the thread must not die.
-                # The server answered, so it counts as reachable.
                 if self._failing != "refused" or str(error) != self.last_error:
                     self.report(f"shipping the {self.shipper.memory} journal failed, retrying: {error}")
-                self.connected, self._failing, self.last_error = True, "refused", str(error)
+                self._failing, self.last_error = "refused", str(error)
             self._stop.wait(max(0.0, self.period_s - (time.monotonic() - started)))
 
     def stop(self, final_attempt: bool = True) -> None:
