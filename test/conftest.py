@@ -54,13 +54,13 @@ def install_prefix() -> Path:
     return Path(memory_nodes.__file__).resolve().parents[4]
 
 
-def start_installed(executable: str, ros_args: list[str], stdout: Any,
-                    stderr: Any = subprocess.STDOUT) -> subprocess.Popen:
+def start_installed(executable: str, ros_args: list[str], stdout: Any, stderr: Any = subprocess.STDOUT,
+                    env: dict[str, str] | None = None) -> subprocess.Popen:
     """An installed executable of the package (``lib/memory_nodes/<executable>``, as ``ros2 run``
     starts it) with ``ros_args``, in a session of its own, so that a test can signal it and whatever
-    it started as ``ros2 launch`` would (``os.killpg``)."""
+    it started as ``ros2 launch`` would (``os.killpg``); ``env`` replaces the test's environment."""
     return subprocess.Popen([str(install_prefix() / "lib" / "memory_nodes" / executable), "--ros-args", *ros_args],
-                            stdout=stdout, stderr=stderr, start_new_session=True)
+                            stdout=stdout, stderr=stderr, start_new_session=True, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -101,10 +101,9 @@ def _perception_receives(tmp_path, environment: dict[str, str]) -> tuple[dict[st
     from diagnostic_msgs.msg import DiagnosticArray
 
     namespace = f"/frames_{uuid.uuid4().hex[:8]}"
-    perception = subprocess.Popen(
-        [str(PREFIX / "lib" / "memory_nodes" / "memory_perception"), "--ros-args", "-r", f"__ns:={namespace}",
-         "-p", "mode:=detections", "-p", "diagnostics_period_s:=0.3"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=environment)
+    perception = start_installed("memory_perception", ["-r", f"__ns:={namespace}", "-p", "mode:=detections",
+                                                       "-p", "diagnostics_period_s:=0.3"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     counts: dict[str, int] = {}
 
     def take(msg):
