@@ -246,6 +246,19 @@ class HouseholdSim:
         low, high = self.p.getAABB(self.bodies[name], physicsClientId=self.client)
         return (np.array(low) + np.array(high)) / 2.0
 
+    def true_box(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(min (3,), max (3,)) of the object's axis-aligned box in ``map``, metres. A primitive
+        shape has no collision shape, so pybullet's box of it is its centre alone: its size says."""
+        low, high = (np.array(bound) for bound in self.p.getAABB(self.bodies[name], physicsClientId=self.client))
+        spec = self.specs[name]
+        if spec.shape in MESHES:
+            return low, high
+        sx, sy, sz = spec.size
+        half = np.array([sx, sx, sx]) / 2.0 if spec.shape == "sphere" else np.array(
+            [sx, sx if spec.shape == "cylinder" else sy, sz]) / 2.0
+        centre = (low + high) / 2.0
+        return centre - half, centre + half
+
     def furniture_label(self, name: str) -> str:
         return str(self.scenario.furniture[name].get("label", name.replace("_", " ")))
 

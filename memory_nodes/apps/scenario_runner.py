@@ -30,6 +30,7 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
+from memory_nodes.apps.box_lifting import BoxLiftingProbe
 from memory_nodes.apps.evaluation import (
     OPEN_VOCABULARY,
     FrameRecord,
@@ -131,6 +132,7 @@ class ScenarioRun:
         self.furniture_labels = ({self.sim.furniture_label(n) for n in self.scenario.furniture}
                                  if self.sim.detect_furniture else set())
         self.seen: set[str] = set()
+        self.box_lifting = BoxLiftingProbe(self.sim)
         self.scores: list[Score] = []
 
     def _parameters(self) -> list[Parameter]:
@@ -201,6 +203,7 @@ class ScenarioRun:
             frame: SimFrame = item
             expected = len(updates) + 1
             bridge.publish(frame)
+            self.box_lifting.observe(frame)  # while the nodes work on the frame
             deadline = time.monotonic() + 15.0
             while len(updates) < expected and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -311,6 +314,16 @@ class ScenarioRun:
             ratio = past_ok / len(self.sim.moves)
             self._add("causal/temporal consistency", "pose at a past time (before the move)", ratio, ">= 0.90",
                       ratio >= 0.9, f"{past_ok} of {len(self.sim.moves)} within 0.15 m")
+        lifting = self.box_lifting.summary()
+        if lifting["measured"]:
+            detail = (f"{lifting['measured']:.0f} detections of objects fully in view, lifted from their boxes alone "
+                      f"({lifting['not_lifted']:.0f} more not lifted); median box IoU {lifting['iou_median']:.2f}")
+            self._add("perception", "lifting from boxes without masks: centre error, median (m)",
+                      lifting["centre_error_median_m"], "<= 0.15", lifting["centre_error_median_m"] <= 0.15, detail)
+            self._add("perception", "lifting from boxes without masks: centre error, p90 (m)",
+                      lifting["centre_error_p90_m"], "", None, "")
+            self._add("perception", "lifting from boxes without masks: box IoU, median", lifting["iou_median"], "",
+                      None, "the axis-aligned boxes of the lifted and the true object")
         for question in self.scenario.questions:
             self._question(client, question, matches)
         self._score_changes(client)
