@@ -86,7 +86,7 @@ def test_change_metrics_on_hand_made_frames():
     assert book.delay_s == pytest.approx(1.0)
     assert mug.observable_frame == 1 and mug.reflected_frame is None and math.isnan(mug.delay_s)
     assert metrics.per_kind["disappeared"]["true_positives"] == 1 and metrics.per_kind["moved"]["missed"] == 1
-    assert metrics.false_changes == 1
+    assert metrics.false_changes == 1 and metrics.false_change_reports == ["moved lamp at 12.5"]
 
 
 def test_a_copy_where_the_object_was_put_back_is_not_stale():

@@ -92,6 +92,7 @@ class RealChange:
 class ChangeMetrics:
     per_kind: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> tp, missed, delays
     false_changes: int = 0
+    false_change_reports: list[str] = field(default_factory=list)  # "<kind> <real object> at <stamp>"
     frames: int = 0
     changes: list[RealChange] = field(default_factory=list)
 
@@ -158,6 +159,7 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
         name = name_of_id(object_id)
         if name is not None and not any(t <= stamp for t in real_times.get(name, [])):
             metrics.false_changes += 1
+            metrics.false_change_reports.append(f"{kind} {name} at {stamp:.1f}")
     return metrics
 
 

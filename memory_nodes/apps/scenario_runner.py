@@ -363,7 +363,8 @@ class ScenarioRun:
                                for c in metrics.changes if c.observable_frame is not None}
         rate = 100.0 * metrics.false_changes / max(1, metrics.frames)
         self._add("changes", "false changes per 100 frames", rate, "", None,
-                  f"{metrics.false_changes} moved/disappeared reported of objects that had not changed")
+                  f"{metrics.false_changes} moved/disappeared reported of objects that had not changed"
+                  + (f": {', '.join(metrics.false_change_reports[:5])}" if metrics.false_change_reports else ""))
 
     # ----------------------------------------------------------------- questions from ground truth
     def _room_of(self, position: np.ndarray) -> str:
