@@ -100,6 +100,25 @@ def test_a_detector_missing_one_frame_in_six_does_not_make_a_present_object_flic
     assert memory.get(mug_id).status is ObjectStatus.PRESENT
 
 
+def test_a_detector_missing_a_moment_at_thirty_frames_a_second_does_not_make_an_object_flicker():
+    """Perception keeping up with a 30 Hz camera: the detector misses the mug for a third of a
+    second (ten frames of the same view) while the depth shows it where it stands. Ten frames that
+    close together are one glance, not ten independent misses: the mug stays present. Its place
+    emptied and seen for a second at the same rate is still marked absent."""
+    memory = SpatialMemory()
+    mug_id = known_mug(memory)
+    on_the_mug = camera((1, -1, 1.2), (1, 1, 0.8), depth=1.99, colour=(30, 30, 210))
+    for k in range(30):
+        missed = 10 <= k < 20
+        result = memory.integrate([] if missed else [mug(1.0, 1.0)], 10.0 + k / 30.0, on_the_mug)
+        assert all(c.kind is not ChangeKind.DISAPPEARED for c in result.changes), k
+    assert memory.get(mug_id).status is ObjectStatus.PRESENT
+    emptied = camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5)
+    disappeared = [k for k in range(30) if any(c.kind is ChangeKind.DISAPPEARED
+                                               for c in memory.integrate([], 20.0 + k / 30.0, emptied).changes)]
+    assert disappeared and disappeared[0] <= 15, disappeared  # within half a second of looking
+
+
 def test_an_occluded_or_partial_view_changes_little():
     memory = SpatialMemory()
     mug_id = known_mug(memory)

@@ -66,6 +66,9 @@ class SpatialConfig:
     appearance_change_similarity: float = setting(
         0.5, "appearance cosine below which the pixels where an undetected object should be show something else "
         "(thin objects do not stand out of the depth)", low=0, high=1)
+    evidence_interval_s: float = setting(
+        0.2, "frames closer together than this share one frame's negative evidence, in proportion to the time "
+        "between them: consecutive camera frames show the same view and the detector's same misses", "s", low=0)
     recent_sighting_s: float = setting(
         2.0, "the depth and colour cues against an object seen less than this long ago count in proportion (a "
         "thing seen a moment ago is most likely still there)", "s", above=0)

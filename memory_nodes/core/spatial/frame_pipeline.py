@@ -87,6 +87,7 @@ class FramePipeline:
         self.config = state.config
         self._view: CameraView | None = None  # the frame being integrated
         self._confirmed: list[str] = []  # objects confirmed in the frame being integrated
+        self._last_evidence_stamp = -math.inf  # the previous frame that weighed negative evidence
 
     # ----------------------------------------------------------------- the pipeline
     def integrate(self, observations: list[Observation], stamp: float, view: CameraView | None,
@@ -554,6 +555,11 @@ class FramePipeline:
         miss alone takes a few frames; an emptied place seen clearly takes one or two."""
         state, c = self.state, self.config
         changes: list[ChangeRecord] = []
+        # At 30 Hz one glance is a dozen frames of the same view with the same misses: the evidence
+        # is per time, not per frame, once frames come faster than ``evidence_interval_s``.
+        since = stamp - self._last_evidence_stamp
+        weight = 1.0 if since < 0.0 or c.evidence_interval_s == 0.0 else min(1.0, since / c.evidence_interval_s)
+        self._last_evidence_stamp = stamp
         for object_id in sorted(state.index.near(view.pose.position, view.max_range)):
             node = state.objects[object_id]
             if node.gone or node.id in exclude or node.last_seen >= stamp:
@@ -586,7 +592,7 @@ class FramePipeline:
             if miss <= 0.0:
                 continue  # too small in the image to expect a detection, and nothing says it is gone
             state.counters["negative_evidence"] += 1
-            node.existence_log_odds -= miss
+            node.existence_log_odds -= miss * weight
             if node.tentative and node.existence_log_odds <= c.absent_log_odds:
                 self.drop_tentative(node)  # a ghost, or too little seen to tell: nobody was told of it
                 continue
