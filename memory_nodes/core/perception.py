@@ -177,7 +177,7 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
             return None
     points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
     z = depth[v, u]
-    noise = depth_noise(z, u, v, np.ones(len(z), dtype=bool), stride)
+    noise = depth_noise(z, u, v, stride)
     keep = ~_supporting_plane(points, config, noise, stride)
     if detection.mask is not None:
         weights = np.ones(len(z))
@@ -215,12 +215,12 @@ def sampling_stride(pixels: int, max_points: int, narrowest: int) -> int:
     return max(1, min(by_count, narrowest // 4))
 
 
-def depth_noise(z: np.ndarray, u: np.ndarray, v: np.ndarray, candidates: np.ndarray, stride: int) -> float:
-    """The depth noise (m, one standard deviation) of the samples ``candidates`` (depth ``z``,
-    columns ``u``, rows ``v`` in row-major order, ``stride`` pixels apart), from the differences
-    between neighbours in a row: their median absolute deviation ignores a surface's slope and the
-    few steps across an edge. 0.0 when fewer than 8 neighbouring pairs are found."""
-    same_row = (np.diff(v) == 0) & (np.diff(u) == stride) & candidates[1:] & candidates[:-1]
+def depth_noise(z: np.ndarray, u: np.ndarray, v: np.ndarray, stride: int) -> float:
+    """The depth noise (m, one standard deviation) of samples (depth ``z``, columns ``u``, rows
+    ``v`` in row-major order, ``stride`` pixels apart), from the differences between neighbours in
+    a row: their median absolute deviation ignores a surface's slope and the few steps across an
+    edge. 0.0 when fewer than 8 neighbouring pairs are found."""
+    same_row = (np.diff(v) == 0) & (np.diff(u) == stride)
     steps = np.diff(z)[same_row]
     if len(steps) < 8:
         return 0.0
