@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame
-from memory_nodes.core.geometry import aabb_iou, aabb_of
+from memory_nodes.core.geometry import CameraView, OrientedBox, Pose, aabb_iou, aabb_of
 from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, lift_detection
 
 
@@ -33,31 +33,26 @@ class BoxLiftingProbe:
 
     def observe(self, frame: SimFrame) -> None:
         """Lift the boxes of ``frame`` (the frame the simulator yielded last)."""
-        camera = self.sim.true_cameras[-1]
-        rgbd = RgbdFrame(frame.depth, self.sim.intrinsics, camera, frame.rgb)
+        rgbd = RgbdFrame(frame.depth, self.sim.intrinsics, self.sim.true_cameras[-1], frame.rgb)
         for detection in frame.detections:
-            if detection.truth not in self.sim.bodies or not self.fully_in_view(detection.truth):
-                continue  # a false positive, furniture, or an object cut by the border or hidden
+            if detection.truth not in self.sim.bodies:
+                continue  # a false positive or furniture
+            low, high = self.sim.true_box(detection.truth)
+            if not self.fully_in_view(rgbd.view, low, high):
+                continue  # cut by the image border, or hidden
             lifted = lift_detection(rgbd, Detection(detection.label, detection.score, detection.box, None), self.config)
             if lifted is None:
                 self.not_lifted += 1
                 continue
-            low, high = self.sim.true_box(detection.truth)
             self.centre_errors_m.append(float(np.linalg.norm(lifted.pose.position - (low + high) / 2.0)))
             self.ious.append(float(aabb_iou(*aabb_of(lifted.pose, lifted.extent), low, high)))
 
-    def fully_in_view(self, name: str) -> bool:
-        """All eight corners of the object's true box project into the last frame's image, at least
-        ``border_px`` inside it, and its centre is not hidden behind something nearer."""
-        low, high = self.sim.true_box(name)
-        corners = np.array([[x, y, z] for x in (low[0], high[0]) for y in (low[1], high[1]) for z in (low[2], high[2])])
-        local = self.sim.true_cameras[-1].inverse_transform(corners)
-        if np.any(local[:, 2] <= 0.1):
-            return False
-        fx, fy, cx, cy = self.sim.intrinsics
-        u, v = fx * local[:, 0] / local[:, 2] + cx, fy * local[:, 1] / local[:, 2] + cy
+    def fully_in_view(self, view: CameraView, low: np.ndarray, high: np.ndarray) -> bool:
+        """All eight corners of the true box ``low``..``high`` project into ``view``'s image, at
+        least ``border_px`` inside it, and its centre is not hidden behind something nearer."""
+        u, v, z = view.project(OrientedBox(Pose((low + high) / 2.0), high - low).corners())
         margin = self.config.border_px + 1
-        inside = (u >= margin) & (u < self.sim.width - margin) & (v >= margin) & (v < self.sim.height - margin)
+        inside = (z > 0.1) & (u >= margin) & (u < view.width - margin) & (v >= margin) & (v < view.height - margin)
         return bool(inside.all()) and self.sim.in_view((low + high) / 2.0)
 
     def summary(self) -> dict[str, float]:

@@ -253,9 +253,8 @@ class HouseholdSim:
         spec = self.specs[name]
         if spec.shape in MESHES:
             return low, high
-        sx, sy, sz = spec.size
-        half = np.array([sx, sx, sx]) / 2.0 if spec.shape == "sphere" else np.array(
-            [sx, sx if spec.shape == "cylinder" else sy, sz]) / 2.0
+        sx, sy, sz = spec.size  # a sphere's and a cylinder's diameter is sx, as _place builds them
+        half = np.array({"sphere": (sx, sx, sx), "cylinder": (sx, sx, sz)}.get(spec.shape, (sx, sy, sz))) / 2.0
         centre = (low + high) / 2.0
         return centre - half, centre + half
 
