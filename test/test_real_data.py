@@ -81,14 +81,13 @@ def test_fr3_cabinet_lifted_from_one_box_alone_lands_near_its_true_centre():
     import cv2
 
     from memory_nodes.core.geometry import Pose
-    from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, lift_detection
+    from memory_nodes.core.perception import Detection, PerceptionConfig, RgbdFrame, depth_to_metres, lift_detection
 
     folder = DATA / "tum_fr3_cabinet_objects"
     truth = np.array([float(v) for v in (folder / "truth_objects.txt").read_text().split()[:3]])
     errors, partial = [], 0
     for frame in read_tum(folder, folder / "bbox_2d_yolov2"):
-        depth = cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED)
-        metres = np.where(depth > 0, depth.astype(np.float32) / 5000.0, np.nan).astype(np.float32)
+        metres = depth_to_metres(cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED), "16UC1", 1 / 5000.0)
         camera = Pose(np.array(frame.pose[:3]), np.array(frame.pose[3:]))
         rgbd = RgbdFrame(metres, (535.4, 539.2, 320.1, 247.6), camera, cv2.imread(str(frame.rgb_path)))
         x, y, w, h, _score = frame.box

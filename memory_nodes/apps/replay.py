@@ -28,13 +28,13 @@ from collections import deque
 from itertools import pairwise
 from pathlib import Path
 
-import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from memory_nodes.apps.tum_dataset import TumFrame, read_tum
 from memory_nodes.core.errors import InvalidInputError
+from memory_nodes.core.perception import depth_to_metres
 from memory_nodes.msg import Detection2D, Detection2DArray, SceneGraph
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_support import EVENTS_QOS, SENSOR_QOS
@@ -169,7 +169,7 @@ class Replayer:
             depth = cv2.imread(str(frame.depth_path), cv2.IMREAD_UNCHANGED)
             if rgb is None or depth is None:
                 raise InvalidInputError(f"cannot read {frame.rgb_path} or {frame.depth_path}")
-            metres = np.where(depth > 0, depth.astype(np.float32) * depth_scale, np.nan).astype(np.float32)
+            metres = depth_to_metres(depth, "16UC1", depth_scale)
             info = CameraInfo(width=depth.shape[1], height=depth.shape[0])
             fx, fy, cx, cy = intrinsics
             info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
