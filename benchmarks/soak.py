@@ -108,6 +108,7 @@ class SoakReport:
         """Detections perception received but neither lifted, dropped (counted) nor still waiting."""
         perception = "memory_perception"
         handled = sum(self.count(perception, k) for k in ("frames.accepted", "detections.dropped_lagging",
+                                                           "detections.skipped_repeating_keyframe",
                                                            "detections.rejected", "pending_triggers"))
         return self.detections_seen - handled
 
@@ -123,7 +124,8 @@ class SoakReport:
             (f"soak {self.seconds:.0f} s: detections lifted", f"{lifted}/{self.frames_published}",
              f"published at 30 Hz; perception received {self.detections_seen} (depth images "
              f"{self.count(perception, 'depth.received')}, rgb {self.count(perception, 'rgb.received')}): "
-             f"lifted {lifted}, dropped oldest-first "
+             f"lifted {lifted}, skipped as repeats of the last lifted frame "
+             f"{self.count(perception, 'detections.skipped_repeating_keyframe')}, dropped oldest-first "
              f"while lifting lagged {self.count(perception, 'detections.dropped_lagging')}, rejected (frame "
              f"incomplete) {self.count(perception, 'detections.rejected')}; spatial integrated "
              f"{self.count('spatial_memory', 'observations.accepted')}; unaccounted {self.detections_unaccounted}; "

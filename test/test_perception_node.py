@@ -140,6 +140,51 @@ def test_a_colour_image_arriving_after_its_depth_still_gives_the_objects_their_a
             node.destroy_node()
 
 
+def test_a_still_camera_at_thirty_frames_a_second_is_lifted_at_keyframes_and_a_change_at_once(rclpy_context, tmp_path):
+    spatial, perception, source, executor = start(rclpy_context, tmp_path, {"mode": "detections"})
+    lifted = []
+    source.create_subscription(ObjectObservationArray, "observations", lifted.append, SENSOR_QOS)
+    try:
+        messages = camera_messages(0.0)
+        publishers = {name: source.create_publisher(type(msg), name, 10) for name, msg in zip(TOPICS, messages)}
+
+        def publish(stamp, detections):
+            for name, msg in zip(TOPICS, messages):
+                msg = detections if name == "detections" else msg
+                msg.header.stamp = cv.seconds_to_stamp(stamp)
+                publishers[name].publish(msg)
+
+        for k in range(30):  # one second of a still view at 30 Hz
+            publish(10.0 + k / 30.0, messages[4])
+            time.sleep(1.0 / 30.0)
+        without_mug = Detection2DArray(detections=[d for d in messages[4].detections if d.label != "mug"])
+        publish(11.0, without_mug)  # the mug is gone: the first frame that shows it
+        counts = perception.counters.counts
+        keys = ("frames.accepted", "detections.skipped_repeating_keyframe", "detections.dropped_lagging",
+                "detections.rejected")
+        deadline = time.monotonic() + 10.0
+        while sum(counts[k] for k in keys) < 31 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        assert sum(counts[k] for k in keys) == 31 == counts["detections.received"], counts
+        assert counts["detections.skipped_repeating_keyframe"] >= 20, counts
+        assert counts["keyframes.first"] == 1 and counts["keyframes.interval"] >= 2, counts
+        assert counts["keyframes.detections_changed"] == 1, counts
+        assert lifted and cv.stamp_to_seconds(lifted[-1].header.stamp) == 11.0
+        assert [o.label for o in lifted[-1].observations] == ["box"]
+    finally:
+        executor.shutdown()
+        executor.spinner.join(timeout=5)
+        for node in (spatial, perception, source):
+            node.destroy_node()
+
+
+@pytest.mark.parametrize("overrides", [{"keyframes.max_interval_s": -1.0}, {"keyframes.box_iou": 2.0}])
+def test_bad_keyframe_parameters_fail_at_start(rclpy_context, overrides):
+    with pytest.raises(ConfigError, match="keyframes"):
+        PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter(k, value=v) for k, v in overrides.items()])
+
+
 @pytest.mark.parametrize("overrides", [{"rgb_wait_s": -1.0}, {"max_backlog_frames": 0}])
 def test_bad_lag_parameters_fail_at_start(rclpy_context, overrides):
     with pytest.raises(ConfigError):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from memory_nodes.core.errors import ConfigError
 from memory_nodes.core.evidence import MEMORIES
+from memory_nodes.core.keyframes import KeyframeConfig
 from memory_nodes.core.settings import setting, validate
 from memory_nodes.storage.event_store import DURABILITY
 
@@ -184,4 +185,6 @@ class PerceptionNodeSettings(Settings):
     view_downsample: int = setting(4, "depth shrink factor of the view sent to the memory", low=1)
     max_range: float = setting(5.0, "range beyond which objects are not expected to be detected", "m", above=0)
     geometric_period_s: float = setting(1.0, "least time between geometric frames", "s", low=0)
+    keyframes: KeyframeConfig = setting(description="which detection frames are lifted (the others repeat the "
+                                        "last lifted one)", default_factory=KeyframeConfig)
     diagnostics_period_s: float = setting(1.0, "period of the /diagnostics report", "s", above=0)

@@ -12,6 +12,12 @@ Modes: ``detections`` lifts each 2D detection matched by stamp (``sync_tolerance
 image, a depth image and a camera pose; ``geometric`` finds objects from depth alone (for a robot
 with no detector), at most once per ``geometric_period_s``. All streams use the sensor-data QoS.
 
+A camera faster than lifting repeats itself: in detections mode a frame is lifted only when it may
+show the memory something the last lifted frame did not (the camera moved or turned, the detections
+changed, or ``keyframes.max_interval_s`` passed; ``memory_nodes.core.keyframes``). The others are
+skipped and counted (``detections.skipped_repeating_keyframe``, and each lifted frame's reason as
+``keyframes.<reason>``, on /diagnostics); ``keyframes.max_interval_s`` 0 lifts every frame.
+
 Intake and processing are separate callback groups: the subscriptions only buffer (so the
 middleware's small sensor queues are emptied at once and drop nothing unseen), and a guard
 condition wakes the processing, which keeps at most ``max_backlog_frames`` complete frames: when
@@ -34,6 +40,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from memory_nodes.core.errors import ConfigError, InvalidInputError
 from memory_nodes.core.geometry import Pose, matrix_to_quaternion, quaternion_to_matrix
+from memory_nodes.core.keyframes import KeyframeSelector
 from memory_nodes.core.perception import (
     Detection,
     PerceptionConfig,
@@ -71,6 +78,7 @@ class PerceptionNode(Node):
         self.max_wait_s = settings.max_wait_s
         self.rgb_wait_s = settings.rgb_wait_s
         self.max_backlog_frames = settings.max_backlog_frames
+        self.keyframes = KeyframeSelector(settings.keyframes)
         self.base_to_camera = Pose(np.array(settings.base_to_camera.translation, dtype=float),
                                    np.array(settings.base_to_camera.rotation, dtype=float))
         self.counters = InputCounters(self)
@@ -222,13 +230,9 @@ class PerceptionNode(Node):
         return Pose(np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w]))
 
     # ----------------------------------------------------------------- frames
-    def _frame(self, stamp: float, hits: dict) -> RgbdFrame | None:
-        """The RGB-D frame of ``stamp`` (seconds) from the buffered messages nearest to it
-        (``hits``), or None (counted) when the camera pose cannot be found."""
+    def _frame(self, pose: Pose, hits: dict) -> RgbdFrame:
+        """The RGB-D frame seen from ``pose`` from the buffered messages nearest to its stamp (``hits``)."""
         depth_hit, rgb_hit, info = hits["depth"], hits["rgb"], hits["camera_info"]
-        pose = self._camera_pose(stamp, hits["pose"][1] if self._tf_buffer is None else None)
-        if pose is None:
-            return None
         depth_msg = depth_hit[1]
         depth = depth_to_metres(cv.image_to_array(depth_msg), depth_msg.encoding, self.depth_scale)
         if (depth.shape[1], depth.shape[0]) != (info.width, info.height):
@@ -257,17 +261,23 @@ class PerceptionNode(Node):
             self._trigger("depth", stamp, msg)
 
     def _process(self, stamp: float, kind: str, msg, hits: dict) -> None:
+        pose = self._camera_pose(stamp, hits["pose"][1] if self._tf_buffer is None else None)
+        if pose is None:
+            return
+        detections = [] if kind == "depth" else [
+            det for det in msg.detections if det.score >= self.config.min_score and det.label.strip()]
+        labelled_boxes = [(det.label, (det.x_min, det.y_min, det.x_max, det.y_max)) for det in detections]
+        reason = None if kind == "depth" else self.keyframes.reason_to_lift(stamp, pose, labelled_boxes)
+        if kind == "detections" and reason is None:
+            self.counters.counts["detections.skipped_repeating_keyframe"] += 1
+            return
         try:
-            frame = self._frame(stamp, hits)
-            if frame is None:
-                return
+            frame = self._frame(pose, hits)
             if kind == "depth":
                 observations = discover_objects(frame, self.config)
             else:
                 observations = []
-                for det in msg.detections:
-                    if det.score < self.config.min_score or not det.label.strip():
-                        continue
+                for det in detections:
                     mask = cv.image_to_array(det.mask) if det.mask.height and det.mask.width else None
                     box = (det.x_min, det.y_min, det.x_max, det.y_max)
                     observation = lift_detection(frame, Detection(det.label, float(det.score), box, mask), self.config)
@@ -277,6 +287,9 @@ class PerceptionNode(Node):
             self.counters.rejected(kind, str(error))
             return
         self._publish(frame, observations, msg.header.stamp)
+        if reason is not None:
+            self.keyframes.lifted(stamp, pose, labelled_boxes)
+            self.counters.counts[f"keyframes.{reason}"] += 1
 
 
 def main(args: list[str] | None = None) -> int:
