@@ -1,20 +1,26 @@
 """Which camera frames are lifted when the camera runs faster than lifting: the keyframe policy.
 
-A 30 Hz camera held on a view sends the same detections from the same pose thirty times a second;
-lifting each costs tens of milliseconds and tells the memory nothing the first did not. A frame is
-lifted when it may show the memory something the last lifted frame (the keyframe) did not:
+A 30 Hz camera held on a view sends nearly the same frame thirty times a second; lifting each costs
+tens of milliseconds and tells the memory nothing the first did not. A frame is lifted when it may
+show the memory something the last lifted frame (the keyframe) did not:
 
 - the camera moved ``translation_m`` or turned ``rotation_deg`` since the keyframe;
-- its detections differ from the keyframe's: a label more or fewer, or a box that moved (its best
-  same-label counterpart overlaps it less than ``box_iou``). A removed, added or moved object
-  changes the detections, so the first frame that shows a change is never skipped; a detector
-  that flickers only costs lifts;
+- a detection moved: its best same-label counterpart in the keyframe overlaps it less than
+  ``box_iou``;
+- a detection is new or gone (no same-label counterpart) *and the depth inside its box changed*:
+  more than ``changed_fraction`` of the box's depth cells (4x4-pixel means) moved by more than
+  ``depth_change_m`` plus 2% of their range, or became valid or invalid. An object taken away,
+  put down or uncovered changes the depth where it was or is; a detector that misses an object in
+  one frame and finds it in the next (10-20% of detections flicker so) does not, and would
+  otherwise make every frame a keyframe;
 - ``max_interval_s`` passed since the keyframe, so a still view keeps refreshing last-seen times
   and the negative evidence of objects no longer there;
 - time went backwards (a replay restarted).
 
 Every other frame repeats the keyframe within these bounds and is skipped; the caller counts it.
-``max_interval_s`` 0 lifts every frame. No rclpy here.
+The comparison is with the last lifted frame, not the previous frame, so a change that builds up
+slowly is lifted once it is large enough, and the first frame that shows it is not lost because
+frames before it were skipped. ``max_interval_s`` 0 lifts every frame. No rclpy here.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ from memory_nodes.core.settings import setting, validate
 PixelBox = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max
 LabelledBox = tuple[str, PixelBox]
 
-LIFT_REASONS = ("first", "time_went_back", "interval", "moved", "turned", "detections_changed")
+LIFT_REASONS = ("first", "time_went_back", "interval", "moved", "turned", "detection_moved", "view_changed")
+DEPTH_CELL_PX = 4  # depth is compared in cells of this many pixels a side: their mean is 4x less noisy
+RANGE_FRACTION = 0.02  # depth noise grows with range: a change must exceed this share of it too
 
 
 @dataclass(frozen=True)
@@ -45,8 +53,13 @@ class KeyframeConfig:
     rotation_deg: float = setting(3.0, "camera turn since the last lifted frame that makes a frame a keyframe",
                                   "deg", above=0, high=180)
     box_iou: float = setting(
-        0.7, "a detection whose box overlaps its same-label counterpart in the last lifted frame less than this "
+        0.5, "a detection whose box overlaps its same-label counterpart in the last lifted frame less than this "
         "makes a frame a keyframe", low=0, high=1)
+    depth_change_m: float = setting(
+        0.03, "depth change (plus 2% of the range) of a cell inside a new or gone detection's box that counts as "
+        "changed", "m", above=0)
+    changed_fraction: float = setting(
+        0.2, "share of changed depth cells that makes a new or gone detection a change of the view", above=0, high=1)
 
     def __post_init__(self) -> None:
         validate(self, "keyframes.")
@@ -68,22 +81,52 @@ def turn_deg(a: Pose, b: Pose) -> float:
     return math.degrees(2.0 * math.acos(min(1.0, cosine)))
 
 
-def detections_match(current: Sequence[LabelledBox], keyframe: Sequence[LabelledBox], min_iou: float) -> bool:
-    """Whether each detection has its own same-label counterpart overlapping it by ``min_iou`` or
-    more, one to one (greedy by overlap: a frame holds a few tens of detections at most)."""
-    if len(current) != len(keyframe):
-        return False
+def match_detections(current: Sequence[LabelledBox], keyframe: Sequence[LabelledBox], min_iou: float
+                     ) -> tuple[bool, list[PixelBox]]:
+    """Pair each detection with a same-label one of the keyframe, one to one (greedy by overlap: a
+    frame holds a few tens of detections at most). Returns whether a paired box overlaps its pair
+    less than ``min_iou`` (it moved), and the boxes of both frames left without a pair."""
     unmatched = list(keyframe)
+    unpaired: list[PixelBox] = []
     for label, box in current:
         overlaps = [(box_iou(box, other), index) for index, (other_label, other) in enumerate(unmatched)
                     if other_label == label]
         if not overlaps:
-            return False
+            unpaired.append(box)
+            continue
         best, index = max(overlaps)
         if best < min_iou:
-            return False
+            return True, unpaired
         unmatched.pop(index)
-    return True
+    return False, unpaired + [box for _, box in unmatched]
+
+
+def depth_changed(now: np.ndarray, before: np.ndarray, box: PixelBox, config: KeyframeConfig) -> bool:
+    """Whether the depth (metres, NaN invalid) inside ``box`` differs between two frames of one view
+    by more than noise: see the module doc."""
+    height, width = now.shape
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(width, math.ceil(box[2])), min(height, math.ceil(box[3]))
+    cell = DEPTH_CELL_PX if min(x1 - x0, y1 - y0) >= 2 * DEPTH_CELL_PX else 1
+    x1, y1 = x0 + (x1 - x0) // cell * cell, y0 + (y1 - y0) // cell * cell
+    if x1 <= x0 or y1 <= y0:
+        return False
+    rows, columns = (y1 - y0) // cell, (x1 - x0) // cell
+
+    def cells(depth: np.ndarray) -> np.ndarray:
+        blocks = depth[y0:y1, x0:x1].reshape(rows, cell, columns, cell)
+        valid = np.isfinite(blocks)
+        counts = valid.sum(axis=(1, 3))
+        sums = np.where(valid, blocks, 0.0).sum(axis=(1, 3))
+        means: np.ndarray = np.divide(sums, counts, out=np.full(counts.shape, np.nan), where=counts > 0)
+        return means
+
+    a, b = cells(now), cells(before)
+    valid_a, valid_b = np.isfinite(a), np.isfinite(b)
+    both = valid_a & valid_b
+    moved = np.abs(a[both] - b[both]) > config.depth_change_m + RANGE_FRACTION * np.minimum(a[both], b[both])
+    changed = int(np.count_nonzero(moved)) + int(np.count_nonzero(valid_a != valid_b))
+    return changed > config.changed_fraction * a.size
 
 
 class KeyframeSelector:
@@ -95,12 +138,15 @@ class KeyframeSelector:
         self._stamp: float | None = None
         self._pose: Pose | None = None
         self._detections: list[LabelledBox] = []
+        self._depth: np.ndarray | None = None
 
-    def reason_to_lift(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox]) -> str | None:
-        """Why the frame of ``stamp`` (seconds) should be lifted (one of ``LIFT_REASONS``), or None
-        when it repeats the keyframe and may be skipped."""
+    def reason_to_lift(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox],
+                       depth: np.ndarray) -> str | None:
+        """Why the frame of ``stamp`` (seconds), seen from ``pose`` with ``depth`` (H, W metres,
+        NaN invalid), should be lifted (one of ``LIFT_REASONS``), or None when it repeats the
+        keyframe and may be skipped."""
         config = self.config
-        if self._stamp is None or self._pose is None:
+        if self._stamp is None or self._pose is None or self._depth is None:
             return "first"
         if stamp < self._stamp:
             return "time_went_back"
@@ -110,10 +156,15 @@ class KeyframeSelector:
             return "moved"
         if turn_deg(pose, self._pose) >= config.rotation_deg:
             return "turned"
-        if not detections_match(detections, self._detections, config.box_iou):
-            return "detections_changed"
+        moved, unpaired = match_detections(detections, self._detections, config.box_iou)
+        if moved:
+            return "detection_moved"
+        if depth.shape != self._depth.shape:
+            return "view_changed"
+        if any(depth_changed(depth, self._depth, box, config) for box in unpaired):
+            return "view_changed"
         return None
 
-    def lifted(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox]) -> None:
+    def lifted(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox], depth: np.ndarray) -> None:
         """The frame of ``stamp`` was lifted: later frames are compared with it."""
-        self._stamp, self._pose, self._detections = stamp, pose, list(detections)
+        self._stamp, self._pose, self._detections, self._depth = stamp, pose, list(detections), depth

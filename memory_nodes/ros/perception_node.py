@@ -13,8 +13,9 @@ image, a depth image and a camera pose; ``geometric`` finds objects from depth a
 with no detector), at most once per ``geometric_period_s``. All streams use the sensor-data QoS.
 
 A camera faster than lifting repeats itself: in detections mode a frame is lifted only when it may
-show the memory something the last lifted frame did not (the camera moved or turned, the detections
-changed, or ``keyframes.max_interval_s`` passed; ``memory_nodes.core.keyframes``). The others are
+show the memory something the last lifted frame did not (the camera moved or turned, a detection
+moved, a detection is new or gone where the depth changed, or ``keyframes.max_interval_s`` passed;
+``memory_nodes.core.keyframes``). The others are
 skipped and counted (``detections.skipped_repeating_keyframe``, and each lifted frame's reason as
 ``keyframes.<reason>``, on /diagnostics); ``keyframes.max_interval_s`` 0 lifts every frame.
 
@@ -230,14 +231,18 @@ class PerceptionNode(Node):
         return Pose(np.array([t.x, t.y, t.z]), np.array([q.x, q.y, q.z, q.w]))
 
     # ----------------------------------------------------------------- frames
-    def _frame(self, pose: Pose, hits: dict) -> RgbdFrame:
-        """The RGB-D frame seen from ``pose`` from the buffered messages nearest to its stamp (``hits``)."""
-        depth_hit, rgb_hit, info = hits["depth"], hits["rgb"], hits["camera_info"]
-        depth_msg = depth_hit[1]
+    def _depth(self, hits: dict) -> np.ndarray:
+        """The depth image (metres, NaN invalid) of the buffered messages nearest to a stamp (``hits``)."""
+        depth_msg, info = hits["depth"][1], hits["camera_info"]
         depth = depth_to_metres(cv.image_to_array(depth_msg), depth_msg.encoding, self.depth_scale)
         if (depth.shape[1], depth.shape[0]) != (info.width, info.height):
             raise InvalidInputError(f"depth is {depth.shape[1]}x{depth.shape[0]} but camera_info is "
                                     f"{info.width}x{info.height}")
+        return depth
+
+    def _frame(self, pose: Pose, depth: np.ndarray, hits: dict) -> RgbdFrame:
+        """The RGB-D frame seen from ``pose`` from ``depth`` and the buffered messages of its stamp (``hits``)."""
+        rgb_hit, info = hits["rgb"], hits["camera_info"]
         rgb = cv.image_to_array(rgb_hit[1]) if rgb_hit is not None else None
         if rgb is not None and rgb.ndim != 3:
             rgb = None
@@ -267,12 +272,13 @@ class PerceptionNode(Node):
         detections = [] if kind == "depth" else [
             det for det in msg.detections if det.score >= self.config.min_score and det.label.strip()]
         labelled_boxes = [(det.label, (det.x_min, det.y_min, det.x_max, det.y_max)) for det in detections]
-        reason = None if kind == "depth" else self.keyframes.reason_to_lift(stamp, pose, labelled_boxes)
-        if kind == "detections" and reason is None:
-            self.counters.counts["detections.skipped_repeating_keyframe"] += 1
-            return
         try:
-            frame = self._frame(pose, hits)
+            depth = self._depth(hits)
+            reason = None if kind == "depth" else self.keyframes.reason_to_lift(stamp, pose, labelled_boxes, depth)
+            if kind == "detections" and reason is None:
+                self.counters.counts["detections.skipped_repeating_keyframe"] += 1
+                return
+            frame = self._frame(pose, depth, hits)
             if kind == "depth":
                 observations = discover_objects(frame, self.config)
             else:
@@ -288,7 +294,7 @@ class PerceptionNode(Node):
             return
         self._publish(frame, observations, msg.header.stamp)
         if reason is not None:
-            self.keyframes.lifted(stamp, pose, labelled_boxes)
+            self.keyframes.lifted(stamp, pose, labelled_boxes, depth)
             self.counters.counts[f"keyframes.{reason}"] += 1
 
 
