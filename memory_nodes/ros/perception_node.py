@@ -15,9 +15,9 @@ with no detector), at most once per ``geometric_period_s``. All streams use the 
 A camera faster than lifting repeats itself: in detections mode a frame is lifted only when it may
 show the memory something the last lifted frame did not (the camera moved or turned, a detection
 moved, a detection is new or gone where the depth changed, or ``keyframes.max_interval_s`` passed;
-``memory_nodes.core.keyframes``). The others are
-skipped and counted (``detections.skipped_repeating_keyframe``, and each lifted frame's reason as
-``keyframes.<reason>``, on /diagnostics); ``keyframes.max_interval_s`` 0 lifts every frame.
+``memory_nodes.core.keyframes``). The others are skipped and counted
+(``detections.skipped_repeating_keyframe``, and each lifted frame's reason as ``keyframes.<reason>``,
+on /diagnostics); ``keyframes.max_interval_s`` 0 lifts every frame.
 
 Intake and processing are separate callback groups: the subscriptions only buffer (so the
 middleware's small sensor queues are emptied at once and drop nothing unseen), and a guard
