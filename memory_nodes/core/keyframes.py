@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from memory_nodes.core.settings import setting, validate
 PixelBox = tuple[float, float, float, float]  # x_min, y_min, x_max, y_max
 LabelledBox = tuple[str, PixelBox]
 
-LIFT_REASONS = ("first", "time_went_back", "interval", "moved", "turned", "detection_moved", "view_changed")
+LiftReason = Literal["first", "time_went_back", "interval", "moved", "turned", "detection_moved", "view_changed"]
 DEPTH_CELL_PX = 4  # depth is compared in cells of this many pixels a side: their mean is 4x less noisy
 RANGE_FRACTION = 0.02  # depth noise grows with range: a change must exceed this share of it too
 
@@ -129,42 +130,48 @@ def depth_changed(now: np.ndarray, before: np.ndarray, box: PixelBox, config: Ke
     return changed > config.changed_fraction * a.size
 
 
+@dataclass(frozen=True)
+class Keyframe:
+    """The last lifted frame: its stamp (seconds), camera pose, detections and depth (metres)."""
+
+    stamp: float
+    pose: Pose
+    detections: list[LabelledBox]
+    depth: np.ndarray
+
+
 class KeyframeSelector:
     """Decides per frame whether to lift it (``reason_to_lift``); the caller reports each frame it
     lifted (``lifted``), so a frame that failed to lift leaves the keyframe as it was."""
 
     def __init__(self, config: KeyframeConfig | None = None) -> None:
         self.config = config or KeyframeConfig()
-        self._stamp: float | None = None
-        self._pose: Pose | None = None
-        self._detections: list[LabelledBox] = []
-        self._depth: np.ndarray | None = None
+        self.keyframe: Keyframe | None = None
 
     def reason_to_lift(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox],
-                       depth: np.ndarray) -> str | None:
+                       depth: np.ndarray) -> LiftReason | None:
         """Why the frame of ``stamp`` (seconds), seen from ``pose`` with ``depth`` (H, W metres,
-        NaN invalid), should be lifted (one of ``LIFT_REASONS``), or None when it repeats the
-        keyframe and may be skipped."""
-        config = self.config
-        if self._stamp is None or self._pose is None or self._depth is None:
+        NaN invalid), should be lifted, or None when it repeats the keyframe and may be skipped."""
+        config, keyframe = self.config, self.keyframe
+        if keyframe is None:
             return "first"
-        if stamp < self._stamp:
+        if stamp < keyframe.stamp:
             return "time_went_back"
-        if config.max_interval_s == 0 or stamp - self._stamp >= config.max_interval_s:
+        if config.max_interval_s == 0 or stamp - keyframe.stamp >= config.max_interval_s:
             return "interval"
-        if float(np.linalg.norm(pose.position - self._pose.position)) >= config.translation_m:
+        if float(np.linalg.norm(pose.position - keyframe.pose.position)) >= config.translation_m:
             return "moved"
-        if turn_deg(pose, self._pose) >= config.rotation_deg:
+        if turn_deg(pose, keyframe.pose) >= config.rotation_deg:
             return "turned"
-        moved, unpaired = match_detections(detections, self._detections, config.box_iou)
+        moved, unpaired = match_detections(detections, keyframe.detections, config.box_iou)
         if moved:
             return "detection_moved"
-        if depth.shape != self._depth.shape:
+        if depth.shape != keyframe.depth.shape:
             return "view_changed"
-        if any(depth_changed(depth, self._depth, box, config) for box in unpaired):
+        if any(depth_changed(depth, keyframe.depth, box, config) for box in unpaired):
             return "view_changed"
         return None
 
     def lifted(self, stamp: float, pose: Pose, detections: Sequence[LabelledBox], depth: np.ndarray) -> None:
         """The frame of ``stamp`` was lifted: later frames are compared with it."""
-        self._stamp, self._pose, self._detections, self._depth = stamp, pose, list(detections), depth
+        self.keyframe = Keyframe(stamp, pose, list(detections), depth)
