@@ -283,9 +283,8 @@ class PerceptionNode(Node):
                 observations = discover_objects(frame, self.config)
             else:
                 observations = []
-                for det in detections:
+                for det, (_, box) in zip(detections, labelled_boxes, strict=True):
                     mask = cv.image_to_array(det.mask) if det.mask.height and det.mask.width else None
-                    box = (det.x_min, det.y_min, det.x_max, det.y_max)
                     observation = lift_detection(frame, Detection(det.label, float(det.score), box, mask), self.config)
                     if observation is not None:
                         observations.append(observation)
