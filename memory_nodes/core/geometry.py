@@ -46,8 +46,14 @@ class Pose:
         object.__setattr__(self, "orientation", orientation / norm)
 
     def rotation(self) -> np.ndarray:
-        """The 3x3 rotation matrix of ``orientation``."""
-        return quaternion_to_matrix(self.orientation)
+        """The 3x3 rotation matrix of ``orientation`` (read-only: computed once per pose, as every
+        projection and transform of a frame asks for it again)."""
+        cached: np.ndarray | None = self.__dict__.get("_rotation")
+        if cached is None:
+            cached = quaternion_to_matrix(self.orientation)
+            cached.flags.writeable = False
+            self.__dict__["_rotation"] = cached  # a cache beside the frozen fields, not a field
+        return cached
 
     def transform(self, points: np.ndarray) -> np.ndarray:
         """Map (N, 3) points from this pose's frame to its parent frame."""
@@ -161,12 +167,16 @@ def gravity_aligned_box(points: np.ndarray, trim_fraction: float = 0.02) -> Orie
     if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
         raise InvalidInputError(f"need (N, 3) points with N > 0, got shape {points.shape}")
     _finite("points", points)
-    xy = points[:, :2] - points[:, :2].mean(axis=0)
     yaw = 0.0
     if len(points) >= 3:
-        # The principal axis of the horizontal spread, in closed form for a 2x2 covariance.
-        (sxx, sxy), (_, syy) = xy.T @ xy
-        yaw = 0.5 * math.atan2(2.0 * float(sxy), float(sxx - syy))
+        # The principal axis of the horizontal spread, in closed form for a 2x2 covariance (from the
+        # sums: centring a strided (N, 2) view first cost more than the rest of the fit).
+        x, y = points[:, 0], points[:, 1]
+        count, mean_x, mean_y = len(points), float(x.mean()), float(y.mean())
+        sxx = float(x @ x) - count * mean_x * mean_x
+        syy = float(y @ y) - count * mean_y * mean_y
+        sxy = float(x @ y) - count * mean_x * mean_y
+        yaw = 0.5 * math.atan2(2.0 * sxy, sxx - syy)
     orientation = yaw_quaternion(yaw)
     rotation = quaternion_to_matrix(orientation)
     local = points @ rotation  # into the box frame (rotation only)
@@ -262,7 +272,11 @@ class CameraView:
         """Bool (N,): the point lies in the frustum, nearer than ``max_range``, at least
         ``border_px`` inside the image, and no measured depth in front of it by more than
         ``occlusion_margin`` metres. Pixels with unknown depth count as not visible (no evidence)."""
-        u, v, z = self.project(points_map)
+        return self._visible(*self.project(points_map), occlusion_margin, border_px)
+
+    def _visible(self, u: np.ndarray, v: np.ndarray, z: np.ndarray, occlusion_margin: float,
+                 border_px: float) -> np.ndarray:
+        """``expected_visible`` of points already projected to pixels ``u``, ``v`` at depth ``z``."""
         inside = (
             (z > 0.05)
             & (z < self.max_range)
@@ -290,11 +304,11 @@ class CameraView:
         second term covers depth noise, which grows with the square of the range): the camera
         looked through the point at what stands behind it, so nothing is there. A present object
         returns its own front surface, at or before the point."""
-        seen = self.expected_visible(points_map, occlusion_margin, border_px)
+        u, v, z = self.project(points_map)
+        seen = self._visible(u, v, z, occlusion_margin, border_px)
         empty = np.zeros(len(seen), dtype=bool)
         if self.depth is None or not seen.any():
             return seen, empty
-        u, v, z = self.project(points_map)
         idx = np.flatnonzero(seen)
         measured = self.depth[v[idx].astype(int), u[idx].astype(int)]
         empty[idx] = measured > z[idx] + free_margin + free_margin_per_m2 * z[idx] ** 2
