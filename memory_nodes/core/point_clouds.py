@@ -50,8 +50,12 @@ def fit_plane(points: np.ndarray, distance: float, iterations: int, seed: int = 
         raise InvalidInputError(f"a plane needs (N >= 3, 3) points, got {points.shape}")
     rng = np.random.default_rng(seed)
     triples = points[rng.integers(0, len(points), (iterations, 3))]
-    normals = np.cross(triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0])
-    lengths = np.linalg.norm(normals, axis=1)
+    first, second = triples[:, 1] - triples[:, 0], triples[:, 2] - triples[:, 0]
+    # The cross product written out: np.cross's generic broadcasting cost more than the arithmetic.
+    normals = np.column_stack([first[:, 1] * second[:, 2] - first[:, 2] * second[:, 1],
+                               first[:, 2] * second[:, 0] - first[:, 0] * second[:, 2],
+                               first[:, 0] * second[:, 1] - first[:, 1] * second[:, 0]])
+    lengths = np.sqrt(np.einsum("ij,ij->i", normals, normals))
     usable = lengths > 1e-9
     if not usable.any():
         return np.array([0.0, 0.0, 1.0, 0.0]), np.zeros(0, dtype=int)
@@ -64,10 +68,11 @@ def fit_plane(points: np.ndarray, distance: float, iterations: int, seed: int = 
     # In float32 about the sample's centre (exact enough for centimetre tolerances at any range)
     # and in place: the (points x hypotheses) temporaries dominated the cost of a detection.
     origin = sample.mean(axis=0)
-    residuals = (sample - origin).astype(np.float32) @ np.ascontiguousarray(normals.T, dtype=np.float32)
-    residuals += (offsets + normals @ origin).astype(np.float32)
+    # One row per hypothesis, so each count runs along contiguous memory.
+    residuals = normals.astype(np.float32) @ (sample - origin).T.astype(np.float32)
+    residuals += (offsets + normals @ origin).astype(np.float32)[:, None]
     np.abs(residuals, out=residuals)
-    best = int(np.argmax(np.count_nonzero(residuals <= distance, axis=0)))
+    best = int(np.argmax(np.count_nonzero(residuals <= distance, axis=1)))
     inliers = np.flatnonzero(np.abs(points @ normals[best] + offsets[best]) <= distance)
     if len(inliers) >= 3:
         centre = points[inliers].mean(axis=0)
