@@ -48,6 +48,13 @@ class SpatialConfig:
         0.75, "appearance cosine needed to re-identify a missing object elsewhere", low=0, high=1)
     reid_max_age_s: float = setting(3600.0, "objects last seen longer ago than this are not re-identified", "s",
                                     low=0)
+    label_tie_margin: float = setting(
+        0.1, "an object whose detections split evenly between labels takes the one whose confirmed instances "
+        "look like it (colours times size) by this much more than the other's; below, the first label seen",
+        low=0, high=1)
+    label_instance_confidence: float = setting(
+        0.75, "share of its votes an object's label needs for the object to stand for that label when ties "
+        "are broken", low=0.5, high=1)
     existence_hit: float = setting(0.85, "log-odds added to existence per detection", above=0)
     existence_miss: float = setting(
         0.8, "log-odds removed per frame in which a visible object is not detected", above=0)

@@ -50,6 +50,7 @@ from memory_nodes.core.geometry import (
 from memory_nodes.core.point_clouds import downsample
 from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.frame_alignment import frame_offset, shift_observation, shift_view
+from memory_nodes.core.spatial.labels import break_tie
 from memory_nodes.core.spatial.relations import drop_relations, update_relations
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import (
@@ -519,7 +520,14 @@ class FramePipeline:
         else:
             node.box = obs.box()
             node.points = self._downsample(obs.points)
+        self.settle_label(node)  # after its look and size took this sighting in
         self.state.index.update(node)
+
+    def settle_label(self, node: ObjectNode) -> None:
+        """Decide a tie between ``node``'s labels by the remembered instances of each (see
+        ``spatial/labels.py``); the index files the node under its label when its caller updates it."""
+        node.label_tiebreak = break_tie(self.state, node, self.config.label_tie_margin,
+                                        self.config.label_instance_confidence)
 
     def relocate(self, node: ObjectNode, obs: Observation, stamp: float, reason: str) -> list[ChangeRecord]:
         """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""
@@ -745,6 +753,7 @@ class FramePipeline:
             keep.tentative = False
             self.state.tentative_ids.discard(keep.id)
         self.state.remove_object(drop.id)
+        self.settle_label(keep)
         self.state.index.update(keep)
         self.state.counters["objects_merged"] += 1
         changes = [] if was_tentative else [

@@ -31,7 +31,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
             "retention": [node.retention.strength_s, node.retention.reinforced_at],
             "status": node.status.value, "state": node.state, "place_id": node.place_id,
             "tentative": node.tentative, "evidence": node.evidence, "appeared": node.appeared,
-            "moved_to": node.moved_to, "partial": node.partial,
+            "moved_to": node.moved_to, "partial": node.partial, "label_tiebreak": node.label_tiebreak,
             "recent": [[r.stamp, *np.asarray(r.position).tolist()] for r in node.recent],
         })
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
@@ -67,6 +67,7 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
             place_id=item["place_id"], tentative=bool(item.get("tentative", False)),
             evidence=float(item.get("evidence", item["observation_count"])), appeared=bool(item.get("appeared", False)),
             moved_to=str(item.get("moved_to", "")), partial=bool(item.get("partial", False)),
+            label_tiebreak=str(item.get("label_tiebreak", "")),
         )
         node.recent.extend(RecentSighting(r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
         state.add_object(node)

@@ -178,15 +178,21 @@ class ObjectNode:
     appeared: bool = False
     moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
     partial: bool = False  # seen only cut by the image border so far: its extent is a part's
+    label_tiebreak: str = ""  # of labels tied in votes, the one this object takes (see spatial/labels.py)
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
     _measures: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
                                                                                        compare=False)
 
     @property
     def label(self) -> str:
-        """The most frequent label (the first seen of equally frequent ones, as ``most_common``)."""
+        """The most frequent label; of equally frequent ones ``label_tiebreak`` when it is one of
+        them, else the first seen (as ``most_common``)."""
         counts = self.label_counts
-        return max(counts, key=counts.__getitem__)
+        best = max(counts, key=counts.__getitem__)
+        tiebreak = self.label_tiebreak
+        if tiebreak and tiebreak != best and counts.get(tiebreak, 0) == counts[best]:
+            return tiebreak
+        return best
 
     @property
     def label_confidence(self) -> float:
