@@ -76,7 +76,7 @@ def test_change_metrics_on_hand_made_frames():
         book = _Object("obj-1", "book", tuple(book_at), "present" if stamp < 12.0 else "absent")
         objects = [book, _Object("obj-2", "mug", tuple(mug_from)), _Object("obj-9", "mug", tuple(mug_to)),
                    _Object("obj-3", "lamp", (9.0, 0, 1))]
-        spots = {"book@old", "mug@old", "mug@new"} if stamp > 10.0 else set()
+        spots = {changes[0].spot_id("old"), *changes[1].spot_ids()} if stamp > 10.0 else set()
         frames.append(frame_record(k, stamp, objects, truth, spots, set(), 0.35))
     names = {"obj-1": "book", "obj-2": "mug", "obj-3": "lamp"}
     metrics = change_metrics(changes, frames, [(12.0, "disappeared", "obj-1"), (12.5, "moved", "obj-3")], names.get,
@@ -101,9 +101,28 @@ def test_a_copy_where_the_object_was_put_back_is_not_stale():
         objects = [_Object("obj-2", "mug", tuple(shelf)), _Object("obj-9", "mug", tuple(desk))]
         if stamp > 20.0:
             objects = [objects[0], _Object("obj-10", "mug", tuple(shelf + np.array([0.05, 0.0, 0.0])))]
-        frames.append(frame_record(k, stamp, objects, truth, {"mug@old"}, set(), 0.35))
+        # The camera looks at the shelf: the first move's old spot, and the second's new one.
+        frames.append(frame_record(k, stamp, objects, truth, {changes[0].spot_id("old"), changes[1].spot_id("new")},
+                                   set(), 0.35))
     change_metrics(changes, frames, [], {"obj-2": "mug"}.get, 0.35)
     assert changes[0].stale_frames == 2
+
+
+def test_a_copy_left_where_the_camera_never_looks_again_is_not_counted_stale_at_another_place():
+    """A mug carried from the shelf to the desk and back: the copy left on the desk is stale only
+    in frames that show the desk. Frames of the shelf show the first move's old spot; they must not
+    count against the second move, whose old spot is the desk (both moves' old spots once shared one
+    id, so every later look at the shelf counted the desk's copy as stale)."""
+    shelf, desk = np.array([2.0, 0, 0.8]), np.array([5.0, 0, 0.8])
+    changes = [RealChange("moved", "mug", "mug", 10.0, shelf, desk), RealChange("moved", "mug", "mug", 20.0, desk, shelf)]
+    assert changes[0].spot_id("old") != changes[1].spot_id("old")
+    frames = []
+    for k, stamp in enumerate([21.0, 22.0]):
+        objects = [_Object("obj-2", "mug", tuple(shelf)), _Object("obj-9", "mug", tuple(desk))]
+        frames.append(frame_record(k, stamp, objects, {"mug": ("mug", shelf)},
+                                   {changes[0].spot_id("old"), changes[1].spot_id("new")}, set(), 0.35))
+    change_metrics(changes, frames, [], {"obj-2": "mug"}.get, 0.35)
+    assert changes[1].stale_frames == 0
 
 
 # The subset the suite runs through the real nodes: every metric of these households as `make eval`

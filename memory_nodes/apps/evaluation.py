@@ -84,8 +84,13 @@ class RealChange:
     stale_frames: int = 0  # frames in view of the old spot that still showed a stale copy there
     last_seen_before: float | None = None  # the last stamp the object was in view before the change
 
+    def spot_id(self, which: str) -> str:
+        """The id of this change's ``which`` ("old" or "new") spot: one per change, as an object
+        moved twice has two old spots (the second move's is the first one's new spot)."""
+        return f"{self.name}@{self.stamp:.3f}@{which}"
+
     def spot_ids(self) -> list[str]:
-        return [f"{self.name}@{which}" for which, spot in (("old", self.old), ("new", self.new)) if spot is not None]
+        return [self.spot_id(which) for which, spot in (("old", self.old), ("new", self.new)) if spot is not None]
 
 
 @dataclass
@@ -122,7 +127,7 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
     metrics = ChangeMetrics(frames=len(frames), changes=changes)
     for change in changes:
         if change.kind in ("moved", "disappeared") and change.old is not None:
-            old_spot = f"{change.name}@old"
+            old_spot = change.spot_id("old")
             # How long a copy stayed where the object no longer was, counted in frames in view of that
             # place until the object's next change (it may be put back there).
             until = min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp),
