@@ -73,6 +73,10 @@ class SpatialConfig:
     appearance_change_similarity: float = setting(
         0.5, "appearance cosine below which the pixels where an undetected object should be show something else "
         "(thin objects do not stand out of the depth)", low=0, high=1)
+    occupied_containment: float = setting(
+        0.5, "share of an undetected object's box inside the box of a detection of another label and other colours, "
+        "placed there after the object was last seen, above which its place is taken: it counts as looked "
+        "through (free_space_miss)", low=0, high=1)
     evidence_interval_s: float = setting(
         0.2, "frames closer together than this share one frame's negative evidence, in proportion to the time "
         "between them: consecutive camera frames show the same view and the detector's same misses", "s", low=0)

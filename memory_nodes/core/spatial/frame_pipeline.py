@@ -32,6 +32,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, deque
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -44,6 +45,7 @@ from memory_nodes.core.geometry import (
     Pose,
     aabb_containment,
     aabb_iou,
+    aabb_of,
     gravity_aligned_box,
     vector_length,
 )
@@ -119,7 +121,8 @@ class FramePipeline:
             ids[obs_index] = node.id
             matched.add(node.id)
         if view is not None:
-            changes += self.negative_evidence(view, stamp, exclude=matched)
+            occupants = [(obs, assignment.get(index)) for index, obs in enumerate(observations)]
+            changes += self.negative_evidence(view, stamp, exclude=matched, occupants=occupants)
             matched |= {c.object_id for c in changes if c.kind is ChangeKind.DISAPPEARED}
         self.expire_tentative(stamp)
         matched_nodes = {node.id: node for node in assignment.values() if node.id in matched}
@@ -549,7 +552,8 @@ class FramePipeline:
         return [ChangeRecord(kind, node.id, node.label, stamp, old_position, node.position.copy(), detail)]
 
     # ----------------------------------------------------------------- negative evidence
-    def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str]) -> list[ChangeRecord]:
+    def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str],
+                          occupants: Sequence[tuple[Observation, ObjectNode | None]] = ()) -> list[ChangeRecord]:
         """Lower the existence of present objects that ``view`` should have shown but that no
         observation matched, by how clearly it should have shown them; mark absent those that
         fall to ``absent_log_odds``; tentative ones that fall so far are dropped without trace.
@@ -558,7 +562,9 @@ class FramePipeline:
         (``existence_miss``, scaled by the share of the object in view and by its size in the image
         against ``min_detectable_fraction``: detectors miss small things and now and then anything);
         the depth looks through its place at what stands behind (``CameraView.look_through``;
-        ``free_space_miss`` times the share of its points looked through); its place shows other
+        ``free_space_miss`` times the share of its points looked through, or all of it when another
+        thing put there since stands in its place: ``occupied_by`` among this frame's ``occupants``,
+        each observation with the object it was associated with or None); its place shows other
         colours (``appearance_change_miss``; thin objects do not stand out of the depth). A detector
         miss alone takes a few frames; an emptied place seen clearly takes one or two."""
         state, c = self.state, self.config
@@ -582,6 +588,10 @@ class FramePipeline:
             in_view, empty_share = self.look_through(view, samples)
             if in_view < c.visible_fraction:
                 continue
+            occupant = self.occupied_by(node, occupants)
+            if occupant is not None:
+                empty_share = 1.0  # the depth shows the newcomer's surface, which stands where it was
+                state.counters["negative_evidence_occupied"] += 1
             looked_through = empty_share > 0.5
             # Colours are compared inside a labelled object's box; an unlabelled segment's box is
             # not its silhouette.
@@ -608,12 +618,49 @@ class FramePipeline:
                 node.status = ObjectStatus.ABSENT  # ``moved_to`` stays: merge_duplicates prefers that sighting
                 state.release_moves_to(node.id)  # a sighting that is gone was nobody's new place
                 state.counters["objects_disappeared"] += 1
-                reason = ("the depth looks through its place" if looked_through else
+                reason = (f"a {occupant.label} stands in its place" if occupant is not None else
+                          "the depth looks through its place" if looked_through else
                           "its place looks different" if looks_different else "expected in view but not detected")
                 changes.append(ChangeRecord(ChangeKind.DISAPPEARED, node.id, node.label, stamp, node.position.copy(),
                                             node.position.copy(), f"{reason}; last seen at t={node.last_seen:.2f}"))
                 drop_relations(state.graph, node.id)
         return changes
+
+    def occupied_by(self, node: ObjectNode,
+                    occupants: Sequence[tuple[Observation, ObjectNode | None]]) -> Observation | None:
+        """The detection of this frame that stands where ``node`` was: at least
+        ``occupied_containment`` of ``node``'s box inside its box, another label and other colours
+        (a mislabelled sighting of ``node`` itself has its colours), and put there after ``node`` was
+        last seen (a bowl that held the apple all along does not take the apple's place); None if
+        there is none."""
+        c = self.config
+        low, high = node.bounds()
+        for obs, owner in occupants:
+            if obs.label == node.label or (owner is not None and owner.id == node.id):
+                continue
+            obs_low, obs_high = aabb_of(obs.pose, obs.extent)
+            if aabb_containment(low, high, obs_low, obs_high) < c.occupied_containment:
+                continue
+            similarity = cosine(obs.appearance, node.appearance)
+            if similarity is None or similarity >= c.appearance_change_similarity:
+                continue
+            if owner is not None and self.arrived_at(owner) <= node.last_seen:
+                continue
+            return obs
+        return None
+
+    def arrived_at(self, node: ObjectNode) -> float:
+        """When ``node`` came to where it is now: the first of its latest run of sightings within
+        ``position_noise`` (or half its size) of its position; its first sighting if all are."""
+        reach = max(self.config.position_noise, 0.5 * node.size)
+        arrived = node.first_seen
+        for sighting in reversed(node.recent):
+            if vector_length(sighting.position - node.position) > reach:
+                break
+            arrived = sighting.stamp
+        else:
+            return node.first_seen if len(node.recent) < (node.recent.maxlen or 0) else arrived
+        return arrived
 
     @staticmethod
     def inner_samples(node: ObjectNode) -> np.ndarray:
