@@ -553,7 +553,7 @@ class FramePipeline:
 
     # ----------------------------------------------------------------- negative evidence
     def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str],
-                          occupants: Sequence[tuple[Observation, ObjectNode | None]] = ()) -> list[ChangeRecord]:
+                          occupants: Sequence[tuple[Observation, ObjectNode | None]]) -> list[ChangeRecord]:
         """Lower the existence of present objects that ``view`` should have shown but that no
         observation matched, by how clearly it should have shown them; mark absent those that
         fall to ``absent_log_odds``; tentative ones that fall so far are dropped without trace.
