@@ -79,3 +79,24 @@ def test_ids_are_tracked_across_scoring_times():
                           tracker)
     assert later.ids_checked == 2 and later.ids_kept == 1 and later.changed_ids == {"cup": ("obj-2", "obj-7")}
     assert tracker.first_id("cup") == "obj-2"
+
+
+def _two_bowls_swapped(look_alike):
+    """Two bowls remembered as obj-1 (at x=0) and obj-2 (at x=2), then exchanged out of view:
+    the memory keeps each id with its place."""
+    tracker = IdentityTracker(look_alike=look_alike)
+    remembered = [RememberedObject("obj-1", "bowl", (0, 0, 0.8)), RememberedObject("obj-2", "bowl", (2, 0, 0.8))]
+    score_objects({"bowl_a": ("bowl", (0.0, 0, 0.8)), "bowl_b": ("bowl", (2.0, 0, 0.8))}, remembered, tracker)
+    return score_objects({"bowl_a": ("bowl", (2.0, 0, 0.8)), "bowl_b": ("bowl", (0.0, 0, 0.8))}, remembered, tracker)
+
+
+def test_identical_twins_that_changed_places_unseen_keep_the_ids_of_the_places():
+    later = _two_bowls_swapped(lambda a, b: True)
+    assert later.ids_checked == 2 and later.ids_kept == 2 and later.changed_ids == {}
+    assert later.swapped_twins == {"bowl_a": "bowl_b", "bowl_b": "bowl_a"}
+
+
+def test_objects_a_camera_tells_apart_that_swapped_ids_changed_them():
+    later = _two_bowls_swapped(lambda a, b: False)  # e.g. a red and a blue bowl
+    assert later.ids_kept == 0 and set(later.changed_ids) == {"bowl_a", "bowl_b"}
+    assert _two_bowls_swapped(None).ids_kept == 0  # without knowing what looks alike, as before

@@ -13,7 +13,7 @@ No ROS here: the scenario runner feeds it what the services answered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,9 @@ class ObjectScore:
     ids_kept: int = 0  # real objects matched again to the id they were first matched to
     ids_checked: int = 0  # real objects matched now that had been matched before
     changed_ids: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (first id, id now)
+    # name -> the look-alike whose first id it holds now: identical twins that changed places unseen
+    # keep their ids with the places (nothing tells them apart), which counts as kept.
+    swapped_twins: dict[str, str] = field(default_factory=dict)
 
     @property
     def precision(self) -> float:
@@ -118,21 +121,32 @@ def match_objects(real: Iterable[RealObject], remembered: Iterable[RememberedObj
 
 
 class IdentityTracker:
-    """Remembers which id each real object was first matched to, and scores ids kept since."""
+    """Remembers which id each real object was first matched to, and scores ids kept since.
 
-    def __init__(self) -> None:
+    ``look_alike(a, b)``: the real objects ``a`` and ``b`` cannot be told apart (same class, shape,
+    size and colours). When one holds the id first matched to its look-alike, the two changed
+    places where no camera could tell them apart, and a memory that keeps ids with places is right
+    to: that counts as kept, not changed."""
+
+    def __init__(self, look_alike: Callable[[str, str], bool] | None = None) -> None:
         self.first_ids: dict[str, str] = {}
+        self.look_alike = look_alike
 
     def update(self, score: ObjectScore) -> ObjectScore:
         """Fill ``score``'s id figures from the ids seen before; remember new first matches."""
+        first_owner = {object_id: name for name, object_id in self.first_ids.items()}
         for name, object_id in score.pairs.items():
             first = self.first_ids.get(name)
             if first is None:
                 self.first_ids[name] = object_id
                 continue
             score.ids_checked += 1
+            twin = first_owner.get(object_id)
             if first == object_id:
                 score.ids_kept += 1
+            elif twin is not None and self.look_alike is not None and self.look_alike(name, twin):
+                score.ids_kept += 1
+                score.swapped_twins[name] = twin
             else:
                 score.changed_ids[name] = (first, object_id)
         return score

@@ -123,7 +123,8 @@ class ScenarioRun:
         self.progress = progress
         self.sim = HouseholdSim(self.scenario, seed)
         self.trajectory: list[np.ndarray] = []
-        self.identities = IdentityTracker()  # ground-truth name -> memory id when first matched one-to-one
+        # ground-truth name -> memory id when first matched one-to-one
+        self.identities = IdentityTracker(look_alike=self._look_alike)
         self.frame_records: list[FrameRecord] = []  # the memory after every frame, for the change metrics
         self.real_changes: list[RealChange] = []
         self.last_positions: dict[str, np.ndarray] = {}
@@ -249,6 +250,11 @@ class ScenarioRun:
         self.frame_records.append(record)
         return record
 
+    def _look_alike(self, name: str, other: str) -> bool:
+        """Nothing a camera sees tells the real objects ``name`` and ``other`` apart."""
+        a, b = self.sim.specs[name], self.sim.specs[other]
+        return (a.label, a.shape, tuple(a.size), tuple(a.colour)) == (b.label, b.shape, tuple(b.size), tuple(b.colour))
+
     def _truth(self) -> dict[str, tuple[str, np.ndarray]]:
         return {name: (self.sim.specs[name].label, self.sim.position(name)) for name in self.sim.present()
                 if name in self.seen}
@@ -280,6 +286,8 @@ class ScenarioRun:
         stability = score.ids_kept_ratio
         self._add("entity consistency", "ids stable across revisits and moves", stability, ">= 0.90", stability >= 0.9,
                   f"{score.ids_kept} of {score.ids_checked}"
+                  + (f" ({len(score.swapped_twins)} identical twins that changed places unseen kept the ids of "
+                     "the places)" if score.swapped_twins else "")
                   + "".join(f"; {n}: {a} -> {b}" for n, (a, b) in list(score.changed_ids.items())[:3]))
         median = score.position_error_m(50)
         self._add("environment consistency", "position error, median (m)", median, "< 0.10", median < 0.10,
