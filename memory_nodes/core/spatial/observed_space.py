@@ -74,7 +74,7 @@ class ObservedSpace:
         points = view.pose.transform(local)
         bands = np.minimum(np.searchsorted(self.band_edges, z), _BANDS - 1)
         cells = np.floor(points[:, :2] / self.cell_size).astype(np.int64)
-        # One int64 key per (cell, band), relative to the view's nearest cell: a 1-D unique sorts
+        # One int64 key per (cell, band), counted from the lowest cell in view: a 1-D unique sorts
         # plain integers, where a row-wise unique of (N, 3) sorted structured rows at 10x the cost.
         low = cells.min(axis=0)
         span = cells.max(axis=0) - low + 1
