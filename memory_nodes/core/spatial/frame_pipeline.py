@@ -45,7 +45,6 @@ from memory_nodes.core.geometry import (
     Pose,
     aabb_containment,
     aabb_iou,
-    aabb_of,
     gravity_aligned_box,
     vector_length,
 )
@@ -638,8 +637,7 @@ class FramePipeline:
         for obs, owner in occupants:
             if obs.label == node.label or (owner is not None and owner.id == node.id):
                 continue
-            obs_low, obs_high = aabb_of(obs.pose, obs.extent)
-            if aabb_containment(low, high, obs_low, obs_high) < c.occupied_containment:
+            if aabb_containment(low, high, *obs.bounds()) < c.occupied_containment:
                 continue
             similarity = cosine(obs.appearance, node.appearance)
             if similarity is None or similarity >= c.appearance_change_similarity:
