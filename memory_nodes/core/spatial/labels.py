@@ -12,7 +12,6 @@ No rclpy; sizes in metres.
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 
@@ -82,6 +81,6 @@ def break_tie(state: SceneGraphState, node: ObjectNode, margin: float, min_confi
     if all(score == _UNKNOWN_LIKENESS for score, _ in scores):
         return ""
     scores.sort(key=lambda scored: -scored[0])  # stable: equal scores keep the order first seen
-    if scores[0][0] - scores[1][0] < margin or not math.isfinite(scores[0][0]):
+    if scores[0][0] - scores[1][0] < margin:
         return ""
     return scores[0][1]
