@@ -76,10 +76,8 @@ def box_iou(a: PixelBox, b: PixelBox) -> float:
 
 
 def turn_deg(a: Pose, b: Pose) -> float:
-    """The angle (degrees) of the rotation between two orientations."""
-    cosine = abs(float(np.dot(a.orientation, b.orientation))) / (
-        float(np.linalg.norm(a.orientation)) * float(np.linalg.norm(b.orientation)))
-    return math.degrees(2.0 * math.acos(min(1.0, cosine)))
+    """The angle (degrees) of the rotation between two orientations (``Pose`` keeps them unit)."""
+    return math.degrees(2.0 * math.acos(min(1.0, abs(float(np.dot(a.orientation, b.orientation))))))
 
 
 def match_detections(current: Sequence[LabelledBox], keyframe: Sequence[LabelledBox], min_iou: float
