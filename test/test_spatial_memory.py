@@ -7,7 +7,7 @@ import pytest
 
 from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.errors import InvalidInputError, UnknownItemError
-from memory_nodes.core.geometry import CameraView, Pose, look_at
+from memory_nodes.core.geometry import CameraView, Pose, gravity_aligned_box, look_at
 from memory_nodes.core.spatial import RELATION_KINDS, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 
 RED = np.array([1.0, 0.0, 0.0, 0.1])
@@ -72,6 +72,43 @@ def test_point_clouds_are_fused_and_bounded():
     assert 0 < len(node.points) <= 300
     assert np.allclose(node.position, [1, 1, 0.8], atol=0.02)
     assert np.all(node.box.extent < 0.15)
+
+
+def test_a_settled_object_fuses_sightings_inside_its_box_only_every_period_and_new_surface_at_once():
+    memory = SpatialMemory(one_view(settled_fusion_period=4, voxel_size=0.01))
+    rng = np.random.default_rng(2)
+
+    def sighting(low, high):
+        points = rng.uniform(low, high, size=(400, 3))
+        box = gravity_aligned_box(points)
+        return Observation("box", box.pose, box.extent, points=points)
+
+    whole = ([0.9, 0.9, 0.7], [1.1, 1.1, 0.9])
+    for k in range(3):  # not settled yet: every sighting fuses
+        memory.integrate([sighting(*whole)], float(k))
+    (node,) = memory.objects()
+    assert memory.counters["fusions_settled"] == 0
+    fused_cloud = node.points
+    memory.integrate([sighting(*whole)], 3.0)  # the fourth sighting: its turn to fuse
+    assert node.points is not fused_cloud and memory.counters["fusions_settled"] == 0
+    fused_cloud = node.points
+    memory.integrate([sighting([0.92, 0.92, 0.72], [1.08, 1.08, 0.88])], 4.0)  # inside the box: waits
+    assert node.points is fused_cloud and memory.counters["fusions_settled"] == 1
+    assert node.observation_count == 5  # the sighting still counts as evidence
+    # A sighting that shows more of the object (its back, 10 cm further) fuses at once.
+    memory.integrate([sighting([0.95, 0.95, 0.7], [1.2, 1.1, 0.9])], 5.0)
+    assert memory.counters["fusions_settled"] == 1
+    assert node.bounds()[1][0] > 1.15
+
+
+def test_every_sighting_fuses_with_a_settled_fusion_period_of_one():
+    memory = SpatialMemory(one_view(settled_fusion_period=1, voxel_size=0.01))
+    rng = np.random.default_rng(3)
+    for k in range(6):
+        points = rng.uniform([0.9, 0.9, 0.7], [1.1, 1.1, 0.9], size=(400, 3))
+        box = gravity_aligned_box(points)
+        memory.integrate([Observation("box", box.pose, box.extent, points=points)], float(k))
+    assert memory.counters["fusions_settled"] == 0
 
 
 def test_negative_evidence_marks_an_unseen_object_absent(memory):

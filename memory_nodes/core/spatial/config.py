@@ -41,6 +41,10 @@ class SpatialConfig:
         0.2, "share of a new sighting's appearance blended into the object's", low=0, high=1)
     fusion_window: int = setting(
         10, "sightings over which an object without points averages its box (later ones weigh 1/window)", low=1)
+    settled_fusion_period: int = setting(
+        5, "an object seen at least this many times fuses a sighting that lies within its box (grown by a voxel) "
+        "only every this many sightings: such a sighting adds points where the object has them, and re-voxelising "
+        "the merged cloud was the largest cost of an update; 1 fuses every sighting", low=1)
     move_threshold: float = setting(
         0.25, "displacement (to outside its box) above which an associated object counts as moved; a move "
         "needs reid_min_appearance", "m", above=0)

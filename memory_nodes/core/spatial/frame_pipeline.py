@@ -505,6 +505,8 @@ class FramePipeline:
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
         if fuse_geometry and obs.partial and obs.points is None and not node.partial:
             pass  # a box cut by the border says less about the object than the whole ones it has
+        elif fuse_geometry and self.adds_nothing(node, obs):
+            self.state.counters["fusions_settled"] += 1
         elif fuse_geometry and obs.points is not None and len(node.points):
             # Both clouds are clean already (the node's since creation, the observation's from
             # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
@@ -524,6 +526,20 @@ class FramePipeline:
             node.points = self._downsample(obs.points)
         self.settle_label(node)  # after its look and size took this sighting in
         self.state.index.update(node)
+
+    def adds_nothing(self, node: ObjectNode, obs: Observation) -> bool:
+        """Whether fusing ``obs`` into a settled ``node`` can wait: the node has been seen
+        ``settled_fusion_period`` times or more, this is not its turn to fuse, and the sighting lies
+        within the node's box grown by a voxel (it shows no surface the node lacks). Every period-th
+        sighting still fuses, so the cloud keeps averaging the noise of new views."""
+        period = self.config.settled_fusion_period
+        if period <= 1 or node.observation_count < period or node.observation_count % period == 0:
+            return False
+        if obs.points is None or not len(node.points):
+            return False
+        (node_low, node_high), (obs_low, obs_high) = node.bounds(), obs.bounds()
+        grown = self.config.voxel_size
+        return bool(np.all(obs_low >= node_low - grown) and np.all(obs_high <= node_high + grown))
 
     def settle_label(self, node: ObjectNode) -> None:
         """Decide a tie between ``node``'s labels by the remembered instances of each (see
