@@ -195,7 +195,7 @@ def test_a_large_mask_is_lifted_from_a_sample_of_its_pixels():
     observation = lift_detection(RgbdFrame(depth, INTRINSICS, camera, bgr),
                                  Detection("box", 0.9, bounding_box(index, 0), (index == 0).astype(np.uint8)),
                                  PerceptionConfig())
-    assert pixels > 15_000 and sampling_stride(pixels, 2000, 100) >= 3
+    assert pixels > 15_000 and sampling_stride(pixels, PerceptionConfig().max_points, 100) >= 3
     assert np.linalg.norm(observation.pose.position[:2] - [2.45, -0.45]) < 0.05
     assert observation.pose.position[2] + observation.extent[2] / 2 == pytest.approx(0.3, abs=0.015)
     np.testing.assert_allclose(observation.extent, [0.3, 0.3, 0.3], atol=0.03)
