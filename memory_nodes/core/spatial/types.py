@@ -99,8 +99,9 @@ class Observation:
                 # (depth outliers the box fit trimmed, or garbage that would overflow the voxel
                 # grid) are not the object and are dropped.
                 reach = float(np.linalg.norm(self.extent)) / 2.0 + POINT_SLACK_M
-                offsets = np.linalg.norm(points.astype(np.float64) - self.pose.position, axis=1)
-                inside = np.all(np.isfinite(points), axis=1) & (offsets <= reach)
+                offsets = points.astype(np.float64) - self.pose.position
+                # A non-finite coordinate makes the squared distance NaN or infinite, and so outside.
+                inside = np.einsum("ij,ij->i", offsets, offsets) <= reach * reach
                 self.points = points[inside] if inside.any() else None
         if self.appearance is not None:
             appearance = np.asarray(self.appearance, dtype=np.float32).reshape(-1)
