@@ -87,6 +87,34 @@ def test_a_thin_object_gone_from_a_table_is_noticed_by_colour():
     assert node.status is ObjectStatus.ABSENT
 
 
+def test_a_place_partly_looked_through_counts_with_other_colours_but_not_alone():
+    """The mug stood before a wall 10 cm behind it, and the localisation error puts half of its
+    remembered box into the wall: the depth looks through less than half of its place. With the
+    mug's own colours there that is a grazing view and says nothing; with other colours it is the
+    second cue of one removal and counts by its share."""
+    def partly_through(colour) -> CameraView:
+        view = camera((1, -1, 1.2), (1, 1, 0.8), depth=2.1, colour=colour)
+        view.depth[:, :320] = 3.5  # the left part of the mug's place shows the room behind
+        return view
+
+    config = SpatialConfig()
+    same_colours = SpatialMemory()
+    mug_id = known_mug(same_colours)
+    same_colours.integrate([], 10.0, partly_through((30, 30, 210)))
+    assert same_colours.get(mug_id).existence_log_odds >= config.existence_max - config.existence_miss
+    assert same_colours.counters["negative_evidence_free_space"] == 0
+
+    other_colours = SpatialMemory()
+    mug_id = known_mug(other_colours)
+    other_colours.integrate([], 10.0, partly_through(TABLE_BROWN))
+    # Colours alone would leave it at existence_max - appearance_change_miss - the detector's miss.
+    assert other_colours.get(mug_id).existence_log_odds < (
+        config.existence_max - config.appearance_change_miss - 0.3 * config.free_space_miss)
+    assert other_colours.counters["negative_evidence_free_space"] == 1
+    other_colours.integrate([], 10.5, partly_through(TABLE_BROWN))
+    assert other_colours.get(mug_id).status is ObjectStatus.ABSENT
+
+
 def test_a_detector_missing_one_frame_in_six_does_not_make_a_present_object_flicker():
     """The depth shows the mug's surface where it stands; the detector misses it now and then
     (twice in a row once): it never goes absent."""

@@ -577,7 +577,8 @@ class FramePipeline:
         (``existence_miss``, scaled by the share of the object in view and by its size in the image
         against ``min_detectable_fraction``: detectors miss small things and now and then anything);
         the depth looks through its place at what stands behind (``CameraView.look_through``;
-        ``free_space_miss`` times the share of its points looked through, or all of it when another
+        ``free_space_miss`` times the share of its points looked through, when that is more than
+        half of them or when the colours differ too, or all of it when another
         thing put there since stands in its place: ``occupied_by`` among this frame's ``occupants``,
         each observation with the object it was associated with or None); its place shows other
         colours (``appearance_change_miss``; thin objects do not stand out of the depth). A detector
@@ -616,7 +617,10 @@ class FramePipeline:
             # Seen a moment ago, it is most likely still there: a depth or colour cue against that
             # is more often the object's box (a grazing view past a thin thing) than a removal.
             settled = min(1.0, (stamp - node.last_seen) / c.recent_sighting_s)
-            if looked_through:
+            # Less than half looked through is, alone, as likely a grazing view past the object's
+            # box; with other colours at its place it is the second cue of the same removal (a thin
+            # thing, or one against a wall the localisation error puts it into).
+            if looked_through or (looks_different and empty_share > 0.0):
                 miss += c.free_space_miss * empty_share * settled
                 state.counters["negative_evidence_free_space"] += 1
             if looks_different:
