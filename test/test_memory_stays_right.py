@@ -268,6 +268,30 @@ def test_a_rival_hypothesis_is_not_confirmed_as_a_duplicate():
     assert 0.99 <= found[0].position[0] <= 1.1
 
 
+def test_one_sighting_on_each_of_two_visits_confirms_an_object_across_their_localisation_errors():
+    """A book glimpsed once, the robot off to another room and back, the book glimpsed once more
+    11 cm from where it was lifted before (each visit's localisation error): one book, counted.
+    The same two sightings without the robot travelling between them stay apart (a ghost beside a
+    real object, as in the test above)."""
+    book = (0.22, 0.15, 0.04)
+    travelled = SpatialMemory()
+    travelled.integrate([mug(1.0, 1.0, label="book", extent=book)], 0.0, robot_position=np.array([1.0, -1.0, 0.0]))
+    for k, x in enumerate(np.linspace(1.0, 6.0, 6)):  # to the next room and back
+        travelled.integrate([], 5.0 + k, robot_position=np.array([x, -1.0, 0.0]))
+    for k, x in enumerate(np.linspace(6.0, 1.0, 6)):
+        travelled.integrate([], 20.0 + k, robot_position=np.array([x, -1.0, 0.0]))
+    result = travelled.integrate([mug(1.04, 1.1, label="book", extent=book)], 80.0,
+                                 robot_position=np.array([1.0, -1.0, 0.0]))
+    assert [c.kind for c in result.changes if c.object_id.startswith("obj")] == [ChangeKind.APPEARED]
+    (found,) = travelled.query_objects(label="book")
+    assert found[0].observation_count == 2
+
+    stayed = SpatialMemory()
+    stayed.integrate([mug(1.0, 1.0, label="book", extent=book)], 0.0, robot_position=np.array([1.0, -1.0, 0.0]))
+    stayed.integrate([mug(1.04, 1.1, label="book", extent=book)], 80.0, robot_position=np.array([1.0, -1.0, 0.0]))
+    assert stayed.query_objects(label="book") == []
+
+
 def test_two_namesakes_side_by_side_in_one_frame_are_both_kept_and_the_graph_stays_whole():
     """A tentative mug and a rival 8 cm beside it, then one frame that detects both: the frame
     confirms them as two mugs. Dropping the rival while the frame still assigned detections to it
@@ -553,7 +577,8 @@ def test_observed_space_records_what_the_depth_showed_and_from_how_far():
 
 def test_the_new_state_survives_a_snapshot():
     memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
-    memory.integrate([mug(3.0, 3.0, label="lamp")], 31.0)  # tentative
+    memory.integrate([mug(3.0, 3.0, label="lamp")], 31.0, robot_position=np.array([3.0, 1.0, 0.0]))  # tentative
+    memory.integrate([], 32.0, robot_position=np.array([3.0, 2.0, 0.0]))
     document, arrays = memory.snapshot()
     restored = SpatialMemory(SpatialConfig(rooms=ROOMS))
     restored.restore(document, arrays)
@@ -562,6 +587,10 @@ def test_the_new_state_survives_a_snapshot():
     assert len(restored.objects(include_tentative=True)) == len(memory.objects(include_tentative=True))
     assert [o.id for o in restored.objects()] == [o.id for o in memory.objects()]
     assert restored._state.observed.first_observed(np.array([7.0, 2.0, 0.8])) == 10.0
+    (lamp,) = [o for o in restored.objects(include_tentative=True) if o.label == "lamp"]
+    assert lamp.travelled_at_last_seen == memory.get(lamp.id).travelled_at_last_seen
+    assert restored._state.places.travelled == memory._state.places.travelled >= 1.0
+    np.testing.assert_allclose(restored._state.places.last_robot_position, [3.0, 2.0, 0.0])
 
 
 # ---------------------------------------------------------------- objects cut by the image border

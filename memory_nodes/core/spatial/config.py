@@ -96,6 +96,10 @@ class SpatialConfig:
     tentative_consistency: float = setting(
         0.35, "largest centre offset, as a share of its size, of a detection confirming a tentative object; a "
         "farther one is another object", above=0)
+    revisit_travel: float = setting(
+        1.0, "distance the robot travels between two sightings after which the second carries a localisation "
+        "error of its own (another visit): it then confirms a tentative object up to position_noise farther", "m",
+        above=0)
     tentative_max_age_s: float = setting(
         86_400.0, "tentative objects not seen again within this time are dropped (in view, the frames confirm or "
         "drop them much sooner)", "s", above=0)

@@ -168,11 +168,14 @@ class FramePipeline:
     # ----------------------------------------------------------------- tentative objects
     def confirms(self, node: ObjectNode, obs: Observation) -> bool:
         """``obs`` is consistent with the tentative ``node``: centred within ``tentative_consistency``
-        of its size (at least ``position_noise`` and two voxels). Labels may differ: detectors
+        of its size (at least ``position_noise`` and two voxels), ``position_noise`` more when the
+        robot has travelled ``revisit_travel`` since the node was last seen. Labels may differ: detectors
         confuse similar classes, and the label histogram settles it."""
         c = self.config
         size = max(node.size, obs.size)
         reach = max(2.0 * c.voxel_size, c.position_noise, c.tentative_consistency * size)
+        if self.state.places.travelled - node.travelled_at_last_seen >= c.revisit_travel:
+            reach += c.position_noise  # another visit: each sighting carries its own localisation error
         return float(np.linalg.norm(obs.pose.position - node.position)) <= reach
 
     def confirm_if_ready(self, node: ObjectNode) -> list[ChangeRecord]:
@@ -454,6 +457,7 @@ class FramePipeline:
             evidence=obs.score,
             partial=obs.partial,
             appeared=self.appeared_at(obs.pose.position, obs.extent),
+            travelled_at_last_seen=state.places.travelled,
         )
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
         state.add_object(node)
@@ -494,6 +498,7 @@ class FramePipeline:
         node.evidence += obs.score
         node.partial = node.partial and obs.partial
         node.last_seen = max(node.last_seen, stamp)
+        node.travelled_at_last_seen = self.state.places.travelled
         node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
         node.retention.reinforce(c.retention, stamp)
         if obs.appearance is not None:

@@ -32,6 +32,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
             "status": node.status.value, "state": node.state, "place_id": node.place_id,
             "tentative": node.tentative, "evidence": node.evidence, "appeared": node.appeared,
             "moved_to": node.moved_to, "partial": node.partial, "label_tiebreak": node.label_tiebreak,
+            "travelled_at_last_seen": node.travelled_at_last_seen,
             "recent": [[r.stamp, *np.asarray(r.position).tolist()] for r in node.recent],
         })
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
@@ -42,6 +43,9 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
         "objects": objects, "places": places, "edges": edges,
         "next_object": state.next_object_number, "next_place": state.places.next_place_number,
         "last_place_id": state.places.last_place_id, "robot_room": state.places.robot_room,
+        "travelled": state.places.travelled,
+        "last_robot_position": (None if state.places.last_robot_position is None
+                                else state.places.last_robot_position.tolist()),
         "latest_stamp": state.latest_stamp, "evicted_summary": dict(state.evicted_summary),
     }
     counts = np.array([len(c) for c in clouds], dtype=np.int64)
@@ -68,6 +72,7 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
             evidence=float(item.get("evidence", item["observation_count"])), appeared=bool(item.get("appeared", False)),
             moved_to=str(item.get("moved_to", "")), partial=bool(item.get("partial", False)),
             label_tiebreak=str(item.get("label_tiebreak", "")),
+            travelled_at_last_seen=float(item.get("travelled_at_last_seen", 0.0)),
         )
         node.recent.extend(RecentSighting(r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
         state.add_object(node)
@@ -80,6 +85,9 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
     state.places.next_place_number = int(document["next_place"])
     state.places.last_place_id = document["last_place_id"]
     state.places.robot_room = document["robot_room"]
+    state.places.travelled = float(document.get("travelled", 0.0))
+    last_robot = document.get("last_robot_position")
+    state.places.last_robot_position = None if last_robot is None else np.array(last_robot, dtype=np.float64)
     state.latest_stamp = document["latest_stamp"]
     state.evicted_summary = Counter(document["evicted_summary"])
     if "observed_cells" in arrays:  # snapshots before the record of observed space have none

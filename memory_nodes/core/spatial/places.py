@@ -42,6 +42,10 @@ class PlaceLayer:
         self.next_place_number = 1
         self.last_place_id = ""
         self.robot_room = ""
+        # The robot's odometer (metres along its path in the map plane): how far it went between
+        # two sightings says whether they share one visit's localisation error.
+        self.travelled = 0.0
+        self.last_robot_position: np.ndarray | None = None
         for name, polygon in config.rooms if configured_rooms else ():
             centre = np.array([np.mean([p[0] for p in polygon]), np.mean([p[1] for p in polygon]), 0.0])
             self.add(PlaceNode(f"room-{name}", GraphLayer.ROOM, centre, name=name))
@@ -93,6 +97,9 @@ class PlaceLayer:
         position = np.asarray(position, dtype=np.float64).reshape(3)
         if not np.all(np.isfinite(position)):
             raise InvalidInputError(f"robot position contains NaN or infinity: {position.tolist()}")
+        if self.last_robot_position is not None:
+            self.travelled += float(np.hypot(*(position[:2] - self.last_robot_position[:2])))
+        self.last_robot_position = position.copy()
         place_id, distance = self.nearest_place(position)
         if place_id is None or distance > self.config.place_spacing:
             place_id = self._new_place(position)

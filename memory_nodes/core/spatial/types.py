@@ -179,6 +179,7 @@ class ObjectNode:
     appeared: bool = False
     moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
     partial: bool = False  # seen only cut by the image border so far: its extent is a part's
+    travelled_at_last_seen: float = 0.0  # the robot's odometer (PlaceLayer.travelled) at its latest sighting
     label_tiebreak: str = ""  # of labels tied in votes, the one this object takes (see spatial/labels.py)
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
     _measures: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
