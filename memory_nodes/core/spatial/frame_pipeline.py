@@ -510,15 +510,16 @@ class FramePipeline:
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
         if fuse_geometry and obs.partial and obs.points is None and not node.partial:
             pass  # a box cut by the border says less about the object than the whole ones it has
-        elif fuse_geometry and self.adds_nothing(node, obs):
-            self.state.counters["fusions_settled"] += 1
         elif fuse_geometry and obs.points is not None and len(node.points):
-            # Both clouds are clean already (the node's since creation, the observation's from
-            # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
-            merged = downsample(np.vstack([node.points, obs.points]), c.voxel_size, c.max_points_per_object,
-                                remove_outliers=False)
-            node.points = merged
-            node.box = gravity_aligned_box(merged) if len(merged) >= 4 else obs.box()
+            if self.adds_nothing(node, obs):
+                self.state.counters["fusions_settled"] += 1
+            else:
+                # Both clouds are clean already (the node's since creation, the observation's from
+                # perception): fusing only needs the voxel grid, not the outlier filter's neighbour search.
+                merged = downsample(np.vstack([node.points, obs.points]), c.voxel_size, c.max_points_per_object,
+                                    remove_outliers=False)
+                node.points = merged
+                node.box = gravity_aligned_box(merged) if len(merged) >= 4 else obs.box()
         elif fuse_geometry:
             weight = 1.0 / min(node.observation_count, c.fusion_window)
             centre = (1 - weight) * node.position + weight * obs.pose.position
@@ -533,14 +534,13 @@ class FramePipeline:
         self.state.index.update(node)
 
     def adds_nothing(self, node: ObjectNode, obs: Observation) -> bool:
-        """Whether fusing ``obs`` into a settled ``node`` can wait: the node has been seen
-        ``settled_fusion_period`` times or more, this is not its turn to fuse, and the sighting lies
-        within the node's box grown by a voxel (it shows no surface the node lacks). Every period-th
-        sighting still fuses, so the cloud keeps averaging the noise of new views."""
+        """Whether fusing the points of ``obs`` into the cloud of a settled ``node`` can wait: the
+        node has been seen ``settled_fusion_period`` times or more, this is not its turn to fuse, and
+        the sighting lies within the node's box grown by a voxel (it shows no surface the node lacks).
+        Every period-th sighting still fuses, so the cloud keeps averaging the noise of new views (a
+        period of 1 fuses every one)."""
         period = self.config.settled_fusion_period
-        if period <= 1 or node.observation_count < period or node.observation_count % period == 0:
-            return False
-        if obs.points is None or not len(node.points):
+        if node.observation_count < period or node.observation_count % period == 0:
             return False
         (node_low, node_high), (obs_low, obs_high) = node.bounds(), obs.bounds()
         grown = self.config.voxel_size
