@@ -292,6 +292,31 @@ def test_one_sighting_on_each_of_two_visits_confirms_an_object_across_their_loca
     assert stayed.query_objects(label="book") == []
 
 
+def test_one_plate_remembered_twice_across_two_visits_is_merged_when_a_centre_lies_inside_the_other():
+    """A plate known from one visit; on the next, whose localisation is 14 cm off, the detector
+    first calls it a bowl (a new tentative object beside the plate), then a plate: that sighting
+    goes to the nearer tentative one and confirms it, a second plate overlapping the first by a
+    3D IoU of 0.1. Two solid plates cannot stand with one's centre inside the other's box: one
+    plate, the newer sighting's place. Two plates detected in one frame are two, however their
+    boxes overlap."""
+    plate_size = (0.24, 0.2, 0.04)
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    for k in range(4):
+        memory.integrate([mug(1.0, 1.0, label="plate", extent=plate_size)], float(k))
+    memory.integrate([mug(1.11, 1.09, label="bowl", extent=plate_size)], 60.0)
+    for k in range(2):
+        memory.integrate([mug(1.11, 1.09, label="plate", extent=plate_size)], 60.5 + 0.5 * k)
+    (plate, _), = memory.query_objects(label="plate")
+    assert np.allclose(plate.position[:2], [1.11, 1.09], atol=0.01)
+    assert memory.counters["objects_merged"] >= 1
+
+    twins = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    for k in range(3):
+        twins.integrate([mug(1.0, 1.0, label="plate", extent=plate_size),
+                         mug(1.11, 1.09, label="plate", extent=plate_size)], float(k))
+    assert len(twins.query_objects(label="plate")) == 2
+
+
 def test_two_namesakes_side_by_side_in_one_frame_are_both_kept_and_the_graph_stays_whole():
     """A tentative mug and a rival 8 cm beside it, then one frame that detects both: the frame
     confirms them as two mugs. Dropping the rival while the frame still assigned detections to it

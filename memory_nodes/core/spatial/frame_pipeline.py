@@ -759,7 +759,7 @@ class FramePipeline:
                 if not node.gone and not other.gone:
                     min_a, max_a = node.bounds()
                     min_b, max_b = other.bounds()
-                    if aabb_iou(min_a, max_a, min_b, max_b) < c.merge_iou:
+                    if aabb_iou(min_a, max_a, min_b, max_b) < c.merge_iou and not self.one_inside_the_other(node, other):
                         continue
                     if node.tentative != other.tentative:
                         # An unconfirmed twin of a confirmed object is a second look at it.
@@ -784,6 +784,19 @@ class FramePipeline:
                 if node.id not in state.objects:
                     break
         return changes
+
+    def one_inside_the_other(self, a: ObjectNode, b: ObjectNode) -> bool:
+        """Present objects alike (label, appearance), never detected in one frame, with either
+        centre inside the other's box: one thing remembered twice (two visits, each with its own
+        localisation error, whose sightings overlapped too little to be merged by their IoU). Two
+        detections in one frame are two things, however their boxes overlap: look-alikes side by
+        side, one seen as a sliver inside the other's box grown by a partial view."""
+        similarity = cosine(a.appearance, b.appearance)
+        if similarity is None or similarity < self.config.reid_min_appearance:
+            return False
+        if not either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0):
+            return False
+        return not {sighting.stamp for sighting in a.recent} & {sighting.stamp for sighting in b.recent}
 
     def twins_of(self, gone: ObjectNode, exclude: set[str]) -> int:
         """How many other objects like ``gone`` (label, appearance) the memory holds, besides the
