@@ -201,6 +201,28 @@ def test_a_large_mask_is_lifted_from_a_sample_of_its_pixels():
     np.testing.assert_allclose(observation.extent, [0.3, 0.3, 0.3], atol=0.03)
 
 
+def test_a_mask_leaves_out_the_support_unless_it_fills_its_box_or_the_segmenter_is_said_to_spill(scene):
+    """The supporting plane is looked for in boxes without a mask and in masks that fill their box
+    (a box sent as a mask); an outline is taken at its word, unless support_plane_with_mask says
+    the segmenter's masks spill onto what objects stand on."""
+    frame, index = scene
+    x0, y0, x1, y1 = bounding_box(index, 0)
+    box = (x0 - 20, y0, x1 + 20, y1 + 20)  # the mug and the floor around it
+    filled = np.ones((box[3] - box[1], box[2] - box[0]), np.uint8)
+    spilling = filled.copy()
+    spilling[:, :15] = 0  # an outline (it leaves some of its box out) that spills onto the floor
+    mug_width = MUG[1][0] - MUG[0][0]
+
+    def width(mask, config):
+        observation = lift_detection(frame, Detection("mug", 0.9, box, mask), config)
+        assert observation is not None
+        return float(observation.extent[:2].max())
+
+    assert width(filled, PerceptionConfig()) == pytest.approx(mug_width, abs=0.02)
+    assert width(spilling, PerceptionConfig()) > 3 * mug_width
+    assert width(spilling, PerceptionConfig(support_plane_with_mask=True)) == pytest.approx(mug_width, abs=0.02)
+
+
 def test_a_flat_object_seen_from_above_is_its_top_not_the_noise_around_a_support():
     """A tray 3 cm tall seen from above with a noisy depth camera: its top is a large horizontal
     plane, and what the plane leaves is only that plane's noise. The top is the object."""

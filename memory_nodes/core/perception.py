@@ -2,9 +2,9 @@
 
 Two modes. With a detector, each 2D detection (box, optional mask) is lifted to 3D: its pixels
 with valid depth (a sample of a large mask) are back-projected through the pinhole
-intrinsics, moved into ``map`` by the camera pose, cleaned (the supporting plane, the depth band of
-the object, flying pixels found by their depth jumps on the image grid, then an open3d voxel grid)
-and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
+intrinsics, moved into ``map`` by the camera pose, cleaned (the supporting plane where no outline
+leaves it out, the depth band of the object, flying pixels found by their depth jumps on the image
+grid, then an open3d voxel grid) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
 detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
 table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
 plausible size is an object labelled ``unknown_object``.
@@ -30,6 +30,8 @@ from memory_nodes.core.point_clouds import downsample, fit_plane
 from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.spatial import UNKNOWN_LABEL, Observation
 
+_FULL_BOX = 0.9  # share of its box a mask fills when it is the box itself, not an outline
+
 
 @dataclass(frozen=True)
 class PerceptionConfig:
@@ -51,6 +53,10 @@ class PerceptionConfig:
         low=3)
     min_score: float = setting(0.3, "detections below this score are ignored", low=0, high=1)
     plane_distance: float = setting(0.02, "RANSAC inlier distance for supporting and dominant planes", "m", above=0)
+    support_plane_with_mask: bool = setting(
+        False, "also look for the supporting plane (table top, floor) inside every masked detection, not only inside "
+        "boxes and masks that fill their box: for segmenters whose masks spill onto what the object stands on (an "
+        "outline leaves it out, and the plane fit took a quarter of the lifting time)")
     max_planes: int = setting(3, "dominant planes removed before clustering (geometric mode)", low=0)
     min_plane_fraction: float = setting(0.15, "share of the points a plane needs to be removed (geometric mode)",
                                         low=0, high=1)
@@ -161,8 +167,12 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
                                     f"{width}x{height} or the box's {bx1 - bx0}x{by1 - by0}")
     # Work inside the box only: a few thousand pixels, not the whole image, per detection.
     depth = frame.depth_m[y0:y1, x0:x1]
+    # A mask leaves out what the object stands on, unless it fills its box (a box sent as a mask)
+    # or the segmenter is known to spill onto the support.
+    find_support = mask is None or config.support_plane_with_mask
     if mask is not None:
         selected = mask > 0
+        find_support = find_support or int(np.count_nonzero(selected)) >= _FULL_BOX * selected.size
     else:  # the box's centre part: its border is mostly background
         dx, dy = int((x1 - x0) * config.box_shrink), int((y1 - y0) * config.box_shrink)
         selected = np.zeros(depth.shape, dtype=bool)
@@ -181,7 +191,7 @@ def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionCon
     points = frame.camera_pose.transform(back_project(depth, (fx, fy, cx - x0, cy - y0), v, u))
     z = depth[v, u]
     noise = depth_noise(z, u, v, stride)
-    keep = ~_supporting_plane(points, config, noise, stride)
+    keep = ~_supporting_plane(points, config, noise, stride) if find_support else np.ones(len(points), dtype=bool)
     if detection.mask is not None:
         weights = np.ones(len(z))
     else:  # without a mask the box's centre is more likely the object than its border
