@@ -268,6 +268,22 @@ def test_a_rival_hypothesis_is_not_confirmed_as_a_duplicate():
     assert 0.99 <= found[0].position[0] <= 1.1
 
 
+def test_a_detection_beside_the_one_that_confirms_an_object_in_the_same_frame_is_no_rival():
+    """Candles 6 cm wide, 8 cm apart: the first frame shows one of them, the second both. The
+    second frame confirms the first candle; the other's detection started a tentative object
+    within the confirmed one's reach, but one frame's two detections are two things, not one seen
+    with two localisation errors. The third frame confirms it: two candles."""
+    candle = (0.06, 0.06, 0.1)
+    memory = SpatialMemory()
+    memory.integrate([mug(1.0, 1.08, label="candle", extent=candle)], 0.0)
+    for k in (1, 2):
+        memory.integrate([mug(1.0, 1.08, label="candle", extent=candle),
+                          mug(1.0, 1.0, label="candle", extent=candle)], float(k))
+    found = memory.query_objects(label="candle")
+    assert sorted(round(float(o.position[1]), 2) for o, _ in found) == [1.0, 1.08]
+    assert memory.counters["tentative_dropped"] == 0
+
+
 def test_one_sighting_on_each_of_two_visits_confirms_an_object_across_their_localisation_errors():
     """A book glimpsed once, the robot off to another room and back, the book glimpsed once more
     11 cm from where it was lifted before (each visit's localisation error): one book, counted.

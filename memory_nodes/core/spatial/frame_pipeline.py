@@ -81,6 +81,12 @@ def either_centre_inside(centre_a: np.ndarray, bounds_a: tuple[np.ndarray, np.nd
             or bool(np.all(centre_a >= low_b - margin) and np.all(centre_a <= high_b + margin)))
 
 
+def seen_together(a: ObjectNode, b: ObjectNode) -> bool:
+    """``a`` and ``b`` were detected in one frame (among their recent sightings): a detector's
+    two detections of a frame are two things (one split in two is a fragment, absorbed first)."""
+    return not {sighting.stamp for sighting in a.recent}.isdisjoint(sighting.stamp for sighting in b.recent)
+
+
 class FramePipeline:
     """Fuses frames into ``state`` (see the module's steps)."""
 
@@ -214,8 +220,8 @@ class FramePipeline:
         dropped: set[str] = set()
         for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
             other = state.objects[other_id]
-            if not other.tentative:
-                continue
+            if not other.tentative or seen_together(confirmed, other):
+                continue  # two detections in one frame are two things, however near
             if either_centre_inside(confirmed.position, bounds, other.position, other.bounds(), noise):
                 self.drop_tentative(other)
                 dropped.add(other_id)
@@ -794,9 +800,7 @@ class FramePipeline:
         similarity = cosine(a.appearance, b.appearance)
         if similarity is None or similarity < self.config.reid_min_appearance:
             return False
-        if not either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0):
-            return False
-        return not {sighting.stamp for sighting in a.recent} & {sighting.stamp for sighting in b.recent}
+        return not seen_together(a, b) and either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0)
 
     def twins_of(self, gone: ObjectNode, exclude: set[str]) -> int:
         """How many other objects like ``gone`` (label, appearance) the memory holds, besides the
