@@ -395,6 +395,26 @@ def test_bad_observations_are_rejected_without_touching_memory(memory):
     assert node.observation_count == 1
 
 
+def test_may_show_keeps_every_sphere_with_a_point_in_view_and_drops_those_beside_or_behind():
+    """The negative evidence skips objects whose bounding sphere lies outside the frustum: it must
+    never skip one with any point in view (a missed removal), and it does skip those beside or
+    behind the camera."""
+    view = camera_at((0, 0, 1.2), (3, 0, 0.8))
+    rng = np.random.default_rng(3)
+    centres = rng.uniform([-6.0, -6.0, 0.0], [6.0, 6.0, 2.0], (3000, 3))
+    radii = rng.uniform(0.02, 0.6, 3000)
+    possible = view.may_show(centres, radii)
+    directions = rng.normal(size=(3000, 40, 3))
+    directions /= np.linalg.norm(directions, axis=2, keepdims=True)
+    surface = centres[:, None, :] + directions * radii[:, None, None]
+    any_in_view = np.array([view.expected_visible(points, 0.0, 0.0).any() or view.expected_visible(c[None], 0.0, 0.0)[0]
+                            for points, c in zip(surface, centres)])
+    assert not (any_in_view & ~possible).any()
+    assert (~possible).sum() > 1500  # most of the house around the camera is out of view
+    assert not view.may_show(np.array([[-2.0, 0.0, 1.0], [1.0, 4.0, 1.0]]), np.array([0.3, 0.3])).any()
+    assert view.may_show(np.array([[2.0, 0.0, 0.8], [8.0, 0.0, 0.8]]), np.array([0.1, 2.5])).all()
+
+
 def test_forget_by_id_age_and_region(memory):
     memory.integrate([obs("mug", 1, 1)], 0.0)
     memory.integrate([obs("apple", 3, 1, appearance=GREEN)], 100.0)

@@ -268,6 +268,21 @@ class CameraView:
             v = fy * local[:, 1] / z + cy
         return u, v, z
 
+    def may_show(self, centres_map: np.ndarray, radii: np.ndarray) -> np.ndarray:
+        """Bool (N,): a sphere of radius ``radii`` (N,) about each of the (N, 3) ``map`` centres
+        reaches into the frustum (in front of the camera, nearer than ``max_range``, inside the
+        four planes through the image borders). Conservative: False means no point of it can be
+        in view; one test for all spheres, where projecting each object's samples cost a call."""
+        local = self.pose.inverse_transform(np.asarray(centres_map, dtype=np.float64).reshape(-1, 3))
+        x, y, z = local[:, 0], local[:, 1], local[:, 2]
+        radii = np.asarray(radii, dtype=np.float64)
+        fx, fy, cx, cy = self.intrinsics
+        inside = (z + radii > 0.0) & (z - radii < self.max_range)
+        # Each border plane holds the optical centre; (a, b) is its normal in the x-z or y-z plane.
+        for along, (a, b) in ((x, (fx, cx)), (x, (-fx, self.width - cx)), (y, (fy, cy)), (y, (-fy, self.height - cy))):
+            inside &= (a * along + b * z) / math.hypot(a, b) >= -radii
+        return inside
+
     def expected_visible(self, points_map: np.ndarray, occlusion_margin: float, border_px: float) -> np.ndarray:
         """Bool (N,): the point lies in the frustum, nearer than ``max_range``, at least
         ``border_px`` inside the image, and no measured depth in front of it by more than

@@ -601,10 +601,13 @@ class FramePipeline:
         since = stamp - self._last_evidence_stamp
         weight = 1.0 if since < 0.0 or c.evidence_interval_s == 0.0 else min(1.0, since / c.evidence_interval_s)
         self._last_evidence_stamp = stamp
-        for object_id in sorted(state.index.near(view.pose.position, view.max_range)):
-            node = state.objects[object_id]
-            if node.gone or node.id in exclude or node.last_seen >= stamp:
-                continue
+        candidates = [state.objects[i] for i in sorted(state.index.near(view.pose.position, view.max_range))]
+        candidates = [n for n in candidates if not n.gone and n.id not in exclude and n.last_seen < stamp]
+        if candidates:  # most objects in range are beside or behind the camera
+            in_frustum = view.may_show(np.array([n.position for n in candidates]),
+                                       np.array([0.5 * n.size + c.position_noise for n in candidates]))
+            candidates = [n for n, possible in zip(candidates, in_frustum.tolist()) if possible]
+        for node in candidates:
             inner = self.inner_samples(node)
             # An unlabelled segment is tested on its own surface points (the centre of an irregular
             # segment's box may be air); a detected object on its box's inside (its points carry the
