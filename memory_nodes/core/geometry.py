@@ -277,7 +277,7 @@ class CameraView:
         x, y, z = local[:, 0], local[:, 1], local[:, 2]
         radii = np.asarray(radii, dtype=np.float64)
         fx, fy, cx, cy = self.intrinsics
-        inside = (z + radii > 0.0) & (z - radii < self.max_range)
+        inside: np.ndarray = (z + radii > 0.0) & (z - radii < self.max_range)
         # Each border plane holds the optical centre; (a, b) is its normal in the x-z or y-z plane.
         for along, (a, b) in ((x, (fx, cx)), (x, (-fx, self.width - cx)), (y, (fy, cy)), (y, (-fy, self.height - cy))):
             inside &= (a * along + b * z) / math.hypot(a, b) >= -radii
