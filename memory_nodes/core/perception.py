@@ -4,8 +4,8 @@ Two modes. With a detector, each 2D detection (box, optional mask) is lifted to 
 with valid depth (a sample of a large mask) are back-projected through the pinhole
 intrinsics, moved into ``map`` by the camera pose, cleaned (the supporting plane where no outline
 leaves it out, the depth band of the object, flying pixels found by their depth jumps on the image
-grid, then an open3d voxel grid) and boxed; its appearance is the OpenCV hue-saturation histogram of its pixels. Without a
-detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
+grid, then an open3d voxel grid) and boxed; its appearance is the OpenCV hue-saturation histogram
+of its pixels. Without a detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
 table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
 plausible size is an object labelled ``unknown_object``.
 
