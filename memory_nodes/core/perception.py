@@ -5,9 +5,9 @@ with valid depth (a sample of a large mask) are back-projected through the pinho
 intrinsics, moved into ``map`` by the camera pose, cleaned (the supporting plane where no outline
 leaves it out, the depth band of the object, flying pixels found by their depth jumps on the image
 grid, then an open3d voxel grid) and boxed; its appearance is the OpenCV hue-saturation histogram
-of its pixels. Without a detector, the geometric mode finds objects from depth alone: the dominant planes (floor, walls,
-table tops) are removed with RANSAC and what remains is clustered (DBSCAN); each cluster of a
-plausible size is an object labelled ``unknown_object``.
+of its pixels. Without a detector, the geometric mode finds objects from depth alone: the dominant
+planes (floor, walls, table tops) are removed with RANSAC and what remains is clustered (DBSCAN);
+each cluster of a plausible size is an object labelled ``unknown_object``.
 
 ``StampMatcher`` pairs streams by stamp (approximate time, a tolerance in seconds), as
 message_filters' ApproximateTime would, written against stamps so it also works on replayed data.
