@@ -220,9 +220,11 @@ class FramePipeline:
         dropped: set[str] = set()
         for other_id in sorted(state.index.near(confirmed.position, reach) & state.index.with_label(confirmed.label)):
             other = state.objects[other_id]
-            if not other.tentative or seen_together(confirmed, other):
-                continue  # two detections in one frame are two things, however near
-            if either_centre_inside(confirmed.position, bounds, other.position, other.bounds(), noise):
+            if not other.tentative:
+                continue
+            # Two detections in one frame are two things, however near.
+            if (either_centre_inside(confirmed.position, bounds, other.position, other.bounds(), noise)
+                    and not seen_together(confirmed, other)):
                 self.drop_tentative(other)
                 dropped.add(other_id)
         return dropped
@@ -782,8 +784,7 @@ class FramePipeline:
                         continue
                     if gone.moved_to in state.objects and present.id != gone.moved_to:
                         continue  # it was linked to another sighting: that one is where it went
-                    similarity = cosine(gone.appearance, present.appearance)
-                    if similarity is None or similarity < c.reid_min_appearance:
+                    if not self.look_alike(gone, present):
                         continue
                     if present.first_seen < gone.last_seen:
                         continue  # both existed at once: two objects
@@ -800,10 +801,15 @@ class FramePipeline:
         localisation error, whose sightings overlapped too little to be merged by their IoU). Two
         detections in one frame are two things, however their boxes overlap: look-alikes side by
         side, one seen as a sliver inside the other's box grown by a partial view."""
+        # The box test first: it rules out nearly every pair merge_duplicates asks about.
+        return (either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0)
+                and self.look_alike(a, b) and not seen_together(a, b))
+
+    def look_alike(self, a: ObjectNode, b: ObjectNode) -> bool:
+        """The appearances of ``a`` and ``b`` agree as far as re-identification asks
+        (``reid_min_appearance``); False when either has none."""
         similarity = cosine(a.appearance, b.appearance)
-        if similarity is None or similarity < self.config.reid_min_appearance:
-            return False
-        return not seen_together(a, b) and either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0)
+        return similarity is not None and similarity >= self.config.reid_min_appearance
 
     def twins_of(self, gone: ObjectNode, exclude: set[str]) -> int:
         """How many other objects like ``gone`` (label, appearance) the memory holds, besides the
@@ -814,8 +820,7 @@ class FramePipeline:
             other = self.state.objects[object_id]
             if other.id in exclude or other.id == gone.id or other.tentative:
                 continue
-            similarity = cosine(other.appearance, gone.appearance)
-            if similarity is not None and similarity >= self.config.reid_min_appearance:
+            if self.look_alike(other, gone):
                 count += 1
         return count
 
