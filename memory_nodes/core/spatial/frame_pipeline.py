@@ -125,6 +125,9 @@ class FramePipeline:
             changes += self.update(node, obs, stamp)
             ids[obs_index] = node.id
             matched.add(node.id)
+        # Asked before negative evidence, which may drop a namesake that stood there unconfirmed.
+        stood_here = {index for index, obs in enumerate(observations)
+                      if ids[index] is None and self.namesake_was_here(obs, exclude=matched)}
         if view is not None:
             occupants = [(obs, assignment.get(index)) for index, obs in enumerate(observations)]
             changes += self.negative_evidence(view, stamp, exclude=matched, occupants=occupants)
@@ -141,12 +144,12 @@ class FramePipeline:
                 state.counters["fragments_absorbed"] += 1
                 ids[obs_index] = whole.id
                 continue
-            found = self.reidentify(obs, stamp, exclude=matched)
+            found = None if obs_index in stood_here else self.reidentify(obs, stamp, exclude=matched)
             if found is not None:
                 node = found
                 changes += self.relocate(node, obs, stamp, reason="re-identified")
             else:
-                node = self.create(obs, stamp)
+                node = self.create(obs, stamp, appeared=obs_index not in stood_here)
                 changes += self.confirm_if_ready(node)
             ids[obs_index] = node.id
             matched.add(node.id)
@@ -425,6 +428,25 @@ class FramePipeline:
                                                              * view.width * view.height))
         return self.state.observed.looks(position, within) >= self.config.appeared_min_looks
 
+    def namesake_was_here(self, obs: Observation, exclude: set[str]) -> bool:
+        """A look-alike of ``obs`` with its label, not found gone and not one of the ids in
+        ``exclude`` (matched in this frame: another thing beside it), stands within
+        ``move_threshold`` of it: one detected there before but not confirmed yet, or one the
+        association could not pair with ``obs`` across another visit's localisation error. Then
+        ``obs`` did not appear there (the place did not show it empty before): it is no sign of a
+        move from elsewhere."""
+        if obs.label == UNKNOWN_LABEL:
+            return False
+        state, c = self.state, self.config
+        for object_id in sorted(state.index.near(obs.pose.position, c.move_threshold) & state.index.with_label(obs.label)):
+            node = state.objects[object_id]
+            if node.id in exclude or node.gone or not self.at_its_place(obs, node):
+                continue
+            similarity = cosine(obs.appearance, node.appearance)
+            if similarity is not None and similarity >= c.reid_min_appearance:
+                return True
+        return False
+
     def reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
         """The object ``obs`` most likely is after a move: same label, similar appearance, no
         longer at its old place (absent, or just missed by the camera), and ``obs`` stands where
@@ -447,7 +469,9 @@ class FramePipeline:
         return best
 
     # ----------------------------------------------------------------- fusion
-    def create(self, obs: Observation, stamp: float) -> ObjectNode:
+    def create(self, obs: Observation, stamp: float, appeared: bool = True) -> ObjectNode:
+        """A tentative object of ``obs``; ``appeared`` False when it cannot have appeared whatever
+        the camera showed of its place before (``namesake_was_here``)."""
         state = self.state
         node = ObjectNode(
             id=state.new_object_id(),
@@ -464,7 +488,7 @@ class FramePipeline:
             tentative=True,
             evidence=obs.score,
             partial=obs.partial,
-            appeared=self.appeared_at(obs.pose.position, obs.extent),
+            appeared=appeared and self.appeared_at(obs.pose.position, obs.extent),
             travelled_at_last_seen=state.places.travelled,
         )
         node.recent.append(RecentSighting(stamp, obs.pose.position.copy(), obs.appearance))
