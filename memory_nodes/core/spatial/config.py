@@ -117,8 +117,8 @@ class SpatialConfig:
         3.0, "range within which the camera's depth counts as having looked at a place", "m", above=0)
     appeared_min_looks: int = setting(
         2, "an object appeared (was put or moved there) when earlier frames had shown its place this many times "
-        "from near enough to detect it (a detector misses a thing now and then, rarely twice); only such an "
-        "object can be a remembered one that moved", low=1)
+        "from near enough to detect it (a detector misses a thing now and then, rarely twice) and no look-alike "
+        "of its label stood there unmatched; only such an object can be a remembered one that moved", low=1)
     merge_iou: float = setting(0.5, "3D IoU above which two same-label objects are merged", low=0, high=1)
     merge_reach: float = setting(
         1.0, "margin added to an object's size when looking for its duplicates", "m", low=0)
