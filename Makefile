@@ -9,12 +9,8 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 WS := $(CURDIR)/.ws
-ROS_ENV := source $(VENV)/bin/activate && \
-	export AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV) \
-	       ROS_HOME=$(WS)/ros_home ROS_LOG_DIR=$(WS)/ros_home/log \
-	       ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST HF_HUB_OFFLINE=1 \
-	       FASTDDS_DEFAULT_PROFILES_FILE=$(CURDIR)/config/fastdds_large_data.xml && \
-	source $(WS)/install/setup.bash
+# The environment of every target that runs the nodes: the same file a user sources (README).
+ROS_ENV := source $(CURDIR)/setup_env.bash
 COLCON := cd $(WS) && colcon --log-base $(WS)/log
 
 .PHONY: install build demo quick-demo test bench soak eval clean system-deps

@@ -185,3 +185,22 @@ def test_launch_file_gives_every_node_the_large_data_profile():
     assert participant.find("dds:rtps/dds:useBuiltinTransports", namespace).text == "false"
     segment = root.find("dds:profiles/dds:transport_descriptors/dds:transport_descriptor/dds:segment_size", namespace)
     assert int(segment.text) >= 16 * 2 ** 20  # a burst of 640x480 RGB-D frames (1.5 MB each)
+
+
+def test_a_fresh_shell_sourcing_setup_env_runs_the_executables_as_the_readme_shows():
+    """The README's real-data commands (`source setup_env.bash`, then `memory_system`,
+    `memory_replay`) from a shell with nothing set: the executables are found on PATH, import
+    the installed package with its generated interfaces, and get the large-data profile."""
+    import subprocess
+
+    script = (f"source {SOURCE_DIR / 'setup_env.bash'} && command -v memory_system memory_replay && "
+              "memory_replay --help && echo profile=$FASTDDS_DEFAULT_PROFILES_FILE && "
+              "cd " + str(SOURCE_DIR) + " && python -c 'from memory_nodes.msg import SceneGraph; print(SceneGraph.__name__)'")
+    shell = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120,
+                           env={"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert shell.returncode == 0, shell.stderr
+    lines = shell.stdout.splitlines()
+    assert lines[0].endswith("lib/memory_nodes/memory_system") and lines[1].endswith("lib/memory_nodes/memory_replay")
+    assert "usage: memory_replay" in shell.stdout
+    assert f"profile={SOURCE_DIR / 'config' / 'fastdds_large_data.xml'}" in lines
+    assert lines[-1] == "SceneGraph"  # from the repository root too, where the source folder comes first
