@@ -50,3 +50,22 @@ def test_a_frame_that_never_updates_costs_the_learned_wait_not_the_full_timeout(
     started = time.monotonic()
     pacer.wait_for(6.0)  # already there
     assert time.monotonic() - started < 0.1 and pacer.timed_out == 1
+
+
+def test_a_memory_that_never_updates_stops_costing_the_full_timeout_after_a_few_frames():
+    """Perception waiting for detections that a folder without boxes never sends: the first frames
+    wait the full timeout, then the memory counts as silent and each frame waits only
+    silent_wait_s; the first update ends that."""
+    pacer = UpdatePacer(first_timeout_s=0.3, silent_frames=3, silent_wait_s=0.02)
+    for k in range(3):
+        pacer.sent(float(k), time.monotonic())
+        started = time.monotonic()
+        pacer.wait_for(float(k))
+        assert time.monotonic() - started >= 0.3
+    assert pacer.silent and pacer.wait_s() == pytest.approx(0.02)
+    pacer.sent(3.0, time.monotonic())
+    started = time.monotonic()
+    pacer.wait_for(3.0)
+    assert time.monotonic() - started < 0.25 and pacer.timed_out == 4
+    pacer.updated(3.0, time.monotonic())
+    assert not pacer.silent and pacer.wait_s() == pytest.approx(0.3)  # the learned wait (>= 0.5 s) capped by the timeout

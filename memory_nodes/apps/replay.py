@@ -56,10 +56,16 @@ class UpdatePacer:
     full timeout for such a frame made a 1,000-frame replay take hours. The pacer learns from the
     updates it sees: the spacing of their stamps (a frame before the next expected update is not
     waited for) and their latency after publication (a frame that should update waits five times
-    the median latency, at least 0.5 s, not the full timeout, once that latency is known)."""
+    the median latency, at least 0.5 s, not the full timeout, once that latency is known). When the
+    first ``silent_frames`` frames all pass without any update (perception in a mode these data do
+    not feed, e.g. waiting for detections a folder without boxes never sends), the memory is
+    ``silent``: later frames wait ``silent_wait_s`` each, not the full timeout, until an update comes."""
 
-    def __init__(self, first_timeout_s: float = 20.0, history: int = 16) -> None:
+    def __init__(self, first_timeout_s: float = 20.0, history: int = 16, silent_frames: int = 3,
+                 silent_wait_s: float = 0.5) -> None:
         self.first_timeout_s = first_timeout_s
+        self.silent_frames = silent_frames
+        self.silent_wait_s = silent_wait_s
         self._lock = threading.Lock()
         self._sent: dict[float, float] = {}
         self._sent_stamps: deque[float] = deque(maxlen=history)
@@ -99,10 +105,15 @@ class UpdatePacer:
                 return True
             return stamp >= self.latest_update + spacing - 0.5 * frame_interval
 
+    @property
+    def silent(self) -> bool:
+        """No update has come after ``silent_frames`` frames waited the full timeout."""
+        return self.latest_update == -float("inf") and self.timed_out >= self.silent_frames
+
     def wait_s(self) -> float:
         with self._lock:
             if not self._latencies:
-                return self.first_timeout_s
+                return self.silent_wait_s if self.silent else self.first_timeout_s
             return min(self.first_timeout_s, max(0.5, 5.0 * statistics.median(self._latencies)))
 
     def done(self, stamp: float) -> bool:
@@ -194,7 +205,13 @@ class Replayer:
                                                              x_max=int(x + w), y_max=int(y + h)))
                 self.publisher(Detection2DArray, "detections").publish(detections)
             if self.rate == 0:
+                was_silent = self.pacer.silent
                 self.pacer.wait_for(frame.stamp)
+                if self.pacer.silent and not was_silent:
+                    self.node.get_logger().warning(
+                        f"no memory update after {self.pacer.timed_out} frames, {self.pacer.first_timeout_s:.0f} s "
+                        f"each: is perception in the mode these data need (without boxes: -p mode:=geometric)? "
+                        f"The replay goes on without waiting more than {self.pacer.silent_wait_s} s a frame")
             if self.progress:
                 _progress(number, len(frames), f"t={frame.stamp:.2f}")
         if self.progress:
