@@ -46,11 +46,31 @@ def pack_arrays(arrays: dict[str, np.ndarray] | None) -> bytes | None:
     return buffer.getvalue()
 
 
+# numpy reads each array's header with ast.literal_eval, and CPython 3.11 keeps the AST builder's
+# recursion depth in state the threads share: two threads reading at once can fail with
+# "SystemError: AST constructor recursion depth mismatch" (cpython gh-106905). bench_fleet's robots,
+# each shipping its journal from a thread, hit it. Every archive the storage reads goes through here.
+_ARRAY_READ_LOCK = threading.Lock()
+
+
+def load_arrays(source: Any) -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` archive ``source`` (a path or a binary file object), read
+    without pickle, one thread at a time (see ``_ARRAY_READ_LOCK``)."""
+    with _ARRAY_READ_LOCK, np.load(source, allow_pickle=False) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+def load_array(path: Path) -> np.ndarray:
+    """The one array of the ``.npy`` file at ``path``, read as ``load_arrays`` reads archives."""
+    with _ARRAY_READ_LOCK:
+        array: np.ndarray = np.load(path, allow_pickle=False)
+    return array
+
+
 def unpack_arrays(blob: bytes | None) -> dict[str, np.ndarray]:
     if not blob:
         return {}
-    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-        return {key: archive[key] for key in archive.files}
+    return load_arrays(io.BytesIO(blob))
 
 
 class EventStore(Protocol):

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from memory_nodes.core.errors import SnapshotError
+from memory_nodes.storage.event_store import load_array
 
 FORMAT = "memory_nodes-export"
 FORMAT_VERSION = 1
@@ -154,7 +155,7 @@ def import_memory(directory: Path) -> dict[str, tuple[dict[str, Any], dict[str, 
         missing = set(manifest["keys"][kind]) - set(state)
         if missing:
             raise SnapshotError(f"{kind}.jsonl lacks {', '.join(sorted(missing))}: truncated?")
-        arrays = {checked_id(path.name[len(kind) + 1:-4]): np.load(inside(directory, path.name), allow_pickle=False)
+        arrays = {checked_id(path.name[len(kind) + 1:-4]): load_array(inside(directory, path.name))
                   for path in directory.glob(f"{kind}.*.npy")}
         if kind == "spatial":
             clouds = [read_ply(inside(directory, "clouds", f"{checked_id(obj['id'])}.ply")) for obj in state["objects"]]

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError, SnapshotError
+from memory_nodes.storage.event_store import load_arrays
 
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -85,8 +86,7 @@ class SnapshotStore:
         if not path.is_file():
             raise SnapshotError(f"no snapshot {path.name!r} in {self.directory}")
         try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
+            arrays = load_arrays(path)
             document = json.loads(arrays.pop("__meta__").tobytes().decode("utf-8"))
         except (OSError, ValueError, KeyError, EOFError) as error:
             raise SnapshotError(f"snapshot {path.name!r} is unreadable or corrupt: {error}") from error
