@@ -54,7 +54,10 @@ from memory_nodes.apps.household_generator import write_household
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
 from memory_nodes.apps.object_scoring import remembered_objects, score_objects
 from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.msg import SceneGraph
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
+from memory_nodes.ros.conversions import stamp_to_seconds
+from memory_nodes.ros.node_support import EVENTS_QOS
 
 NODE_EXECUTABLES = ("memory_perception", "spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory",
                     "memory_ask")
@@ -95,6 +98,7 @@ class SoakReport:
     missed: list[str] = field(default_factory=list)
     spurious: list[str] = field(default_factory=list)
     journal_mb: float = float("nan")
+    update_latencies: list[float] = field(default_factory=list)  # s from a frame's stamp to its scene_graph_updates
 
     def count(self, node: str, key: str) -> int:
         return int(self.counts.get(node, {}).get(key, 0))
@@ -145,6 +149,12 @@ class SoakReport:
             (f"soak {self.seconds:.0f} s: answers at the end (world changed {self.tours} tours)",
              f"precision {self.precision:.2f}, recall {self.recall:.2f}",
              f"missed: {', '.join(self.missed) or 'none'}; not in the household: {', '.join(self.spurious) or 'none'}"),
+            (f"soak {self.seconds:.0f} s: a frame's publication to its scene_graph_updates (camera, perception and "
+             f"spatial memory in three processes)",
+             f"{1000 * float(np.median(self.update_latencies)):.0f} ms median, "
+             f"{1000 * float(np.percentile(self.update_latencies, 99)):.0f} ms p99" if self.update_latencies else "-",
+             f"{len(self.update_latencies)} updates; stamps are the camera's wall clock at publication, read by the "
+             f"planner process on the same host"),
             (f"soak {self.seconds:.0f} s: journals on disk at the end", f"{self.journal_mb:.1f} MB",
              f"bound {JOURNAL_BOUND_MB:.0f} MB (snapshot every 500 events compacts the log)"),
         ]
@@ -179,9 +189,11 @@ def _tour(scenario: Path) -> tuple[HouseholdSim, list[SimFrame], dict]:
 
 
 def camera_process(seconds: float, scenario: Path, truth_file: Path) -> None:
-    """The camera driver, in its own process as on a robot: 30 Hz frames with fresh stamps, each
-    view of the tour held for WORLD_FRAME_S; tours repeat until ``seconds`` are over, and the
-    last one is finished. Writes the household at the end of a tour to ``truth_file``."""
+    """The camera driver, in its own process as on a robot: 30 Hz frames stamped with the wall
+    clock at publication (as a driver stamps them; the planner measures the latency of the memory's
+    updates against it), each view of the tour held for WORLD_FRAME_S; tours repeat until
+    ``seconds`` are over, and the last one is finished. Writes the household at the end of a tour
+    to ``truth_file``."""
     sim, frames, truth = _tour(scenario)
     truth_file.write_text(json.dumps(truth))
     rclpy.init(args=["--ros-args", "-r", f"__ns:={NAMESPACE}"])
@@ -189,16 +201,15 @@ def camera_process(seconds: float, scenario: Path, truth_file: Path) -> None:
     deadline = time.monotonic() + seconds
     while not bridge.subscribers_ready() and time.monotonic() < deadline:
         time.sleep(0.05)
-    stamp, period, published, tours = 1000.0, 1.0 / 30.0, 0, 0
+    period, published, tours = 1.0 / 30.0, 0, 0
     repeats = max(1, round(WORLD_FRAME_S / period))
     next_frame = time.monotonic()
     while time.monotonic() < deadline:
         for frame in frames:
             for _ in range(repeats):
-                frame.stamp = stamp
+                frame.stamp = time.time()
                 bridge.publish(frame)
                 published += 1
-                stamp += period
                 next_frame += period
                 time.sleep(max(0.0, next_frame - time.monotonic()))
         tours += 1
@@ -245,6 +256,11 @@ def run(seconds: float) -> SoakReport:
                 report.counts[status.name.rsplit("/", 1)[-1]] = {v.key: v.value for v in status.values}
 
     planner.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
+
+    def on_update(message: SceneGraph) -> None:  # list.append is atomic: no lock
+        report.update_latencies.append(time.time() - stamp_to_seconds(message.header.stamp))
+
+    planner.create_subscription(SceneGraph, f"{NAMESPACE}/scene_graph_updates", on_update, EVENTS_QOS)
     executor = MultiThreadedExecutor(num_threads=4, context=context)
     executor.add_node(planner)
     spinner = threading.Thread(target=executor.spin, daemon=True)

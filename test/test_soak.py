@@ -31,6 +31,11 @@ def test_sixty_seconds_of_a_changing_world_and_queries():
     # Observations travel on the sensor QoS too: under load a few are lost between the two nodes.
     assert report.count("spatial_memory", "observations.accepted") >= 0.8 * report.count(
         "memory_perception", "frames.accepted"), rows
+    # Every integrated frame reaches a listener in another process as an update stamped with the
+    # camera's publication time: the end-to-end latency is measured, and it is not seconds behind.
+    latencies = sorted(report.update_latencies)
+    assert len(latencies) >= 0.5 * report.count("spatial_memory", "observations.accepted"), rows
+    assert 0.0 < latencies[len(latencies) // 2] < 2.0, rows
     # The world changed under the memory tour after tour; at the end it holds the household as it is.
     assert report.tours >= 2, rows
     assert report.precision >= 0.85 and report.recall >= 0.85, rows
