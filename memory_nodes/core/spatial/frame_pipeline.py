@@ -442,8 +442,7 @@ class FramePipeline:
             node = state.objects[object_id]
             if node.id in exclude or node.gone or not self.at_its_place(obs, node):
                 continue
-            similarity = cosine(obs.appearance, node.appearance)
-            if similarity is not None and similarity >= c.reid_min_appearance:
+            if self.look_alike(obs, node):
                 return True
         return False
 
@@ -837,9 +836,9 @@ class FramePipeline:
         return (either_centre_inside(a.position, a.bounds(), b.position, b.bounds(), 0.0)
                 and self.look_alike(a, b) and not seen_together(a, b))
 
-    def look_alike(self, a: ObjectNode, b: ObjectNode) -> bool:
-        """The appearances of ``a`` and ``b`` agree as far as re-identification asks
-        (``reid_min_appearance``); False when either has none."""
+    def look_alike(self, a: ObjectNode | Observation, b: ObjectNode) -> bool:
+        """The appearances of ``a`` (an object, or a detection) and ``b`` agree as far as
+        re-identification asks (``reid_min_appearance``); False when either has none."""
         similarity = cosine(a.appearance, b.appearance)
         return similarity is not None and similarity >= self.config.reid_min_appearance
 
