@@ -160,15 +160,14 @@ def bench_geometric_discovery() -> list[tuple[str, str, str]]:
     import cv2
 
     from memory_nodes.apps.tum_dataset import read_tum
-    from memory_nodes.core.perception import discover_objects
+    from memory_nodes.core.perception import depth_to_metres, discover_objects
 
     if not FR1.is_dir():
         return []
     config, memory = PerceptionConfig(), SpatialMemory()
     discover, update, segments = [], [], []
     for tum in read_tum(FR1):
-        depth = cv2.imread(str(tum.depth_path), cv2.IMREAD_UNCHANGED).astype(np.float32) / 5000.0
-        depth[depth == 0] = np.nan
+        depth = depth_to_metres(cv2.imread(str(tum.depth_path), cv2.IMREAD_UNCHANGED), "16UC1", 1 / 5000.0)
         frame = RgbdFrame(depth, FR1_INTRINSICS, Pose(np.array(tum.pose[:3]), np.array(tum.pose[3:])),
                           cv2.imread(str(tum.rgb_path)))
         started = time.perf_counter()
