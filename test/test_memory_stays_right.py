@@ -159,6 +159,33 @@ def test_an_occluded_or_partial_view_changes_little():
     assert memory.get(mug_id).status is ObjectStatus.PRESENT
 
 
+@pytest.mark.parametrize("in_front", [True, False])
+def test_the_colours_of_a_thing_standing_in_front_do_not_say_the_place_looks_different(in_front):
+    """A red screen is known; the detector misses it in a view where a blue thing hides its middle,
+    half a metre in front, and its left and right edges show. The image box around its place is
+    mostly blue, but those pixels show what stands before it: no appearance cue. The control: the
+    same blue pixels at the screen's own depth (something else now stands in its place) are one."""
+    memory = SpatialMemory()
+    screen = Observation("screen", Pose(np.array([1.0, 1.0, 1.0])), np.array([0.5, 0.1, 0.3]), score=0.9,
+                         appearance=RED_MUG)
+    for k in range(4):
+        memory.integrate([screen], float(k))
+    (node,) = memory.objects()
+    view = camera((1.0, -1.0, 1.0), (1.0, 1.0, 1.0), depth=1.96, colour=(30, 30, 210))
+    u, _, _ = view.project(node.box.corners() * 0.5 + node.position * 0.5)  # where negative evidence looks
+    middle = slice(int(u.min()) + 2, int(u.max()) - 1)
+    view.color[:, middle] = (210, 60, 20)
+    view.depth[:, middle] = 1.46 if in_front else 1.96
+    memory.integrate([], 10.0, view)
+    config = memory.config
+    if in_front:
+        assert memory.counters["negative_evidence_appearance"] == 0
+        assert node.existence_log_odds >= config.existence_max - config.existence_miss
+    else:
+        assert memory.counters["negative_evidence_appearance"] == 1
+        assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
+
+
 BLUE_VASE = swatch((200, 100, 50))
 
 

@@ -329,10 +329,14 @@ class CameraView:
         empty[idx] = measured > z[idx] + free_margin + free_margin_per_m2 * z[idx] ** 2
         return seen, empty
 
-    def color_patch(self, points_map: np.ndarray, shift_px: tuple[int, int] = (0, 0)) -> np.ndarray | None:
-        """The ``color`` pixels inside the image box around the projections of ``points_map``
-        (those in front of the camera), moved by ``shift_px`` (columns, rows), or None without a
-        colour image or when none projects in."""
+    def color_patch(self, points_map: np.ndarray, shift_px: tuple[int, int] = (0, 0),
+                    occlusion_margin: float = math.inf) -> tuple[np.ndarray, np.ndarray] | None:
+        """(pixels, mask) of the ``color`` image box around the projections of ``points_map``
+        (those in front of the camera), moved by ``shift_px`` (columns, rows): the (h, w, 3) pixels
+        and an (h, w) bool mask of those whose measured depth is not in front of the nearest
+        point by more than ``occlusion_margin`` metres (unknown depth counts as not in front). A
+        masked-out pixel shows something standing before the points, not their place. None
+        without a colour image or when none projects in."""
         if self.color is None:
             return None
         u, v, z = self.project(points_map)
@@ -344,7 +348,13 @@ class CameraView:
         v0, v1 = int(max(0, np.floor(v[ok].min()))), int(min(self.height, np.ceil(v[ok].max()) + 1))
         if u1 <= u0 or v1 <= v0:
             return None
-        return self.color[v0:v1, u0:u1]
+        pixels = self.color[v0:v1, u0:u1]
+        if self.depth is None or not math.isfinite(occlusion_margin):
+            return pixels, np.ones(pixels.shape[:2], dtype=bool)
+        measured = self.depth[v0:v1, u0:u1]
+        with np.errstate(invalid="ignore"):
+            in_front = np.isfinite(measured) & (measured > 0) & (measured < float(z[ok].min()) - occlusion_margin)
+        return pixels, ~in_front
 
     def footprint_fraction(self, center: np.ndarray, extent: np.ndarray) -> float:
         """The share of the image an object of size ``extent`` (m) centred at ``center`` (``map``)

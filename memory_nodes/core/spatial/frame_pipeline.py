@@ -736,7 +736,9 @@ class FramePipeline:
     def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
         """The colours where ``points`` of ``node`` project, and around there within
         ``position_noise``, are not ``node``'s (its appearance cosine with each is below
-        ``appearance_change_similarity``); False without colours."""
+        ``appearance_change_similarity``); False without colours. Pixels whose depth is in front
+        of the points by more than ``occlusion_margin`` are left out: they show what stands before
+        the place, as ``look_through`` counts such points as occluded, not seen."""
         if node.appearance is None:
             return False
         # The remembered place may be off by the localisation error: the object's colours anywhere
@@ -752,11 +754,12 @@ class FramePipeline:
         shifts = sorted({(du, dv) for du in (-reach_u, 0, reach_u) for dv in (-reach_v, 0, reach_v)},
                         key=lambda shift: abs(shift[0]) + abs(shift[1]))
         for du, dv in shifts:
-            patch = view.color_patch(points, (du, dv))
-            if patch is None or patch.shape[0] * patch.shape[1] < _MIN_PATCH_PIXELS:
+            # Pixels of a thing standing in front show that thing, not the place behind it.
+            patch = view.color_patch(points, (du, dv), self.config.occlusion_margin)
+            if patch is None or int(patch[1].sum()) < _MIN_PATCH_PIXELS:
                 continue
             try:
-                similarity = cosine(colour_histogram(np.ascontiguousarray(patch)), node.appearance)
+                similarity = cosine(colour_histogram(np.ascontiguousarray(patch[0]), patch[1]), node.appearance)
             except InvalidInputError:
                 continue
             if similarity is None:
