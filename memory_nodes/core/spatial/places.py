@@ -57,6 +57,10 @@ class PlaceLayer:
         if place.parent_id:
             self._room_size[place.parent_id] += 1
 
+    def rooms(self) -> list[PlaceNode]:
+        """The room nodes, without a scan of every place (a large map has thousands)."""
+        return [self.nodes[room_id] for room_id in self._rooms.ids]
+
     def nearest_place(self, position: np.ndarray) -> tuple[str | None, float]:
         return self._places.nearest(position)
 

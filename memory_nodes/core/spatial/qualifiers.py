@@ -114,12 +114,11 @@ def singular(word: str) -> str:
 def room_names(state: SceneGraphState) -> dict[str, str]:
     """Lower-case room name (and id) -> room id, for ``parse_query``."""
     names: dict[str, str] = {}
-    for place in state.places.nodes.values():
-        if place.layer.value == "room":
-            names[place.id.lower()] = place.id
-            if place.name:
-                names[place.name.lower()] = place.id
-                names[place.name.lower().replace("_", " ")] = place.id
+    for room in state.places.rooms():
+        names[room.id.lower()] = room.id
+        if room.name:
+            names[room.name.lower()] = room.id
+            names[room.name.lower().replace("_", " ")] = room.id
     return names
 
 

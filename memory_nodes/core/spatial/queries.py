@@ -4,6 +4,7 @@ items on the forgetting curve (MemoryBank)."""
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable
 
@@ -107,34 +108,49 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
     label_match = matching_labels(state, encoder, parsed.head)
     targets = _target_finder(state, encoder)
     now = state.latest_stamp
-    results = []
-    for label, match in label_match.items():
+    # Every component is at most 1 and qualifiers only lower a score, so no object of a label
+    # scores above its match times the summed weights: labels are taken best match first, and
+    # once that bound falls below the limit-th best score found, the rest cannot reach the answer
+    # (a free-text question matches dozens of labels a little; scoring all their objects cost ms).
+    ceiling = config.where_weight_existence + config.where_weight_recency + config.where_weight_retention
+    label_rank = {label: rank for rank, label in enumerate(label_match)}
+    qualified = parsed.qualified
+    best: list[float] = []  # min-heap of the ``limit`` best scores so far
+    scored = []  # (label rank, node, score, its components): the dicts are made for the answers only
+    for label, match in sorted(label_match.items(), key=lambda item: -item[1]):
         if match < config.min_label_match:
-            continue
+            break
+        if limit and len(best) == limit and match * ceiling < best[0]:
+            break
         for object_id in sorted(state.index.with_label(label)):
             node = state.objects[object_id]
             if node.tentative:
                 continue
-            components = {
-                "label_match": float(match),
-                "existence": node.confidence if node.present else config.absent_score_factor * node.confidence,
-                "recency": math.exp(-max(0.0, now - node.last_seen) / config.recency_scale_s),
-                "retention": node.retention.value(now),
-            }
-            score = components["label_match"] * (config.where_weight_existence * components["existence"]
-                                                 + config.where_weight_recency * components["recency"]
-                                                 + config.where_weight_retention * components["retention"])
-            if parsed.qualified:
+            existence = node.confidence if node.present else config.absent_score_factor * node.confidence
+            recency = math.exp(-max(0.0, now - node.last_seen) / config.recency_scale_s)
+            retention = node.retention.value(now)
+            score = match * (config.where_weight_existence * existence + config.where_weight_recency * recency
+                             + config.where_weight_retention * retention)
+            qualifiers = None
+            if qualified:
                 qualifiers = qualifier_scores(state, node, parsed, targets, state.last_answers.get(node.label, ""))
                 score *= qualifier_factor(qualifiers)
-                components.update({f"qualifier: {name}": value for name, value in qualifiers.items()})
-            results.append((node, score, components))
-    results.sort(key=lambda r: -r[1])
-    for node, _, _ in results[:limit]:
+            scored.append((label_rank[label], node, score, (match, existence, recency, retention, qualifiers)))
+            if limit:
+                (heapq.heappush if len(best) < limit else heapq.heappushpop)(best, score)
+    # In the order a full scan would have found them, so equal scores rank as they always did.
+    scored.sort(key=lambda r: r[0])
+    scored.sort(key=lambda r: -r[2])
+    answers = []
+    for _, node, score, (match, existence, recency, retention, qualifiers) in scored[:limit]:
+        components = {"label_match": float(match), "existence": existence, "recency": recency, "retention": retention}
+        if qualifiers is not None:
+            components.update({f"qualifier: {name}": value for name, value in qualifiers.items()})
+        answers.append((node, score, components))
         node.retention.reinforce(config.retention, now)
-    if results and limit:
-        state.last_answers[results[0][0].label] = results[0][0].id  # what "the other <label>" then excludes
-    return results[:limit]
+    if answers:
+        state.last_answers[answers[0][0].label] = answers[0][0].id  # what "the other <label>" then excludes
+    return answers
 
 
 def matching_labels(state: SceneGraphState, encoder: TextEncoder | None, head: str) -> dict[str, float]:
