@@ -453,3 +453,27 @@ def test_snapshots_change_nothing_and_reset_keeps_the_configured_rooms():
     memory.reset()
     assert len(memory) == 0 and {p.id for p in memory.places()} == {f"room-{name}" for name, _ in ROOMS}
     assert memory.integrate([obs("mug", 1, 1)], 2.0).object_ids == ["obj-1"]
+
+
+def test_where_is_with_a_limit_answers_the_head_of_the_full_ranking(encoder):
+    """A free-text question matches many labels a little; where_is stops scoring labels whose best
+    possible score cannot reach the answer. The answer is still the head of the full ranking, in
+    the same order (two equal memories: an answer reinforces what it returns)."""
+    labels = ["mug", "cup", "glass", "kettle", "plate", "bowl", "book", "laptop", "plant", "towel", "bottle",
+              "keys", "remote control", "apple", "banana", "candle"]
+
+    def filled() -> SpatialMemory:
+        memory = SpatialMemory(one_view(), encoder)
+        rng = np.random.default_rng(4)
+        for stamp in range(30):
+            memory.integrate([obs(labels[int(rng.integers(len(labels)))], float(rng.uniform(0, 40)),
+                                  float(rng.uniform(0, 40))) for _ in range(12)], float(stamp))
+        return memory
+
+    for question in ("something to drink from", "something to eat", "a thing for the kitchen"):
+        ranking = filled().where_is(question, limit=1000)
+        assert len({o.label for o, _, _ in ranking}) >= 4  # several labels, each a little like the question
+        full = [(o.id, score) for o, score, _ in ranking]
+        for limit in (1, 3, 5):
+            head = [(o.id, score) for o, score, _ in filled().where_is(question, limit=limit)]
+            assert head == full[:limit]
