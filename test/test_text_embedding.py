@@ -71,3 +71,20 @@ def test_a_label_that_is_also_a_verb_is_no_word_match(encoder):
     scores = dict(zip(["can", "chair"], label_similarity(encoder, "where can I sit?", ["can", "chair"])))
     assert scores["can"] < 1.0 and scores["chair"] > scores["can"]
     assert label_similarity(None, "a can of soup", ["can"])[0] == 1.0  # a noun still matches by word
+
+
+def test_the_cache_keeps_the_texts_used_last_and_no_more(encoder, monkeypatch):
+    """A planner asks thousands of new questions: the cache holds CACHED_TEXTS vectors, dropping
+    the one used longest ago, so the labels asked for again and again stay."""
+    from collections import OrderedDict
+
+    import memory_nodes.core.text_embedding as text_embedding
+
+    monkeypatch.setattr(text_embedding, "CACHED_TEXTS", 3)
+    monkeypatch.setattr(encoder, "_cache", OrderedDict())
+    encoder.encode_cached("mug")
+    for k in range(5):
+        encoder.encode_cached(f"question {k}")
+        encoder.encode_cached("mug")  # used again: the most recent
+    assert list(encoder._cache) == ["question 3", "question 4", "mug"]
+

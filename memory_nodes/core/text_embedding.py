@@ -16,6 +16,7 @@ import ctypes
 import json
 import struct
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 from memory_nodes.core.object_knowledge import descriptions
 
 EMBEDDING_DIM = 384
+CACHED_TEXTS = 20_000  # vectors an encoder keeps for texts it is asked for again (6 MB per 4,000)
 _NUM_LAYERS = 6
 _NUM_HEADS = 12
 _LAYER_NORM_EPS = 1e-12
@@ -169,7 +171,11 @@ class TextEncoder:
         self._tokenizer.enable_truncation(max_length=_MAX_TOKENS)
         self._tokenizer.no_padding()
         self._lock = threading.Lock()
-        self._cache: dict[str, np.ndarray] = {}
+        # Least recently used first. Labels and their descriptions are asked for again and again;
+        # questions rarely twice, and a planner asks many: the bound keeps them from growing the
+        # process (100k vectors would be 150 MB).
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def encode(self, texts: list[str] | str) -> np.ndarray:
         """Unit embeddings (N, 384) float32 of ``texts`` (a single string gives (384,))."""
@@ -184,12 +190,18 @@ class TextEncoder:
         return out
 
     def encode_cached(self, text: str) -> np.ndarray:
-        """Like ``encode`` for one short string (a label, a predicate), remembered for next time."""
-        vector = self._cache.get(text)
-        if vector is None:
-            vector = self.encode(text)
-            if len(self._cache) < 100_000:
-                self._cache[text] = vector
+        """Like ``encode`` for one short string (a label, a predicate), remembered for next time
+        (the ``CACHED_TEXTS`` used last)."""
+        with self._cache_lock:
+            vector = self._cache.get(text)
+            if vector is not None:
+                self._cache.move_to_end(text)
+                return vector
+        vector = self.encode(text)
+        with self._cache_lock:
+            self._cache[text] = vector
+            while len(self._cache) > CACHED_TEXTS:
+                self._cache.popitem(last=False)
         return vector
 
     def _encode_ids(self, ids: np.ndarray) -> np.ndarray:
