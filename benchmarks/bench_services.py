@@ -1,38 +1,49 @@
 """Service round trips with a large memory, against the transport floor: an empty std_srvs/Trigger
 service in the same executor, called the same way, in the same run; and the ask service over
-100k facts and 10k episodes, through the ask node and the memories' evidence services."""
+100k facts and 10k episodes, through the ask node and the memories' evidence services: once with
+the nodes in this process, once with every memory node and the ask node in its own process as
+the launch file starts them."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import rclpy
 from bench_core import fill_text_memories, integrate_confirmed
+from node_processes import MEMORY_EXECUTABLES, NodeProcesses, installed_params
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from std_srvs.srv import Trigger
 
+from memory_nodes.core.episodic import EpisodicConfig, EpisodicMemory
 from memory_nodes.core.geometry import Pose
-from memory_nodes.core.spatial import Observation
+from memory_nodes.core.semantic import SemanticConfig, SemanticMemory
+from memory_nodes.core.spatial import Observation, SpatialConfig, SpatialMemory
+from memory_nodes.core.temporal import TemporalMemory
 from memory_nodes.ros.ask_node import AskNode
+from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.episodic_node import EpisodicMemoryNode
 from memory_nodes.ros.semantic_node import SemanticMemoryNode
 from memory_nodes.ros.spatial_node import SpatialMemoryNode
 from memory_nodes.ros.temporal_node import TemporalMemoryNode
 from memory_nodes.srv import Ask, QueryObjects, WhereIs
+from memory_nodes.storage.event_store import SqliteEventStore
 
 
-def fill(spatial, temporal, objects=10_000, observations=1_000_000) -> None:
+def fill(spatial: SpatialMemory, temporal: TemporalMemory, objects: int = 10_000, observations: int = 1_000_000) -> None:
     rng = np.random.default_rng(0)
     side = int(np.ceil(np.sqrt(objects)))
     for start in range(0, objects, 100):
         frame = [Observation(f"thing{i % 200}", Pose(np.array([2.0 * (i % side), 2.0 * (i // side), 0.5])),
                              np.array([0.3, 0.3, 0.3])) for i in range(start, min(start + 100, objects))]
-        integrate_confirmed(spatial.memory, frame, float(start))
-    temporal.memory.add_observations(np.sort(rng.uniform(0, 36_000, observations)),
+        integrate_confirmed(spatial, frame, float(start))
+    temporal.add_observations(np.sort(rng.uniform(0, 36_000, observations)),
                                      [f"obj-{i}" for i in rng.integers(1, objects + 1, observations)],
                                      rng.normal(size=(observations, 3)))
 
@@ -103,15 +114,88 @@ def bench_ask_service() -> list[tuple[str, str, str]]:
     rclpy.try_shutdown(context=context)
     times_ms = np.array(times[20:]) * 1000.0
     incomplete = sum(1 for count in answered if count < 2)
-    return [("ask service round trip over 100k facts + 10k episodes, median (target <= 20 ms)",
+    return [("ask service round trip in one process over 100k facts + 10k episodes, median",
              f"{np.median(times_ms):.1f} ms",
              f"p99 {np.percentile(times_ms, 99):.1f} ms; the ask, semantic and episodic nodes each on its own "
              "4-thread executor (as run_nodes spins them), in one process; each memory embeds the new question"
              + (f"; {incomplete} of {len(answered)} asks without both memories' answers" if incomplete else ""))]
 
 
+def bench_ask_across_processes() -> list[tuple[str, str, str]]:
+    """The ask round trip as a planner on a robot meets it: the four memory nodes and the ask node
+    each in its own process, as the launch file starts them (installed executables, installed
+    config/memory.yaml), the memories restored at start-up from journals written here (100k facts,
+    10k episodes, 10k objects, 1M observations), the planner in this process; every question is new
+    text, so each memory embeds it."""
+    directory = Path(tempfile.mkdtemp(prefix="memory_bench_ask_"))
+    spatial = SpatialMemory(SpatialConfig(capacity=20_000))
+    temporal = TemporalMemory()
+    semantic = SemanticMemory(SemanticConfig(capacity=200_000))
+    episodic = EpisodicMemory(EpisodicConfig(capacity=20_000))
+    fill(spatial, temporal)
+    fill_text_memories(semantic, episodic)
+    for kind, memory in (("spatial", spatial), ("temporal", temporal), ("semantic", semantic),
+                         ("episodic", episodic)):
+        journal = SqliteEventStore(directory / f"{kind}.sqlite3", kind)
+        journal.write_snapshot(*memory.snapshot())
+        journal.close()
+    del spatial, temporal, semantic, episodic
+    namespace = f"/bench_ask_{os.getpid()}"
+    params = installed_params(directory, {"spatial_memory": {"capacity": 20_000},
+                                          "semantic_memory": {"capacity": 200_000},
+                                          "episodic_memory": {"capacity": 20_000}})
+    nodes = NodeProcesses((*MEMORY_EXECUTABLES, "memory_ask"), namespace, params, directory)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    planner = rclpy.create_node("bench_planner", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(planner)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    client = MemoryClient(node=planner, namespace=namespace, timeout_s=10.0)
+    times, answered, failures = [], [], 0
+    started_up = time.perf_counter()
+    try:
+        client.wait_for_services(timeout_s=300.0, names=("ask",))
+        # The ask service is up before every memory has restored its journal: ask until all answer.
+        while len(client.ask("where is the mug?").memories_answered) < len(MEMORY_EXECUTABLES):
+            if time.perf_counter() - started_up > 300.0:
+                raise RuntimeError(f"the memories did not all answer within 300 s (logs in {directory})")
+            time.sleep(0.5)
+        start_up_s = time.perf_counter() - started_up
+        things = "mug kettle keys laptop plant towel bottle book".split()
+        for k in range(220):
+            question = f"where is the {things[k % len(things)]} ({uuid.uuid4().hex[:6]})?"
+            began = time.perf_counter()
+            try:
+                answered.append(len(client.ask(question, limit=5).memories_answered))
+            except MemoryServiceError:
+                failures += 1
+                answered.append(0)
+            times.append(time.perf_counter() - began)
+        resident = nodes.rss_mb()
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        planner.destroy_node()
+        rclpy.try_shutdown(context=context)
+        exits = nodes.stop()
+    times_ms = np.array(times[20:]) * 1000.0
+    incomplete = sum(1 for count in answered[20:] if count < len(MEMORY_EXECUTABLES))
+    unclean = [f"{name} exited with {code}" for name, code in exits.items() if code != 0]
+    return [("ask round trip across processes (four memory nodes and the ask node each in its own process, "
+             "over 100k facts + 10k episodes + 10k objects + 1M observations), median (target <= 20 ms)",
+             f"{np.median(times_ms):.1f} ms",
+             f"p99 {np.percentile(times_ms, 99):.1f} ms over {len(times_ms)} new questions; installed executables "
+             f"and config/memory.yaml, journals restored at start-up in {start_up_s:.0f} s; resident memory "
+             + ", ".join(f"{name} {mb:.0f} MB" for name, mb in resident.items())
+             + (f"; {incomplete} asks without all four memories' answers" if incomplete else "; all four answered every ask")
+             + (f"; {failures} asks failed" if failures else "")
+             + (f"; {', '.join(unclean)} on SIGINT" if unclean else ""))]
+
+
 def main() -> list[tuple[str, str, str]]:
-    return bench_floor_and_queries() + bench_ask_service()
+    return bench_floor_and_queries() + bench_ask_service() + bench_ask_across_processes()
 
 
 def bench_floor_and_queries() -> list[tuple[str, str, str]]:
@@ -127,7 +211,7 @@ def bench_floor_and_queries() -> list[tuple[str, str, str]]:
         return response
 
     server.create_service(Trigger, "trigger", trigger)
-    fill(spatial, temporal)
+    fill(spatial.memory, temporal.memory)
     servers = MultiThreadedExecutor(num_threads=3, context=context)
     for node in (spatial, temporal, server):
         servers.add_node(node)

@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -42,14 +40,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rclpy
-import yaml
 from diagnostic_msgs.msg import DiagnosticArray
+from node_processes import MEMORY_EXECUTABLES, NodeProcesses, installed_params, rss_mb
 from rclpy.executors import MultiThreadedExecutor
 
-import memory_nodes
 from memory_nodes.apps.household_generator import write_household
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
 from memory_nodes.apps.object_scoring import remembered_objects, score_objects
@@ -61,7 +59,6 @@ from memory_nodes.ros.node_support import EVENTS_QOS
 
 NODE_EXECUTABLES = ("memory_perception", "spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory",
                     "memory_ask")
-MEMORY_EXECUTABLES = ("spatial_memory", "temporal_memory", "episodic_memory", "semantic_memory")
 NAMESPACE = "/memory"
 QUERY_RATE_HZ = 50.0
 QUERY_THREADS = 8
@@ -69,15 +66,6 @@ RSS_GROWTH_BOUND_MB = 60.0  # over the second half, all node processes together
 JOURNAL_BOUND_MB = 64.0  # all four journals on disk at the end, WAL files included
 SOAK_SEED = 3
 WORLD_FRAME_S = 0.5  # each rendered view is held this long at 30 Hz (the simulator's frame period)
-PREFIX = Path(memory_nodes.__file__).resolve().parents[4]  # <prefix>/lib/python3.X/site-packages/memory_nodes
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return next(int(line.split()[1]) / 1024.0 for line in status if line.startswith("VmRSS:"))
-    except (FileNotFoundError, StopIteration):
-        return 0.0
 
 
 @dataclass
@@ -221,17 +209,12 @@ def camera_process(seconds: float, scenario: Path, truth_file: Path) -> None:
 
 def _params_file(directory: Path, rooms: list[tuple[str, list[tuple[float, float]]]]) -> Path:
     """The installed memory.yaml with the journals in ``directory`` and the scenario's rooms."""
-    params = yaml.safe_load((PREFIX / "share" / "memory_nodes" / "config" / "memory.yaml").read_text())
-    for executable in MEMORY_EXECUTABLES:
-        section = params.setdefault(f"/**/{executable}", {}).setdefault("ros__parameters", {})
-        section.update({"memory_directory": str(directory), "snapshot_every_events": 500})
-    params["/**/spatial_memory"]["ros__parameters"]["rooms"] = {
+    overrides: dict[str, dict[str, Any]] = {name: {"snapshot_every_events": 500} for name in MEMORY_EXECUTABLES}
+    overrides["spatial_memory"]["rooms"] = {
         "names": [name for name, _ in rooms],
         "vertex_counts": [len(polygon) for _, polygon in rooms],
         "vertices": [float(c) for _, polygon in rooms for vertex in polygon for c in vertex]}
-    path = directory / "soak.yaml"
-    path.write_text(yaml.safe_dump(params))
-    return path
+    return installed_params(directory, overrides, "soak.yaml")
 
 
 def run(seconds: float) -> SoakReport:
@@ -240,11 +223,8 @@ def run(seconds: float) -> SoakReport:
     directory = Path(tempfile.mkdtemp(prefix="memory_soak_"))
     params = _params_file(directory, load_scenario(scenario).rooms)
     truth_file = directory / "truth.json"
-    logs = {name: open(directory / f"{name}.log", "w") for name in NODE_EXECUTABLES}
-    processes = {name: subprocess.Popen([str(PREFIX / "lib" / "memory_nodes" / name), "--ros-args", "-r",
-                                         f"__ns:={NAMESPACE}", "--params-file", str(params)],
-                                        stdout=logs[name], stderr=subprocess.STDOUT, start_new_session=True)
-                 for name in NODE_EXECUTABLES}
+    nodes = NodeProcesses(NODE_EXECUTABLES, NAMESPACE, params, directory)
+    processes = nodes.processes
     context = rclpy.Context()
     rclpy.init(context=context, args=["--ros-args", "-r", f"__ns:={NAMESPACE}"])
     planner = rclpy.create_node("soak_planner", context=context)
@@ -340,18 +320,9 @@ def run(seconds: float) -> SoakReport:
         executor.shutdown()
         planner.destroy_node()
         rclpy.try_shutdown(context=context)
-        for process in processes.values():
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGINT)
-        for name, process in processes.items():
-            try:
-                code = process.wait(timeout=30.0)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                code = process.wait()
+        for name, code in nodes.stop().items():
             if code != 0 and name not in report.died:
                 report.unclean_exits[name] = f"{name} exited with {code} on SIGINT (log: {directory / name}.log)"
-            logs[name].close()
         report.journal_mb = sum(path.stat().st_size for path in directory.glob("*.sqlite3*")) / 2 ** 20
     return report
 
