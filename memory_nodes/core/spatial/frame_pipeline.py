@@ -754,12 +754,14 @@ class FramePipeline:
         shifts = sorted({(du, dv) for du in (-reach_u, 0, reach_u) for dv in (-reach_v, 0, reach_v)},
                         key=lambda shift: abs(shift[0]) + abs(shift[1]))
         for du, dv in shifts:
-            # Pixels of a thing standing in front show that thing, not the place behind it.
             patch = view.color_patch(points, (du, dv), self.config.occlusion_margin)
-            if patch is None or int(patch[1].sum()) < _MIN_PATCH_PIXELS:
+            if patch is None:
+                continue
+            pixels, not_in_front = patch
+            if int(not_in_front.sum()) < _MIN_PATCH_PIXELS:
                 continue
             try:
-                similarity = cosine(colour_histogram(np.ascontiguousarray(patch[0]), patch[1]), node.appearance)
+                similarity = cosine(colour_histogram(np.ascontiguousarray(pixels), not_in_front), node.appearance)
             except InvalidInputError:
                 continue
             if similarity is None:
