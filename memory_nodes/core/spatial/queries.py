@@ -138,9 +138,9 @@ def where_is(state: SceneGraphState, encoder: TextEncoder | None, query: str,
             scored.append((label_rank[label], node, score, (match, existence, recency, retention, qualifiers)))
             if limit:
                 (heapq.heappush if len(best) < limit else heapq.heappushpop)(best, score)
-    # In the order a full scan would have found them, so equal scores rank as they always did.
-    scored.sort(key=lambda r: r[0])
-    scored.sort(key=lambda r: -r[2])
+    # Equal scores in the order a full scan would have found them (label order, then object id),
+    # so they rank as they always did.
+    scored.sort(key=lambda r: (-r[2], r[0]))
     answers = []
     for _, node, score, (match, existence, recency, retention, qualifiers) in scored[:limit]:
         components = {"label_match": float(match), "existence": existence, "recency": recency, "retention": retention}
