@@ -150,7 +150,6 @@ def bench_frame_realistic() -> list[tuple[str, str, str]]:
 
 
 FR1 = HERE.parent.parent / "shared" / "data" / "tum_fr1_rpy"
-FR1_INTRINSICS = (517.3, 516.5, 318.6, 255.3)
 
 
 def bench_geometric_discovery() -> list[tuple[str, str, str]]:
@@ -159,7 +158,7 @@ def bench_geometric_discovery() -> list[tuple[str, str, str]]:
     would send them (the shared data beside the project; the row is left out without it)."""
     import cv2
 
-    from memory_nodes.apps.tum_dataset import read_tum
+    from memory_nodes.apps.tum_dataset import FREIBURG1_INTRINSICS, read_tum
     from memory_nodes.core.perception import depth_to_metres, discover_objects
 
     if not FR1.is_dir():
@@ -168,7 +167,7 @@ def bench_geometric_discovery() -> list[tuple[str, str, str]]:
     discover, update, segments = [], [], []
     for tum in read_tum(FR1):
         depth = depth_to_metres(cv2.imread(str(tum.depth_path), cv2.IMREAD_UNCHANGED), "16UC1", 1 / 5000.0)
-        frame = RgbdFrame(depth, FR1_INTRINSICS, Pose(np.array(tum.pose[:3]), np.array(tum.pose[3:])),
+        frame = RgbdFrame(depth, FREIBURG1_INTRINSICS, Pose(np.array(tum.pose[:3]), np.array(tum.pose[3:])),
                           cv2.imread(str(tum.rgb_path)))
         started = time.perf_counter()
         observations = discover_objects(frame, config)

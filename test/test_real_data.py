@@ -17,7 +17,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
 from memory_nodes.apps.replay import Replayer
-from memory_nodes.apps.tum_dataset import read_tum
+from memory_nodes.apps.tum_dataset import FREIBURG1_INTRINSICS, read_tum
 from memory_nodes.ros.memory_system import create_memory_nodes
 
 DATA = SOURCE_DIR.resolve().parent / "shared" / "data"  # the repository may sit behind a symlink
@@ -110,17 +110,16 @@ def test_fr1_desk_objects_found_from_depth_alone_are_stable_over_a_second_pass()
     folder = DATA / "tum_fr1_rpy"
     frames = read_tum(folder)
     assert len(frames) == 87
-    intrinsics = (517.3, 516.5, 318.6, 255.3)  # TUM fr1 Kinect
     pipeline = Pipeline(mode="geometric")  # no detector; the package defaults otherwise
     try:
         spatial = pipeline.nodes["spatial_memory"].memory
         started = time.perf_counter()
-        pipeline.replayer.replay_tum(frames, intrinsics, 1 / 5000.0)
+        pipeline.replayer.replay_tum(frames, FREIBURG1_INTRINSICS, 1 / 5000.0)
         fps = len(frames) / (time.perf_counter() - started)
         first = {o.id: o.observation_count for o in spatial.objects()}
         offset = frames[-1].stamp - frames[0].stamp + 60.0
-        pipeline.replayer.replay_tum([dataclasses.replace(f, stamp=f.stamp + offset) for f in frames], intrinsics,
-                                     1 / 5000.0)
+        pipeline.replayer.replay_tum([dataclasses.replace(f, stamp=f.stamp + offset) for f in frames],
+                                     FREIBURG1_INTRINSICS, 1 / 5000.0)
         after = {o.id: o.observation_count for o in spatial.objects()}
         # A tentative object of pass 1 confirmed in pass 2 is the same object, not a duplicate: what
         # pass 2 created is what it saw first.

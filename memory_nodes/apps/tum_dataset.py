@@ -16,6 +16,9 @@ import numpy as np
 
 from memory_nodes.core.errors import InvalidInputError
 
+# fx, fy, cx, cy (pixels) of the Kinect of TUM's freiburg1 sequences, as the data set publishes them.
+FREIBURG1_INTRINSICS = (517.3, 516.5, 318.6, 255.3)
+
 
 @dataclass
 class TumFrame:
