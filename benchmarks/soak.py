@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from node_processes import MEMORY_EXECUTABLES, NodeProcesses, installed_params, rss_mb
+from node_processes import MEMORY_EXECUTABLES, NodeProcesses, installed_params
 from rclpy.executors import MultiThreadedExecutor
 
 from memory_nodes.apps.household_generator import write_household
@@ -289,10 +289,10 @@ def run(seconds: float) -> SoakReport:
             time.sleep(min(1.0, seconds - elapsed))
             elapsed = time.monotonic() - began
             if elapsed >= warm_up and (not report.rss_samples or elapsed - report.rss_samples[-1][0] >= 5.0):
-                report.rss_samples.append((elapsed, sum(rss_mb(p.pid) for p in processes.values())))
-                for name, process in processes.items():
-                    first = report.rss_by_node.get(name, (rss_mb(process.pid), 0.0))[0]
-                    report.rss_by_node[name] = (first, rss_mb(process.pid))
+                resident = nodes.rss_mb()
+                report.rss_samples.append((elapsed, sum(resident.values())))
+                for name, mb in resident.items():
+                    report.rss_by_node[name] = (report.rss_by_node.get(name, (mb, 0.0))[0], mb)
             for name, process in processes.items():
                 if process.poll() is not None and name not in report.died:
                     report.died[name] = f"{name} exited with {process.returncode} at {elapsed:.0f} s"
