@@ -88,7 +88,11 @@ def test_two_stop_signals_end_every_executable_cleanly_with_its_final_save(stop_
                 if expected <= served and all(p.poll() is None for p in processes.values()):
                     break
                 executor.spin_once(timeout_sec=0.2)
-            assert expected <= served, sorted(expected - served)
+            # A node that never came up: say whether its process died, and what it wrote.
+            exited = {} if expected <= served else {
+                e: (p.returncode, p.stderr.read().decode(errors="replace")[-3000:])
+                for e, p in processes.items() if p.poll() is not None}
+            assert expected <= served, (sorted(expected - served), exited)
 
             # One name per node in the graph: under the launch file's remaps the ask node used to
             # appear twice (its helper node took the remapped name as well).
