@@ -415,6 +415,40 @@ def test_a_move_seen_from_the_new_place_first_counts_once_and_resolves_at_the_ol
     assert memory.room_of(mugs[0].place_id) == "room-office"
 
 
+def test_a_move_found_after_the_old_place_was_seen_empty_is_dated_by_when_it_was_found_gone():
+    """The kitchen table is seen empty (the mug marked absent at t=20); twenty seconds later the mug
+    is found on the office desk, which had been seen empty before. When did it leave the table?
+    Between its last sighting there (t=3) and t=20, not when it was found elsewhere (t=40), and
+    a restart in between does not forget it."""
+    before_restart = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    mug_id = known_mug(before_restart)
+    _look_at_the_office_desk(before_restart, 10.0)
+    result = before_restart.integrate([], 20.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    assert [(c.kind, c.stamp) for c in result.changes] == [(ChangeKind.DISAPPEARED, 20.0)]
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    memory.restore(*before_restart.snapshot())
+    result = memory.integrate([mug(7.0, 2.0)], 40.0)
+    (moved,) = [c for c in result.changes if c.kind is ChangeKind.MOVED]
+    assert moved.object_id == mug_id and moved.stamp == 20.0
+    assert memory.get(mug_id).present and memory.get(mug_id).last_seen == 40.0
+
+
+def test_a_sighting_merged_into_an_object_found_gone_earlier_keeps_the_earlier_time():
+    """The same move resolved by merging instead: the mug was last seen longer ago than
+    ``reid_max_age_s``, so the desk's mug starts an object of its own, and the two are merged as
+    one that moved (absent, and a look-alike put where the camera had looked). Its time is still
+    when the table was found empty."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS, reid_max_age_s=5.0))
+    mug_id = known_mug(memory)
+    _look_at_the_office_desk(memory, 10.0)
+    memory.integrate([], 20.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    assert memory.get(mug_id).gone and memory.get(mug_id).marked_absent_at == 20.0
+    result = memory.integrate([mug(7.0, 2.0)], 40.0)
+    assert memory.counters["objects_merged"] == 1
+    (moved,) = [c for c in result.changes if c.kind is ChangeKind.MOVED]
+    assert moved.object_id == mug_id and moved.stamp == 20.0
+
+
 def test_the_old_place_seen_with_the_object_rules_the_move_out():
     memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
     assert memory.get(mug_id).status is ObjectStatus.MAYBE_MOVED

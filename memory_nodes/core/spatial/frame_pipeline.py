@@ -587,6 +587,7 @@ class FramePipeline:
         """``node`` is now where ``obs`` is: a move (its geometry is replaced, not fused)."""
         old_position, old_place = node.position.copy(), node.place_id
         was_absent = node.gone
+        left_by = node.left_by(stamp)
         node.status, node.moved_to = ObjectStatus.PRESENT, ""
         self.absorb(node, obs, stamp, fuse_geometry=False)
         if obs.state:
@@ -600,7 +601,8 @@ class FramePipeline:
         if old_place or node.place_id:
             detail += f" from {old_place or '?'} to {node.place_id or '?'}"
         self.state.counters[f"objects_{kind.value}"] += 1
-        return [ChangeRecord(kind, node.id, node.label, stamp, old_position, node.position.copy(), detail)]
+        return [ChangeRecord(kind, node.id, node.label, left_by if kind is ChangeKind.MOVED else stamp, old_position,
+                             node.position.copy(), detail)]
 
     # ----------------------------------------------------------------- negative evidence
     def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str],
@@ -674,6 +676,7 @@ class FramePipeline:
                 continue
             if node.existence_log_odds <= c.absent_log_odds:
                 node.status = ObjectStatus.ABSENT  # ``moved_to`` stays: merge_duplicates prefers that sighting
+                node.marked_absent_at = stamp
                 state.release_moves_to(node.id)  # a sighting that is gone was nobody's new place
                 state.counters["objects_disappeared"] += 1
                 reason = (f"a {occupant.label} stands in its place" if occupant is not None else
@@ -863,8 +866,9 @@ class FramePipeline:
     def merge(self, keep: ObjectNode, drop: ObjectNode, stamp: float, detail: str) -> list[ChangeRecord]:
         """Fold ``drop`` into ``keep``; a ``MERGED`` change names the dropped id in ``merged_id``
         (none when ``drop`` was tentative: nobody was told of it). When ``keep`` was gone and
-        ``drop`` stands elsewhere, ``keep`` moved there when ``drop`` was first seen."""
-        old_position, gone_since = keep.position.copy(), keep.last_seen
+        ``drop`` stands elsewhere, ``keep`` moved there when ``drop`` was first seen, or by the time
+        it was found gone if that came first, but not before it was last seen in place."""
+        old_position, gone_since, left_by = keep.position.copy(), keep.last_seen, keep.left_by(stamp)
         moved = keep.gone and float(np.linalg.norm(drop.position - keep.position)) > self.config.move_threshold
         keep.label_counts.update(drop.label_counts)
         keep.observation_count += drop.observation_count
@@ -873,6 +877,7 @@ class FramePipeline:
         keep.first_seen = min(keep.first_seen, drop.first_seen)
         if drop.last_seen >= keep.last_seen or keep.gone:
             keep.box, keep.points, keep.status = drop.box, drop.points, drop.status
+            keep.marked_absent_at = drop.marked_absent_at
             keep.state = drop.state or keep.state
             keep.existence_log_odds = max(keep.existence_log_odds, drop.existence_log_odds)
         keep.last_seen = max(keep.last_seen, drop.last_seen)
@@ -892,7 +897,7 @@ class FramePipeline:
                          f"{drop.id} merged into {keep.id} ({detail})", merged_id=drop.id)]
         if moved:
             distance = float(np.linalg.norm(keep.position - old_position))
-            moved_at = min(stamp, max(drop.first_seen, gone_since))
+            moved_at = min(left_by, max(drop.first_seen, gone_since))
             changes.append(ChangeRecord(ChangeKind.MOVED, keep.id, keep.label, moved_at, old_position,
                                         keep.position.copy(), f"re-identified after merge; moved {distance:.2f} m"))
         return changes + self.confirm_if_ready(keep)

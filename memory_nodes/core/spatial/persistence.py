@@ -32,7 +32,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
             "status": node.status.value, "state": node.state, "place_id": node.place_id,
             "tentative": node.tentative, "evidence": node.evidence, "appeared": node.appeared,
             "moved_to": node.moved_to, "partial": node.partial, "label_tiebreak": node.label_tiebreak,
-            "travelled_at_last_seen": node.travelled_at_last_seen,
+            "travelled_at_last_seen": node.travelled_at_last_seen, "marked_absent_at": node.marked_absent_at,
             "recent": [[r.stamp, *np.asarray(r.position).tolist()] for r in node.recent],
         })
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
@@ -73,6 +73,7 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
             moved_to=str(item.get("moved_to", "")), partial=bool(item.get("partial", False)),
             label_tiebreak=str(item.get("label_tiebreak", "")),
             travelled_at_last_seen=float(item.get("travelled_at_last_seen", 0.0)),
+            marked_absent_at=None if item.get("marked_absent_at") is None else float(item["marked_absent_at"]),
         )
         node.recent.extend(RecentSighting(r[0], np.array(r[1:4]), node.appearance) for r in item["recent"])
         state.add_object(node)

@@ -130,7 +130,9 @@ class Observation:
 
 @dataclass
 class ChangeRecord:
-    """A change noticed by the spatial memory; positions in ``map``, stamp in seconds.
+    """A change noticed by the spatial memory; positions in ``map``, stamp in seconds: when it
+    happened as far as the memory can tell, which for ``MOVED`` is the first sighting at the new
+    place or, when it came first, the view that found the old place empty (it had left by then).
     ``merged_id`` is the id that a ``MERGED`` change folded into ``object_id`` ("" otherwise)."""
 
     kind: ChangeKind
@@ -180,6 +182,9 @@ class ObjectNode:
     moved_to: str = ""  # with MAYBE_MOVED: the id of the newer sighting elsewhere
     partial: bool = False  # seen only cut by the image border so far: its extent is a part's
     travelled_at_last_seen: float = 0.0  # the robot's odometer (PlaceLayer.travelled) at its latest sighting
+    # When negative evidence last marked it ABSENT: it had left its place by then, however much later
+    # it is found elsewhere (a move's time lies between ``last_seen`` and this).
+    marked_absent_at: float | None = None
     label_tiebreak: str = ""  # of labels tied in votes, the one this object takes (see spatial/labels.py)
     recent: deque[RecentSighting] = field(default_factory=lambda: deque(maxlen=32))
     _measures: tuple[OrientedBox, tuple[np.ndarray, np.ndarray], float] | None = field(default=None, repr=False,
@@ -217,6 +222,13 @@ class ObjectNode:
     def counted(self) -> bool:
         """Present and confirmed: what counts and where-is questions report as being there."""
         return self.status is ObjectStatus.PRESENT and not self.tentative
+
+    def left_by(self, now: float) -> float:
+        """The latest time it can have left its place, for a move noticed at ``now``: when it was
+        found gone there, if it is marked absent."""
+        if self.status is ObjectStatus.ABSENT and self.marked_absent_at is not None:
+            return min(now, self.marked_absent_at)
+        return now
 
     @property
     def confidence(self) -> float:
