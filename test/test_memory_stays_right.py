@@ -449,6 +449,22 @@ def test_a_sighting_merged_into_an_object_found_gone_earlier_keeps_the_earlier_t
     assert moved.object_id == mug_id and moved.stamp == 20.0
 
 
+@pytest.mark.parametrize("reid_max_age_s", [3600.0, 5.0])  # re-identified at first sight, or merged after
+@pytest.mark.parametrize("extent,moved", [((0.4, 0.01, 0.4), False), ((0.05, 0.1, 0.12), True)])
+def test_a_gone_object_is_found_elsewhere_only_in_a_sighting_of_its_size(reid_max_age_s, extent, moved):
+    """The mug is gone from the table; a detection with its label and colours on the desk seen empty
+    before. A flat rectangle three times its size (a ghost on a picture) is not the mug, moved: it
+    stays an unconfirmed sighting of its own. Half of the mug (a partial view) is."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS, reid_max_age_s=reid_max_age_s))
+    mug_id = known_mug(memory)
+    _look_at_the_office_desk(memory, 10.0)
+    memory.integrate([], 20.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    result = memory.integrate([mug(7.0, 2.0, extent=extent)], 40.0)
+    assert (ChangeKind.MOVED in {c.kind for c in result.changes}) == moved
+    assert memory.get(mug_id).present == moved
+    assert len(memory.query_objects(label="mug")) == int(moved)
+
+
 def test_the_old_place_seen_with_the_object_rules_the_move_out():
     memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
     assert memory.get(mug_id).status is ObjectStatus.MAYBE_MOVED

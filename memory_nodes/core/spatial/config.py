@@ -50,6 +50,10 @@ class SpatialConfig:
         "needs reid_min_appearance", "m", above=0)
     reid_min_appearance: float = setting(
         0.75, "appearance cosine needed to re-identify a missing object elsewhere", low=0, high=1)
+    reid_max_size_ratio: float = setting(
+        2.0, "a sighting elsewhere can be a remembered object that moved only when their sizes (box diagonals) "
+        "differ by at most this factor: a partial view makes a box smaller, a ghost on a wall is another size",
+        above=1)
     reid_max_age_s: float = setting(3600.0, "objects last seen longer ago than this are not re-identified", "s",
                                     low=0)
     label_tie_margin: float = setting(

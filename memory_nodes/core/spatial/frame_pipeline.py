@@ -251,7 +251,7 @@ class FramePipeline:
             if view is not None and bool(view.expected_visible(node.position[None, :], c.occlusion_margin, 0.0)[0]):
                 continue  # its place is in view: negative evidence decides, not a guess
             similarity = cosine(node.appearance, newcomer.appearance)
-            if similarity is not None and similarity >= best_similarity:
+            if similarity is not None and similarity >= best_similarity and self.alike_in_size(newcomer, node):
                 best, best_similarity = node, similarity
         if best is None or self.twins_of(best, {newcomer.id}) > 0:
             return
@@ -460,7 +460,7 @@ class FramePipeline:
                 continue
             gone = node.gone or (node.present and node.existence_log_odds < 0.0)
             similarity = cosine(obs.appearance, node.appearance)
-            if gone and similarity is not None and similarity >= best_similarity:
+            if gone and similarity is not None and similarity >= best_similarity and self.alike_in_size(obs, node):
                 best, best_similarity = node, similarity
         # Something first seen in a place never looked at may have stood there all along: a twin.
         if best is not None and not self.appeared_at(obs.pose.position, obs.extent):
@@ -823,7 +823,7 @@ class FramePipeline:
                         continue
                     if gone.moved_to in state.objects and present.id != gone.moved_to:
                         continue  # it was linked to another sighting: that one is where it went
-                    if not self.look_alike(gone, present):
+                    if not self.look_alike(gone, present) or not self.alike_in_size(present, gone):
                         continue
                     if present.first_seen < gone.last_seen:
                         continue  # both existed at once: two objects
@@ -849,6 +849,11 @@ class FramePipeline:
         re-identification asks (``reid_min_appearance``); False when either has none."""
         similarity = cosine(a.appearance, b.appearance)
         return similarity is not None and similarity >= self.config.reid_min_appearance
+
+    def alike_in_size(self, a: ObjectNode | Observation, b: ObjectNode) -> bool:
+        """The box diagonals of ``a`` and ``b`` differ by at most ``reid_max_size_ratio``."""
+        smaller, larger = sorted((a.size, b.size))
+        return larger <= self.config.reid_max_size_ratio * smaller
 
     def twins_of(self, gone: ObjectNode, exclude: set[str]) -> int:
         """How many other objects like ``gone`` (label, appearance) the memory holds, besides the
