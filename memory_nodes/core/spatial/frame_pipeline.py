@@ -234,7 +234,7 @@ class FramePipeline:
 
     def link_possible_move(self, newcomer: ObjectNode) -> None:
         """A confirmed ``newcomer`` that appeared (was put where the camera had looked) and looks
-        like a remembered object whose place is out of view may be that object, moved: the
+        like a remembered object (appearance and size) whose place is out of view may be that object, moved: the
         remembered one becomes MAYBE_MOVED with ``moved_to`` the newcomer, so the two count as one
         until either place is seen again (``update``, ``negative_evidence``, ``merge_duplicates``
         resolve it). Not when the house holds other objects like it (which one moved?)."""
@@ -447,7 +447,7 @@ class FramePipeline:
         return False
 
     def reidentify(self, obs: Observation, stamp: float, exclude: set[str]) -> ObjectNode | None:
-        """The object ``obs`` most likely is after a move: same label, similar appearance, no
+        """The object ``obs`` most likely is after a move: same label, similar appearance and size, no
         longer at its old place (absent, or just missed by the camera), and ``obs`` stands where
         the camera had looked before (it appeared; a first look at a new place may show a twin)."""
         state = self.state
@@ -777,7 +777,7 @@ class FramePipeline:
     # ----------------------------------------------------------------- merge and split
     def merge_duplicates(self, touched: set[str], stamp: float) -> list[ChangeRecord]:
         """Two present nodes with the same label that overlap are one object seen twice (the older id
-        survives); an absent node and a present twin (same label, similar appearance) that first
+        survives); an absent node and a present twin (same label, similar appearance and size) that first
         appeared after the absent one was last seen are one object that moved (the absent, older
         id survives and the move is reported)."""
         state, c = self.state, self.config
