@@ -299,32 +299,30 @@ class ScenarioRun:
                   f"p90 {score.position_error_m(90):.3f} m over {len(score.errors_m)} objects" if score.errors_m else "")
         # causal / temporal: moves and removals, with times; where things were before
         noticed, delays, past_ok = 0, [], 0
-        events = [(name, stamp, "moved", before) for name, stamp, before, _ in self.sim.moves
-                  if self.sim.removed.get(name) != stamp] + \
-                 [(name, stamp, "removed", None) for name, stamp in self.sim.removed.items()]
-        for name, stamp, kind, before in events:
-            object_id = self.identities.first_id(name)
+        # The real changes, where a move the generator undid by a removal in one step is a removal.
+        events = [c for c in self.real_changes if c.kind in ("moved", "disappeared")]
+        for change in events:
+            object_id = self.identities.first_id(change.name)
             if object_id is None:
                 continue
-            changes = client.query_changes(object_id=object_id)
-            wanted = ("moved",) if kind == "moved" else ("disappeared",)
-            hits = [c for c in changes if c.kind in wanted and c.stamp >= stamp]
-            if kind == "removed":
+            hits = [c for c in client.query_changes(object_id=object_id)
+                    if c.kind == change.kind and c.stamp >= change.stamp]
+            if change.kind == "disappeared":
                 # Removed means not remembered as present now, whatever the change stream said.
                 status = next((o.status for o in objects if o.id == object_id), "forgotten")
                 hits = hits if status != ObjectStatus.PRESENT else []
             if hits:
                 noticed += 1
-                delays.append(hits[0].stamp - stamp)
-            if before is not None:
-                history = _history(client, object_id, stamp - 0.1)
+                delays.append(hits[0].stamp - change.stamp)
+            if change.kind == "moved" and change.old is not None:
+                history = _history(client, object_id, change.stamp - 0.1)
                 if history is not None and history.pose_at_time is not None:
-                    past_ok += np.linalg.norm(np.array(history.pose_at_time[1]) - before) < 0.15
+                    past_ok += np.linalg.norm(np.array(history.pose_at_time[1]) - change.old) < 0.15
         detected = noticed / max(1, len(events))
         self._add("causal/temporal consistency", "moves and removals noticed", detected, ">= 0.90", detected >= 0.9,
                   f"{noticed} of {len(events)}; noticed {np.mean(delays):.1f} s after the fact (sim time)"
                   if delays else f"{noticed} of {len(events)}")
-        moves = sum(1 for _, _, kind, _ in events if kind == "moved")
+        moves = sum(1 for change in events if change.kind == "moved")
         if moves:
             ratio = past_ok / moves
             self._add("causal/temporal consistency", "pose at a past time (before the move)", ratio, ">= 0.90",
