@@ -10,7 +10,14 @@ import pytest
 
 from memory_nodes.core.errors import ConfigError
 from memory_nodes.core.geometry import Pose, yaw_quaternion
-from memory_nodes.core.keyframes import KeyframeConfig, KeyframeSelector, box_iou, depth_changed, match_detections
+from memory_nodes.core.keyframes import (
+    KeyframeConfig,
+    KeyframeSelector,
+    box_iou,
+    depth_changed,
+    match_detections,
+    same_view,
+)
 
 PERIOD = 1.0 / 30.0
 STILL = Pose(np.array([1.0, 2.0, 1.2]), yaw_quaternion(0.3))
@@ -134,3 +141,16 @@ def test_box_overlap_and_matching():
 def test_bad_keyframe_settings_are_refused_by_name(field, value):
     with pytest.raises(ConfigError, match=f"keyframes.{field}"):
         KeyframeConfig(**{field: value})
+
+
+def test_the_same_view_is_the_same_camera_and_the_same_boxes_and_nothing_new_or_gone():
+    config = KeyframeConfig()
+    jittered = [(label, (x0 + 3, y0 - 2, x1 + 3, y1 - 2)) for label, (x0, y0, x1, y1) in VIEW]  # box noise
+    assert same_view(STILL, VIEW, STILL, jittered, config)
+    stepped = Pose(STILL.position + np.array([0.06, 0.0, 0.0]), STILL.orientation)
+    turned = Pose(STILL.position, yaw_quaternion(0.3 + np.radians(4.0)))
+    assert not same_view(STILL, VIEW, stepped, VIEW, config)
+    assert not same_view(STILL, VIEW, turned, VIEW, config)
+    assert not same_view(STILL, VIEW, STILL, VIEW[:2], config)  # a mug gone (or missed: no depth here to tell)
+    assert not same_view(STILL, VIEW, STILL, [*VIEW, ("cup", (10, 10, 40, 40))], config)
+    assert not same_view(STILL, VIEW, STILL, [VIEW[0], ("book", (360, 200, 480, 260)), VIEW[2]], config)

@@ -17,7 +17,7 @@ from rendering import INTRINSICS, SIZE, render
 from sensor_msgs.msg import CameraInfo
 
 from memory_nodes.core.errors import ConfigError
-from memory_nodes.core.geometry import Pose, look_at, yaw_quaternion
+from memory_nodes.core.geometry import Pose, look_at, matrix_to_quaternion, quaternion_to_matrix, yaw_quaternion
 from memory_nodes.msg import Detection2D, Detection2DArray, ObjectObservationArray
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.node_support import SENSOR_QOS
@@ -181,6 +181,34 @@ def test_a_still_camera_at_thirty_frames_a_second_is_lifted_at_keyframes_and_a_c
         executor.spinner.join(timeout=5)
         for node in (spatial, perception, source):
             node.destroy_node()
+
+
+def test_a_view_held_while_lifting_lags_gives_way_to_its_newest_copy_and_is_not_dropped(rclpy_context):
+    """Two views of a 30 Hz camera (held 0.2 s each, the second from a camera turned 10 degrees)
+    arrive while lifting is busy, with room for two frames waiting: each view's copies give way to
+    its newest, counted as skipped repeats, and both views are lifted. Dropping the oldest frames
+    blindly kept two copies of the second view and lost the first."""
+    perception = PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter("max_backlog_frames", value=2)])
+    try:
+        turn = quaternion_to_matrix(yaw_quaternion(np.radians(10.0)))
+        turned = Pose(CAMERA.position, matrix_to_quaternion(turn @ quaternion_to_matrix(CAMERA.orientation)))
+        views = [(10.0 + k / 30.0, CAMERA) for k in range(6)] + [(10.2 + k / 30.0, turned) for k in range(6)]
+        for stamp, camera in views:
+            rgb, depth, info, pose, detections = camera_messages(stamp)
+            pose.pose = cv.pose_to_msg(camera)
+            perception._on_camera_info(info)
+            perception._on_pose(pose)
+            perception._on_depth(depth)
+            perception._buffer("rgb", stamp, rgb)
+            perception._on_detections(detections)
+        handed_to_lifting = []
+        while (item := perception._next_ready()) is not None:
+            handed_to_lifting.append(round(item[0], 3))
+        counts = perception.counters.counts
+        assert handed_to_lifting == [round(10.0 + 5 / 30.0, 3), round(10.2 + 5 / 30.0, 3)], counts
+        assert counts["detections.skipped_repeating_keyframe"] == 10 and counts["detections.dropped_lagging"] == 0
+    finally:
+        perception.destroy_node()
 
 
 @pytest.mark.parametrize("overrides", [{"keyframes.max_interval_s": -1.0}, {"keyframes.box_iou": 2.0}])

@@ -128,6 +128,21 @@ def depth_changed(now: np.ndarray, before: np.ndarray, box: PixelBox, config: Ke
     return changed > config.changed_fraction * a.size
 
 
+def same_view(pose: Pose, detections: Sequence[LabelledBox], other_pose: Pose,
+              other_detections: Sequence[LabelledBox], config: KeyframeConfig) -> bool:
+    """Two frames show the same thing by their poses and boxes alone: the camera within
+    ``translation_m`` and ``rotation_deg`` of the other frame's, and every detection paired one to
+    one with a same-label box of the other overlapping it at least ``box_iou``. A frame that falls
+    behind may then give way to the other without the memory missing anything it showed; a new or
+    gone detection is never the same view here, whatever the depth says."""
+    if float(np.linalg.norm(pose.position - other_pose.position)) >= config.translation_m:
+        return False
+    if turn_deg(pose, other_pose) >= config.rotation_deg:
+        return False
+    moved, unpaired = match_detections(detections, other_detections, config.box_iou)
+    return not moved and not unpaired
+
+
 @dataclass(frozen=True)
 class Keyframe:
     """The last lifted frame: its stamp (seconds), camera pose, detections and depth (metres)."""

@@ -22,8 +22,10 @@ on /diagnostics); ``keyframes.max_interval_s`` 0 lifts every frame.
 Intake and processing are separate callback groups: the subscriptions only buffer (so the
 middleware's small sensor queues are emptied at once and drop nothing unseen), and a guard
 condition wakes the processing, which keeps at most ``max_backlog_frames`` complete frames: when
-lifting falls behind the camera, the oldest frames are dropped first and counted
-(``<trigger>.dropped_lagging`` on /diagnostics).
+lifting falls behind the camera, a frame that shows the same view as the next one waiting (camera
+and boxes alike, ``keyframes.same_view``) gives way to it first, counted as a skipped repeat; then
+the oldest frames are dropped and counted (``<trigger>.dropped_lagging`` on /diagnostics). A view
+held while lifting lags is so still lifted, not lost with its copies.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from memory_nodes.core.errors import ConfigError, InvalidInputError
 from memory_nodes.core.geometry import Pose, matrix_to_quaternion, quaternion_to_matrix
-from memory_nodes.core.keyframes import KeyframeSelector
+from memory_nodes.core.keyframes import KeyframeSelector, same_view
 from memory_nodes.core.perception import (
     Detection,
     PerceptionConfig,
@@ -165,6 +167,8 @@ class PerceptionNode(Node):
                                                  f"{self.sync_tolerance_s} s of {stamp:.3f}")
                 else:
                     waiting.append((stamp, kind, msg, arrived))
+            if len(ready) > self.max_backlog_frames:
+                ready = self._without_repeats(ready)
             for _, kind, _, _ in ready[:-self.max_backlog_frames]:
                 self.counters.counts[f"{kind}.dropped_lagging"] += 1
             ready = ready[-self.max_backlog_frames:]
@@ -175,6 +179,39 @@ class PerceptionNode(Node):
             self._pending = ready[1:] + waiting
             hits = {stream: self.matcher.nearest(stream, stamp) for stream in ("depth", "rgb", "pose")}
             return stamp, kind, msg, {**hits, "camera_info": self.camera_info}
+
+    def _without_repeats(self, ready: list) -> list:
+        """``ready`` (oldest first) without the detection frames that show the same view as the next
+        one (``keyframes.same_view``), counted as skipped repeats: when lifting lags, a camera held
+        on a view fills the backlog with copies of it, and dropping the oldest frames blindly would
+        drop whole views, the ones that showed a change among them."""
+        kept: list = []
+        for item in ready:
+            if kept and self._same_view(kept[-1], item):
+                self.counters.counts["detections.skipped_repeating_keyframe"] += 1
+                kept[-1] = item
+            else:
+                kept.append(item)
+        return kept
+
+    def _same_view(self, older: tuple, newer: tuple) -> bool:
+        if older[1] != "detections" or newer[1] != "detections":
+            return False
+        poses = []
+        for stamp, _, _, _ in (older, newer):
+            hit = self.matcher.nearest("pose", stamp) if self._tf_buffer is None else None
+            pose = self._camera_pose(stamp, hit[1] if hit is not None else None)
+            if pose is None:
+                return False
+            poses.append(pose)
+        return same_view(poses[0], self._labelled_boxes(older[2]), poses[1], self._labelled_boxes(newer[2]),
+                         self.keyframes.config)
+
+    def _detections(self, msg: Detection2DArray) -> list:
+        return [det for det in msg.detections if det.score >= self.config.min_score and det.label.strip()]
+
+    def _labelled_boxes(self, msg: Detection2DArray) -> list:
+        return [(det.label, (det.x_min, det.y_min, det.x_max, det.y_max)) for det in self._detections(msg)]
 
     def _work(self) -> None:
         """Process complete frames until none is ready (runs in its own callback group)."""
@@ -269,9 +306,8 @@ class PerceptionNode(Node):
         pose = self._camera_pose(stamp, hits["pose"][1] if self._tf_buffer is None else None)
         if pose is None:
             return
-        detections = [] if kind == "depth" else [
-            det for det in msg.detections if det.score >= self.config.min_score and det.label.strip()]
-        labelled_boxes = [(det.label, (det.x_min, det.y_min, det.x_max, det.y_max)) for det in detections]
+        detections = [] if kind == "depth" else self._detections(msg)
+        labelled_boxes = [] if kind == "depth" else self._labelled_boxes(msg)
         try:
             depth = self._depth(hits)
             reason = None if kind == "depth" else self.keyframes.reason_to_lift(stamp, pose, labelled_boxes, depth)
