@@ -22,8 +22,8 @@ from memory_nodes.msg import ObjectObservation, ObjectObservationArray, SceneGra
 from memory_nodes.ros import conversions as cv
 from memory_nodes.ros.client import MemoryClient, MemoryServiceError
 from memory_nodes.ros.memory_system import create_memory_nodes
-from memory_nodes.ros.node_support import LATCHED_QOS
-from memory_nodes.srv import QueryObjects, Reset
+from memory_nodes.ros.node_support import LATCHED_QOS, SENSOR_QOS
+from memory_nodes.srv import GetSceneGraph, QueryObjects, Reset
 
 PARAMS = install_prefix() / "share" / "memory_nodes" / "config" / "memory.yaml"
 
@@ -268,3 +268,59 @@ def test_where_is_by_id_subgraph_and_time_window(system):
     assert {o.label for o in early} == {"table", "mug", "apple", "drawer"}  # the office came later
     request = QueryObjects.Request(start=cv.seconds_to_stamp(1.0e6), include_absent=True, limit=50)
     assert client.call("query_objects", QueryObjects, request).objects == []  # nothing seen that late
+
+
+def test_observations_arriving_while_a_service_call_runs_wait_for_it_and_none_is_lost(tmp_path, monkeypatch):
+    """A scene-graph request that takes 1.5 s while perception publishes 20 frames at 20 Hz on the
+    sensor QoS (a middleware queue of 5): every frame is taken in once the call returns, in order.
+    Before, the subscription shared the services' callback group and 15 frames were lost unseen."""
+    from memory_nodes.ros.spatial_node import SpatialMemoryNode
+
+    answer = SpatialMemoryNode._get_scene_graph
+
+    def slow_answer(self, request, response):
+        time.sleep(1.5)
+        return answer(self, request, response)
+
+    monkeypatch.setattr(SpatialMemoryNode, "_get_scene_graph", slow_answer)
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    spatial = SpatialMemoryNode(context=context, parameter_overrides=[
+        Parameter("text_search", value=False), Parameter("persistence", value=False),
+        Parameter("memory_directory", value=str(tmp_path))])
+    camera = rclpy.create_node("perception_stand_in", context=context)
+    executor = MultiThreadedExecutor(num_threads=4, context=context)
+    for node in (spatial, camera):
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        publisher = camera.create_publisher(ObjectObservationArray, "observations", SENSOR_QOS)
+        scene_graph = camera.create_client(GetSceneGraph, "get_scene_graph")
+        assert scene_graph.wait_for_service(timeout_sec=10.0)
+        assert wait_until(lambda: publisher.get_subscription_count() > 0)
+        answered = scene_graph.call_async(GetSceneGraph.Request())
+        time.sleep(0.2)  # the call is running
+        for k in range(20):
+            frame = ObjectObservationArray()
+            frame.header.frame_id = "map"
+            frame.header.stamp = cv.seconds_to_stamp(100.0 + k)
+            observation = ObjectObservation(label="mug", score=0.9)
+            observation.pose.position.x = 1.0 + 0.001 * k
+            observation.pose.orientation.w = 1.0
+            observation.extent.x = observation.extent.y = observation.extent.z = 0.1
+            frame.observations = [observation]
+            publisher.publish(frame)
+            time.sleep(0.05)
+        assert wait_until(answered.done, timeout_s=10.0) and answered.result().success
+        counts = spatial.counters.counts
+        assert wait_until(lambda: counts["observations.accepted"] >= 20), dict(counts)
+        assert counts["observations.accepted"] == 20 and counts["observations.dropped_lagging"] == 0
+        (mug,) = spatial.memory.objects()
+        assert mug.last_seen == 119.0
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5)
+        for node in (spatial, camera):
+            node.destroy_node()
+        rclpy.try_shutdown(context=context)

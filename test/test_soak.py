@@ -28,8 +28,10 @@ def test_sixty_seconds_of_a_changing_world_and_queries():
     # Each view is held 0.5 s at 30 Hz: perception lifts it about twice (keyframes) and skips the
     # repeats, counted; lifting every frame is what made the 10-minute run fall behind.
     assert report.count("memory_perception", "detections.skipped_repeating_keyframe") >= 0.5 * report.detections_seen, rows
-    # Observations travel on the sensor QoS too: under load a few are lost between the two nodes.
-    assert report.count("spatial_memory", "observations.accepted") >= 0.8 * report.count(
+    # Observations travel on the sensor QoS too; the spatial memory queues them while a service call
+    # runs, so only transport loses any between the two nodes (it lost up to a fifth, whole views
+    # among them, when they waited in the middleware's queue of five behind 50 queries a second).
+    assert report.count("spatial_memory", "observations.accepted") >= 0.95 * report.count(
         "memory_perception", "frames.accepted"), rows
     # Every integrated frame reaches a listener in another process as an update stamped with the
     # camera's publication time: the end-to-end latency is measured, and it is not seconds behind.

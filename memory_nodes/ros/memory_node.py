@@ -19,7 +19,9 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -157,15 +159,47 @@ class MemoryNode(LifecycleNode):
         self.record(journal_as(change))
         self.counters.accepted("changes")
 
-    def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any) -> None:
-        """A subscription whose messages are dropped (and counted) while the node is not active."""
+    def subscribe(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: Any,
+                  backlog: int = 0) -> None:
+        """A subscription whose messages are dropped (and counted) while the node is not active.
+
+        With ``backlog`` > 0 the middleware's callback only queues the message (in its own callback
+        group, so a slow service call does not hold it) and the node takes it in its own group; at
+        most ``backlog`` wait, the oldest are dropped first and counted (``<topic>.dropped_lagging``).
+        Without, a sensor topic's small middleware queue (depth 5) overflows unseen whenever a
+        service call takes longer than five messages' period."""
         def when_active(msg):
             if not self._active:
                 self.counters.counts[f"{topic}.dropped_inactive"] += 1
                 return
             callback(msg)
-        self.create_subscription(msg_type, topic, guarded_callback(self.counters, topic, when_active), qos,
-                                 callback_group=self.group)
+        take = guarded_callback(self.counters, topic, when_active)
+        if backlog <= 0:
+            self.create_subscription(msg_type, topic, take, qos, callback_group=self.group)
+            return
+        waiting: deque = deque()
+        lock = threading.Lock()
+
+        def take_waiting() -> None:
+            while True:
+                with lock:
+                    if not waiting:
+                        return
+                    msg = waiting.popleft()
+                take(msg)
+
+        wake = self.create_guard_condition(take_waiting, callback_group=self.group)
+
+        def queue(msg) -> None:
+            with lock:
+                if len(waiting) >= backlog:
+                    waiting.popleft()
+                    self.counters.counts[f"{topic}.dropped_lagging"] += 1
+                waiting.append(msg)
+            wake.trigger()
+
+        self.create_subscription(msg_type, topic, guarded_callback(self.counters, topic, queue), qos,
+                                 callback_group=MutuallyExclusiveCallbackGroup())
 
     @property
     def active(self) -> bool:

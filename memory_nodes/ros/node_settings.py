@@ -69,6 +69,8 @@ class SpatialNodeSettings(Settings):
     default_limit: int = setting(10, "results returned when a request's limit is 0", low=1)
     snapshot_period_s: float = setting(2.0, "period of the latched full scene graph", "s", above=0)
     text_search: bool = setting(True, "match free text to labels with sentence embeddings")
+    max_backlog_observations: int = setting(
+        30, "observation messages kept waiting while a service call runs; older ones are dropped (counted)", low=1)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class SpatialMemoryNode(MemoryNode):
         self.text_search = node_settings.text_search
         self._sequence = 0
         self._dirty = True
-        self.subscribe(ObjectObservationArray, "observations", self._on_observations, SENSOR_QOS)
+        self.subscribe(ObjectObservationArray, "observations", self._on_observations, SENSOR_QOS,
+                       backlog=node_settings.max_backlog_observations)
         self.subscribe(PoseStamped, "robot_pose", self._on_robot_pose, SENSOR_QOS)
         self.snapshot_pub = self.create_lifecycle_publisher(SceneGraph, "scene_graph", LATCHED_QOS)
         self.update_pub = self.create_lifecycle_publisher(SceneGraph, "scene_graph_updates", EVENTS_QOS)
