@@ -198,7 +198,11 @@ def camera_process(seconds: float, scenario: Path, truth_file: Path) -> None:
                 frame.stamp = time.time()
                 bridge.publish(frame)
                 published += 1
+                # A driver that stalled goes on at its rate from now: catching up in a burst would
+                # squeeze a view held for WORLD_FRAME_S into a few milliseconds.
                 next_frame += period
+                if time.monotonic() > next_frame + period:
+                    next_frame = time.monotonic()
                 time.sleep(max(0.0, next_frame - time.monotonic()))
         tours += 1
     print(f"tours {tours} published {published}", flush=True)
