@@ -45,14 +45,21 @@ def test_unmanaged_node_waits_and_refuses_until_activated(rclpy_context, tmp_pat
     node.destroy_node()
 
 
+def deliver(node, frame):
+    """An observation frame through the subscription's callback, as the executor calls it, and
+    applied from the queue as the executor does when woken."""
+    next(s for s in node.subscriptions if s.topic_name.endswith("observations")).callback(frame)
+    node.take_waiting()
+
+
 def test_inputs_while_inactive_are_dropped_and_counted(rclpy_context, tmp_path):
     node = spatial(rclpy_context, tmp_path)
     node.trigger_deactivate()
     frame = cv.frame_to_msg([Observation("mug", Pose(np.array([1.0, 1.0, 0.8])), np.ones(3) * 0.1)], None, 1.0)
-    node._subscriptions[0].callback(frame)  # the guarded callback, as the executor would call it
+    deliver(node, frame)
     assert node.counters.counts["observations.dropped_inactive"] == 1 and len(node.memory) == 0
     node.trigger_activate()
-    node._subscriptions[0].callback(frame)
+    deliver(node, frame)
     assert len(node.memory) == 1
     node.destroy_node()
 
@@ -61,7 +68,7 @@ def feed(node, label, x, stamp):
     """Two frames that detect ``label`` at x: enough to confirm it."""
     for at in (stamp, stamp + 0.5):
         frame = cv.frame_to_msg([Observation(label, Pose(np.array([x, 1.0, 0.8])), np.ones(3) * 0.1)], None, at)
-        node._subscriptions[0].callback(frame)
+        deliver(node, frame)
 
 
 def test_cleanup_saves_and_the_next_configure_restores(rclpy_context, tmp_path):

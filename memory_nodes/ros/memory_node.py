@@ -88,6 +88,7 @@ class MemoryNode(LifecycleNode):
         # One group: ingestion, queries and management of this memory take turns, so a query
         # never sees half a frame and a save never sees half an update.
         self.group = MutuallyExclusiveCallbackGroup()
+        self._takers: list[Callable[[], None]] = []  # one per subscription with a backlog
         self.counters.report_on_diagnostics(settings.diagnostics_period_s, self._diagnostic_values, self.group)
         self.serve(Ask, f"{self.kind}/evidence", self._evidence)
         self.serve(Save, f"{self.kind}/save", self._save)
@@ -178,16 +179,18 @@ class MemoryNode(LifecycleNode):
             self.create_subscription(msg_type, topic, take, qos, callback_group=self.group)
             return
         waiting: deque = deque()
-        lock = threading.Lock()
+        lock, taking = threading.Lock(), threading.Lock()
 
         def take_waiting() -> None:
-            while True:
-                with lock:
-                    if not waiting:
-                        return
-                    msg = waiting.popleft()
-                take(msg)
+            with taking:  # one taker at a time, so messages are applied one by one, in order
+                while True:
+                    with lock:
+                        if not waiting:
+                            return
+                        msg = waiting.popleft()
+                    take(msg)
 
+        self._takers.append(take_waiting)
         wake = self.create_guard_condition(take_waiting, callback_group=self.group)
 
         def queue(msg) -> None:
@@ -200,6 +203,12 @@ class MemoryNode(LifecycleNode):
 
         self.create_subscription(msg_type, topic, guarded_callback(self.counters, topic, queue), qos,
                                  callback_group=MutuallyExclusiveCallbackGroup())
+
+    def take_waiting(self) -> None:
+        """Apply the messages queued by the subscriptions with a backlog now (the executor does so
+        when woken; a test that calls a subscription's callback directly calls this after it)."""
+        for take in self._takers:
+            take()
 
     @property
     def active(self) -> bool:
