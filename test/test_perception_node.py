@@ -183,6 +183,28 @@ def test_a_still_camera_at_thirty_frames_a_second_is_lifted_at_keyframes_and_a_c
             node.destroy_node()
 
 
+def turned_camera(degrees):
+    turn = quaternion_to_matrix(yaw_quaternion(np.radians(degrees)))
+    return Pose(CAMERA.position, matrix_to_quaternion(turn @ quaternion_to_matrix(CAMERA.orientation)))
+
+
+def handed_to_lifting(perception, views):
+    """Frames (stamp, camera pose) arriving while lifting is busy: the stamps the node hands to
+    lifting, in order, once all have arrived."""
+    for stamp, camera in views:
+        rgb, depth, info, pose, detections = camera_messages(stamp)
+        pose.pose = cv.pose_to_msg(camera)
+        perception._on_camera_info(info)
+        perception._on_pose(pose)
+        perception._on_depth(depth)
+        perception._buffer("rgb", stamp, rgb)
+        perception._on_detections(detections)
+    handed = []
+    while (item := perception._next_ready()) is not None:
+        handed.append(round(item[0], 3))
+    return handed
+
+
 def test_a_view_held_while_lifting_lags_gives_way_to_its_newest_copy_and_is_not_dropped(rclpy_context):
     """Two views of a 30 Hz camera (held 0.2 s each, the second from a camera turned 10 degrees)
     arrive while lifting is busy, with room for two frames waiting: each view's copies give way to
@@ -190,23 +212,22 @@ def test_a_view_held_while_lifting_lags_gives_way_to_its_newest_copy_and_is_not_
     blindly kept two copies of the second view and lost the first."""
     perception = PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter("max_backlog_frames", value=2)])
     try:
-        turn = quaternion_to_matrix(yaw_quaternion(np.radians(10.0)))
-        turned = Pose(CAMERA.position, matrix_to_quaternion(turn @ quaternion_to_matrix(CAMERA.orientation)))
-        views = [(10.0 + k / 30.0, CAMERA) for k in range(6)] + [(10.2 + k / 30.0, turned) for k in range(6)]
-        for stamp, camera in views:
-            rgb, depth, info, pose, detections = camera_messages(stamp)
-            pose.pose = cv.pose_to_msg(camera)
-            perception._on_camera_info(info)
-            perception._on_pose(pose)
-            perception._on_depth(depth)
-            perception._buffer("rgb", stamp, rgb)
-            perception._on_detections(detections)
-        handed_to_lifting = []
-        while (item := perception._next_ready()) is not None:
-            handed_to_lifting.append(round(item[0], 3))
+        views = [(10.0 + k / 30.0, CAMERA) for k in range(6)] + [(10.2 + k / 30.0, turned_camera(10.0)) for k in range(6)]
+        handed = handed_to_lifting(perception, views)
         counts = perception.counters.counts
-        assert handed_to_lifting == [round(10.0 + 5 / 30.0, 3), round(10.2 + 5 / 30.0, 3)], counts
+        assert handed == [round(10.0 + 5 / 30.0, 3), round(10.2 + 5 / 30.0, 3)], counts
         assert counts["detections.skipped_repeating_keyframe"] == 10 and counts["detections.dropped_lagging"] == 0
+    finally:
+        perception.destroy_node()
+
+
+def test_a_slow_pan_while_lifting_lags_is_not_taken_for_one_held_view(rclpy_context):
+    """A camera turning 1.2 degrees a frame: each frame is within the keyframe turn (3 degrees) of the
+    one before, but not of the first of its run; the pan keeps the last frame of every three."""
+    perception = PerceptionNode(context=rclpy_context, parameter_overrides=[Parameter("max_backlog_frames", value=3)])
+    try:
+        handed = handed_to_lifting(perception, [(10.0 + k / 30.0, turned_camera(1.2 * k)) for k in range(9)])
+        assert handed == [round(10.0 + k / 30.0, 3) for k in (2, 5, 8)], perception.counters.counts
     finally:
         perception.destroy_node()
 

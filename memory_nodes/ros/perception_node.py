@@ -184,14 +184,17 @@ class PerceptionNode(Node):
         """``ready`` (oldest first) without the detection frames that show the same view as the next
         one (``keyframes.same_view``), counted as skipped repeats: when lifting lags, a camera held
         on a view fills the backlog with copies of it, and dropping the oldest frames blindly would
-        drop whole views, the ones that showed a change among them."""
+        drop whole views, the ones that showed a change among them. Each frame is compared with the
+        first of its run of copies, so a slow pan does not chain into one view."""
         kept: list = []
+        first_of_run = None
         for item in ready:
-            if kept and self._same_view(kept[-1], item):
+            if first_of_run is not None and self._same_view(first_of_run, item):
                 self.counters.counts["detections.skipped_repeating_keyframe"] += 1
                 kept[-1] = item
             else:
                 kept.append(item)
+                first_of_run = item
         return kept
 
     def _same_view(self, older: tuple, newer: tuple) -> bool:
