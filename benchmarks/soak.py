@@ -116,7 +116,7 @@ class SoakReport:
             (f"soak {self.seconds:.0f} s: detections lifted", f"{lifted}/{self.frames_published}",
              f"published at 30 Hz; perception received {self.detections_seen} (depth images "
              f"{self.count(perception, 'depth.received')}, rgb {self.count(perception, 'rgb.received')}): "
-             f"lifted {lifted}, skipped as repeats of the last lifted frame "
+             f"lifted {lifted}, skipped as repeats (of the last lifted frame, or of a newer copy waiting) "
              f"{self.count(perception, 'detections.skipped_repeating_keyframe')}, dropped oldest-first "
              f"while lifting lagged {self.count(perception, 'detections.dropped_lagging')}, rejected (frame "
              f"incomplete) {self.count(perception, 'detections.rejected')}; spatial integrated "
