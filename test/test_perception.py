@@ -96,6 +96,22 @@ def test_detections_without_depth_support_are_dropped(scene):
         lift_detection(frame, Detection("mug", 0.9, (0, 0, 10, 10), np.ones((4, 4))), PerceptionConfig())
 
 
+def test_a_small_object_far_away_whose_mask_the_segmenter_eroded_is_still_lifted(scene):
+    """A mask of 20-30 pixels (a small object far away, its edges eroded) is a sighting: its centre
+    lands on the object. Lifting asked for 30 and dropped it, so the object was never seen twice."""
+    frame, index = scene
+    x0, y0, x1, y1 = box = bounding_box(index, 0)
+    v, u = np.nonzero(index[y0:y1, x0:x1] == 0)
+    centre_v, centre_u = int(np.median(v)), int(np.median(u))
+    mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    mask[centre_v - 2:centre_v + 3, centre_u - 2:centre_u + 3] = 1  # 25 pixels of the mug's front
+    assert int((mask.astype(bool) & (index[y0:y1, x0:x1] == 0)).sum()) == 25
+    observation = lift_detection(frame, Detection("mug", 0.9, box, mask), PerceptionConfig())
+    assert observation is not None
+    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.06
+    assert 0.0 < observation.pose.position[2] < 0.12
+
+
 def test_a_box_mask_of_a_box_leaving_the_image_selects_the_right_pixels(scene):
     frame, index = scene
     x0, y0, x1, y1 = bounding_box(index, 0)

@@ -37,7 +37,9 @@ _FULL_BOX = 0.9  # share of its box a mask fills when it is the box itself, not 
 class PerceptionConfig:
     """Lifting and discovery thresholds; metres, seconds."""
 
-    min_points: int = setting(30, "valid depth pixels needed to lift a detection", low=3)
+    min_points: int = setting(
+        20, "valid depth pixels needed to lift a detection (a small object far away, its mask eroded by the "
+        "segmenter, keeps 20-30)", low=3)
     max_depth: float = setting(6.0, "depth beyond which pixels are ignored", "m", above=0)
     depth_band: float = setting(
         0.25, "largest depth range kept around the front of a detection (the band used is the object's width "
