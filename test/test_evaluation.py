@@ -281,3 +281,17 @@ def test_generated_household_through_the_nodes_holds_its_figures(level, seed, tm
     assert {"changes", "questions: binary", "questions: position", "questions: time", "questions: counts",
             "questions: open vocabulary", "perception"} <= categories, card
     assert (tmp_path / "out" / f"generated_{level}_{seed}_map.png").is_file()
+
+
+def test_the_readme_summary_judges_the_hard_level_on_its_unrounded_mean():
+    from memory_nodes.apps.evaluate import summary_table
+
+    def household(recall, precision):
+        return {"object recall": {"category": "entity consistency", "value": recall},
+                "object precision": {"category": "entity consistency", "value": precision}}
+
+    table = summary_table({"hard": {"a": household(0.946, 0.98), "b": household(0.950, 0.96)}})
+    recall = next(line for line in table.splitlines() if line.startswith("| recall |"))
+    precision = next(line for line in table.splitlines() if line.startswith("| precision |"))
+    assert "| 0.95 (0.95) |" in recall and recall.endswith("| >= 0.95 | no (0.948) |")  # shown 0.95, not met
+    assert precision.endswith("| >= 0.97 | yes |")
