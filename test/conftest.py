@@ -101,6 +101,25 @@ def own_node(name: str) -> Iterator[tuple[Any, Any]]:
         rclpy.try_shutdown(context=context)
 
 
+@contextlib.contextmanager
+def spinning(*nodes: Any, executor: Any) -> Iterator[None]:
+    """``nodes`` spun by ``executor`` on a thread of its own; on exit the executor is shut down, its
+    thread joined and the nodes destroyed (their context stays the caller's)."""
+    import threading
+
+    for node in nodes:
+        executor.add_node(node)
+    spinner = threading.Thread(target=executor.spin, daemon=True)
+    spinner.start()
+    try:
+        yield
+    finally:
+        executor.shutdown()
+        spinner.join(timeout=5.0)
+        for node in nodes:
+            node.destroy_node()
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL cluster for the fleet tests (test/postgres_server.py); each test makes

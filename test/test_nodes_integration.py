@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 import rclpy
-from conftest import install_prefix
+from conftest import install_prefix, spinning
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile
@@ -270,7 +270,8 @@ def test_where_is_by_id_subgraph_and_time_window(system):
     assert client.call("query_objects", QueryObjects, request).objects == []  # nothing seen that late
 
 
-def test_observations_arriving_while_a_service_call_runs_wait_for_it_and_none_is_lost(tmp_path, monkeypatch):
+def test_observations_arriving_while_a_service_call_runs_wait_for_it_and_none_is_lost(rclpy_context, tmp_path,
+                                                                                          monkeypatch):
     """A scene-graph request that takes 1.5 s while perception publishes 20 frames at 20 Hz on the
     sensor QoS (a middleware queue of 5): every frame is taken in once the call returns, in order.
     Before, the subscription shared the services' callback group and 15 frames were lost unseen."""
@@ -283,18 +284,11 @@ def test_observations_arriving_while_a_service_call_runs_wait_for_it_and_none_is
         return answer(self, request, response)
 
     monkeypatch.setattr(SpatialMemoryNode, "_get_scene_graph", slow_answer)
-    context = rclpy.Context()
-    rclpy.init(context=context)
-    spatial = SpatialMemoryNode(context=context, parameter_overrides=[
+    spatial = SpatialMemoryNode(context=rclpy_context, parameter_overrides=[
         Parameter("text_search", value=False), Parameter("persistence", value=False),
         Parameter("memory_directory", value=str(tmp_path))])
-    camera = rclpy.create_node("perception_stand_in", context=context)
-    executor = MultiThreadedExecutor(num_threads=4, context=context)
-    for node in (spatial, camera):
-        executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
-    try:
+    camera = rclpy.create_node("perception_stand_in", context=rclpy_context)
+    with spinning(spatial, camera, executor=MultiThreadedExecutor(num_threads=4, context=rclpy_context)):
         publisher = camera.create_publisher(ObjectObservationArray, "observations", SENSOR_QOS)
         scene_graph = camera.create_client(GetSceneGraph, "get_scene_graph")
         assert scene_graph.wait_for_service(timeout_sec=10.0)
@@ -318,9 +312,3 @@ def test_observations_arriving_while_a_service_call_runs_wait_for_it_and_none_is
         assert counts["observations.accepted"] == 20 and counts["observations.dropped_lagging"] == 0
         (mug,) = spatial.memory.objects()
         assert mug.last_seen == 119.0
-    finally:
-        executor.shutdown()
-        spinner.join(timeout=5)
-        for node in (spatial, camera):
-            node.destroy_node()
-        rclpy.try_shutdown(context=context)

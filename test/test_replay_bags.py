@@ -3,13 +3,13 @@ re-published on the mapped topic with the recorded stamps."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
 import numpy as np
 import pytest
 import rclpy
+from conftest import spinning
 from geometry_msgs.msg import PoseStamped
 from rclpy.executors import SingleThreadedExecutor
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -61,25 +61,17 @@ def test_rosbag2_odometry_is_replayed_as_robot_poses(tmp_path, storage):
     robot.create_subscription(PoseStamped, f"{namespace}/robot_pose",
                               lambda m: received.append((round(cv.stamp_to_seconds(m.header.stamp), 6),
                                                          m.pose.position.x, m.header.frame_id)), SENSOR_QOS)
-    executor = SingleThreadedExecutor(context=context)
-    for each in (node, robot):
-        executor.add_node(each)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    spinner.start()
     try:
-        replayer = Replayer(node, namespace=namespace, rate=1.0, progress=False)
-        replayer.wait_for_subscribers([(PoseStamped, "robot_pose")])
-        sent = replayer.replay_bag(tmp_path / "bag", {"/odom": "robot_pose"}, odom_as_map=True)
-        deadline = time.monotonic() + 5.0
-        while len(received) < COUNT and time.monotonic() < deadline:
-            time.sleep(0.05)
-        with pytest.raises(InvalidInputError):
-            replayer.replay_bag(tmp_path / "bag", {"/not_there": "robot_pose"})
+        with spinning(node, robot, executor=SingleThreadedExecutor(context=context)):
+            replayer = Replayer(node, namespace=namespace, rate=1.0, progress=False)
+            replayer.wait_for_subscribers([(PoseStamped, "robot_pose")])
+            sent = replayer.replay_bag(tmp_path / "bag", {"/odom": "robot_pose"}, odom_as_map=True)
+            deadline = time.monotonic() + 5.0
+            while len(received) < COUNT and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with pytest.raises(InvalidInputError):
+                replayer.replay_bag(tmp_path / "bag", {"/not_there": "robot_pose"})
     finally:
-        executor.shutdown()
-        spinner.join(timeout=5)
-        for each in (node, robot):
-            each.destroy_node()
         rclpy.try_shutdown(context=context)
     assert sent == COUNT
     assert len(received) >= 0.9 * COUNT, len(received)  # at recorded speed the sensor QoS loses none here
