@@ -181,7 +181,7 @@ class MemoryNode(LifecycleNode):
         waiting: deque = deque()
         lock, taking = threading.Lock(), threading.Lock()
 
-        def take_waiting() -> None:
+        def take_queued() -> None:
             with taking:  # one taker at a time, so messages are applied one by one, in order
                 while True:
                     with lock:
@@ -190,8 +190,8 @@ class MemoryNode(LifecycleNode):
                         msg = waiting.popleft()
                     take(msg)
 
-        self._takers.append(take_waiting)
-        wake = self.create_guard_condition(take_waiting, callback_group=self.group)
+        self._takers.append(take_queued)
+        wake = self.create_guard_condition(take_queued, callback_group=self.group)
 
         def queue(msg) -> None:
             with lock:

@@ -187,28 +187,26 @@ class PerceptionNode(Node):
         drop whole views, the ones that showed a change among them. Each frame is compared with the
         first of its run of copies, so a slow pan does not chain into one view."""
         kept: list = []
-        first_of_run = None
+        run_view = None  # the camera pose and boxes of the first frame of the run of copies
         for item in ready:
-            if first_of_run is not None and self._same_view(first_of_run, item):
+            view = self._view_of(item)
+            if run_view is not None and view is not None and same_view(*run_view, *view, self.keyframes.config):
                 self.counters.counts["detections.skipped_repeating_keyframe"] += 1
                 kept[-1] = item
             else:
                 kept.append(item)
-                first_of_run = item
+                run_view = view
         return kept
 
-    def _same_view(self, older: tuple, newer: tuple) -> bool:
-        if older[1] != "detections" or newer[1] != "detections":
-            return False
-        poses = []
-        for stamp, _, _, _ in (older, newer):
-            hit = self.matcher.nearest("pose", stamp) if self._tf_buffer is None else None
-            pose = self._camera_pose(stamp, hit[1] if hit is not None else None)
-            if pose is None:
-                return False
-            poses.append(pose)
-        return same_view(poses[0], self._labelled_boxes(older[2]), poses[1], self._labelled_boxes(newer[2]),
-                         self.keyframes.config)
+    def _view_of(self, item: tuple) -> tuple[Pose, list] | None:
+        """The camera pose and labelled boxes of a waiting detection frame; None for a depth
+        trigger or a frame whose pose is unknown."""
+        stamp, kind, msg, _ = item
+        if kind != "detections":
+            return None
+        hit = self.matcher.nearest("pose", stamp) if self._tf_buffer is None else None
+        pose = self._camera_pose(stamp, hit[1] if hit is not None else None)
+        return None if pose is None else (pose, self._labelled_boxes(msg))
 
     def _detections(self, msg: Detection2DArray) -> list:
         return [det for det in msg.detections if det.score >= self.config.min_score and det.label.strip()]
