@@ -48,8 +48,10 @@ from memory_nodes.apps.object_scoring import (
     remembered_objects,
     score_objects,
 )
+from memory_nodes.apps.observer_ceiling import IdentityObserver
 from memory_nodes.apps.pictures import scene_graph, top_down_map
 from memory_nodes.apps.sim_bridge import SimBridge
+from memory_nodes.core.perception import PerceptionConfig
 from memory_nodes.core.spatial.places import point_in_polygon
 from memory_nodes.core.spatial.types import ObjectStatus
 from memory_nodes.msg import SceneGraph
@@ -134,6 +136,9 @@ class ScenarioRun:
                                  if self.sim.detect_furniture else set())
         self.seen: set[str] = set()
         self.box_lifting = BoxLiftingProbe(self.sim)
+        # What the same detections allow at best (apps/observer_ceiling.py), beside the memory's figures.
+        self.observer = IdentityObserver()
+        self.min_score = PerceptionConfig().min_score  # the perception node's default: what it lifts
         self.scores: list[Score] = []
 
     def _parameters(self) -> list[Parameter]:
@@ -205,6 +210,9 @@ class ScenarioRun:
             expected = len(updates) + 1
             bridge.publish(frame)
             self.box_lifting.observe(frame)  # while the nodes work on the frame
+            self.observer.observe({d.truth: (self.sim.specs[d.truth].label, self.sim.position(d.truth))
+                                   for d in frame.detections if d.truth in self.sim.bodies and d.score >= self.min_score},
+                                  self.sim.in_view)
             deadline = time.monotonic() + 15.0
             while len(updates) < expected and time.monotonic() < deadline:
                 time.sleep(0.005)
@@ -286,6 +294,10 @@ class ScenarioRun:
                   f"{len(score.pairs)} of {score.remembered_present} present remembered objects are real")
         self._add("entity consistency", "object recall", score.recall, "", None,
                   ", ".join(f"missed {r.label} {r.name}" for r in score.missed[:5]))
+        ceiling = self.observer.recall(truth, MATCH_RADIUS_M)
+        self._add("ceiling", "object recall an identity-knowing observer reaches", ceiling, "", None,
+                  f"{self.observer.recall(truth, MATCH_RADIUS_M, min_detections=2):.3f} counting only objects "
+                  "detected twice or more (apps/observer_ceiling.py)")
         self._add("entity consistency", "spurious remembered objects", len(score.false_positives), "", None,
                   ", ".join(f"{o.label} {o.id}" for o in score.false_positives[:5]))
         stability = score.ids_kept_ratio
@@ -448,6 +460,12 @@ class ScenarioRun:
             found, _ = client.query_objects(label=label, limit=200)
             counts.append(len(found) == len(names))
         self._ratio("questions: counts", "how many <label>? exact", counts)
+        ceiling = self.observer.counts_exact(truth)
+        twice = self.observer.counts_exact(truth, min_detections=2)
+        self._add("ceiling", "how many <label>? exact, as an identity-knowing observer answers",
+                  sum(ceiling) / len(ceiling) if ceiling else float("nan"), "", None,
+                  f"{sum(ceiling)} of {len(ceiling)}; {sum(twice)} counting only objects detected twice or more "
+                  "(apps/observer_ceiling.py)")
         # where_is with qualifiers, for labels with several instances
         qualified = []
         for label, names in sorted(by_label.items()):
