@@ -327,6 +327,26 @@ def test_relations_follow_a_moved_object_and_keep_the_ones_that_still_hold(memor
     assert relations[(ids["chair"], "next_to", ids["table"])] > first_confidence  # both seen twice now
 
 
+def test_a_static_object_seen_again_keeps_its_relations_and_reports_the_confidence_of_now(memory):
+    """Relations are recomputed for an object whose box moved more than relation_refresh_distance,
+    not at every sighting; the confidence of a relation is read from its two objects when asked,
+    so a mug that lost existence since reports less, though its relations were not recomputed."""
+    table, mug = obs("table", 1, 1, 0.375, BLUE, (1.2, 0.8, 0.75)), obs("mug", 1.2, 1.1, 0.81)
+    memory.integrate([table, mug], 0.0)
+    ids = {o.label: o.id for o in memory.objects()}
+    assert memory.counters["relations_recomputed"] == 2
+    for stamp in (1.0, 2.0, 3.0):
+        memory.integrate([table, mug], stamp)
+    assert memory.counters["relations_recomputed"] == 2  # both stood still
+    memory.get(ids["mug"]).existence_log_odds = -0.5  # as after misses in view
+    relations = {(s, p, o): c for s, p, o, c in memory.relations({ids["mug"]})}
+    assert relations[(ids["mug"], "on", ids["table"])] == pytest.approx(memory.get(ids["mug"]).confidence)
+    memory.integrate([table, obs("mug", 1.2, 1.2, 0.81)], 4.0)
+    assert memory.counters["relations_recomputed"] == 3  # the mug slid: its own are recomputed
+    memory.integrate([table, obs("mug", 1.75, 1.1, 0.81)], 5.0)  # off the table
+    assert (ids["mug"], "on", ids["table"]) not in {(s, p, o) for s, p, o, _ in memory.relations()}
+
+
 def test_in_relation_holds_when_only_one_side_is_seen_again_and_goes_with_the_object(memory):
     memory.integrate([obs("cabinet", 1, 1, 0.5, BLUE, (0.6, 0.5, 1.0)),
                       obs("toy", 1.05, 1.0, 0.4, RED, (0.15, 0.15, 0.15))], 0.0)

@@ -147,6 +147,9 @@ class SpatialConfig:
     on_tolerance: float = setting(0.06, "vertical gap allowed for the 'on' relation", "m", low=0)
     in_fraction: float = setting(0.8, "share of an object's box inside another for the 'in' relation", low=0,
                                  high=1)
+    relation_refresh_distance: float = setting(
+        0.01, "an object seen again keeps its relations until its box has moved this far since they were computed",
+        "m", low=0)
     min_label_match: float = setting(
         0.35, "least similarity of a query's text to a label for objects of that label to match", low=0, high=1)
     min_target_match: float = setting(

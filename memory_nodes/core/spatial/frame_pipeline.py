@@ -256,7 +256,7 @@ class FramePipeline:
         if best is None or self.twins_of(best, {newcomer.id}) > 0:
             return
         best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
-        drop_relations(state.graph, best.id)
+        drop_relations(state, best.id)
         state.counters["possible_moves_linked"] += 1
 
     def drop_tentative(self, node: ObjectNode) -> None:
@@ -684,7 +684,7 @@ class FramePipeline:
                           "its place looks different" if looks_different else "expected in view but not detected")
                 changes.append(ChangeRecord(ChangeKind.DISAPPEARED, node.id, node.label, stamp, node.position.copy(),
                                             node.position.copy(), f"{reason}; last seen at t={node.last_seen:.2f}"))
-                drop_relations(state.graph, node.id)
+                drop_relations(state, node.id)
         return changes
 
     def occupied_by(self, node: ObjectNode,

@@ -96,6 +96,11 @@ class ObjectIndex:
         rows = self._boxes[[self._row[object_id] for object_id in object_ids]]
         return BoxTable(rows[:, :3], rows[:, 3:6], rows[:, 6:9], rows[:, 9])
 
+    def box_row(self, object_id: str) -> np.ndarray:
+        """The indexed box of ``object_id``: centre (3), min corner (3), max corner (3), size."""
+        row: np.ndarray = self._boxes[self._row[object_id]]
+        return row
+
     def near(self, position: np.ndarray, radius: float) -> set[str]:
         """Ids of objects whose centre may lie within ``radius`` (horizontally) of ``position``."""
         span = 2.0 * radius / self.cell_size + 1.0

@@ -11,6 +11,7 @@ import numpy as np
 from memory_nodes.core.geometry import OrientedBox, Pose
 from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.config import SpatialConfig
+from memory_nodes.core.spatial.relations import edge_confidence
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import GraphLayer, ObjectNode, ObjectStatus, PlaceNode, RecentSighting
 
@@ -38,7 +39,7 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
         clouds.append(np.asarray(node.points, dtype=np.float32).reshape(-1, 3))
     places = [{"id": p.id, "layer": p.layer.value, "position": p.position.tolist(), "name": p.name,
                "parent_id": p.parent_id} for p in state.places.nodes.values()]
-    edges = [[u, v, k, float(d.get("confidence", 1.0))] for u, v, k, d in state.graph.edges(keys=True, data=True)]
+    edges = [[u, v, k, edge_confidence(state, u, v, k, d)] for u, v, k, d in state.graph.edges(keys=True, data=True)]
     document = {
         "objects": objects, "places": places, "edges": edges,
         "next_object": state.next_object_number, "next_place": state.places.next_place_number,

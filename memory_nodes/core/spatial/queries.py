@@ -20,6 +20,7 @@ from memory_nodes.core.spatial.qualifiers import (
     qualifier_scores,
     room_names,
 )
+from memory_nodes.core.spatial.relations import edge_confidence
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import ObjectNode, ObjectStatus, RelationKind
 from memory_nodes.core.text_embedding import TextEncoder, label_similarity
@@ -216,8 +217,15 @@ def subgraph(state: SceneGraphState, root_id: str = "", depth: int = 1) -> nx.Mu
 
 def relations(state: SceneGraphState, object_ids: set[str] | None = None) -> list[tuple[str, str, str, float]]:
     """(subject, predicate, object, confidence) of every edge touching ``object_ids`` (all if None)."""
-    edges = []
-    for u, v, key, data in state.graph.edges(keys=True, data=True):
-        if object_ids is None or u in object_ids or v in object_ids:
-            edges.append((u, key, v, float(data.get("confidence", 1.0))))
-    return edges
+    graph = state.graph
+    if object_ids is None:
+        return [(u, key, v, edge_confidence(state, u, v, key, data)) for u, v, key, data in graph.edges(keys=True, data=True)]
+    # The edges of the given objects only: a frame's update asks for a few objects of thousands.
+    found: dict[tuple[str, str, str], float] = {}
+    for object_id in object_ids:
+        if object_id not in graph:
+            continue
+        for u, v, key, data in [*graph.out_edges(object_id, keys=True, data=True),
+                                *graph.in_edges(object_id, keys=True, data=True)]:
+            found[(u, key, v)] = edge_confidence(state, u, v, key, data)
+    return [(u, key, v, confidence) for (u, key, v), confidence in found.items()]

@@ -1,5 +1,7 @@
 """Geometric relations between objects (``on``, ``in``, ``next_to``, ``near``), kept as edges of the
-scene graph and recomputed for the objects a frame touched."""
+scene graph and recomputed for the objects a frame touched whose box moved or whose standing changed
+since their relations were last computed. A relation edge carries no confidence of its own: it is
+that of the less certain of its two objects, read when the edge is (``edge_confidence``)."""
 
 from __future__ import annotations
 
@@ -42,30 +44,54 @@ def relation_kinds(min_a: np.ndarray, max_a: np.ndarray, centre_a: np.ndarray, m
     return kinds
 
 
-def relation_edges(graph: nx.MultiDiGraph, object_id: str) -> dict[tuple[str, str, str], dict[str, float]]:
-    """(subject, object, relation) -> attributes of every relation edge to or from ``object_id``."""
-    edges = {(u, v, key): data for u, v, key, data in graph.out_edges(object_id, keys=True, data=True)
-             if key in _RELATION_KEYS}
-    edges.update({(u, v, key): data for u, v, key, data in graph.in_edges(object_id, keys=True, data=True)
-                  if key in _RELATION_KEYS})
+def relation_edges(graph: nx.MultiDiGraph, object_id: str) -> set[tuple[str, str, str]]:
+    """(subject, object, relation) of every relation edge to or from ``object_id``."""
+    edges = {(object_id, v, key) for v, keys in graph.succ[object_id].items() for key in keys if key in _RELATION_KEYS}
+    edges.update((u, object_id, key) for u, keys in graph.pred[object_id].items() for key in keys
+                 if key in _RELATION_KEYS)
     return edges
 
 
-def drop_relations(graph: nx.MultiDiGraph, object_id: str) -> None:
-    """Remove every relation edge to or from ``object_id`` (its place edge stays)."""
-    for u, v, key in list(relation_edges(graph, object_id)):
-        graph.remove_edge(u, v, key=key)
+def edge_confidence(state: SceneGraphState, u: str, v: str, key: str, data: dict[str, float]) -> float:
+    """The confidence of edge (``u``, ``v``, ``key``): for a relation, that of the less certain of
+    its two objects now; for another edge (an object's place), its own, 1 by default."""
+    if key in _RELATION_KEYS and u in state.objects and v in state.objects:
+        return min(state.objects[u].confidence, state.objects[v].confidence)
+    return float(data.get("confidence", 1.0))
+
+
+def drop_relations(state: SceneGraphState, object_id: str) -> None:
+    """Remove every relation edge to or from ``object_id`` (its place edge stays); they are
+    computed afresh at its next sighting."""
+    for u, v, key in relation_edges(state.graph, object_id):
+        state.graph.remove_edge(u, v, key=key)
+    state.relation_basis.pop(object_id, None)
+
+
+def needs_relations(state: SceneGraphState, node: ObjectNode) -> bool:
+    """``node``'s relations may have changed since they were computed: it is new, it became counted
+    or stopped being so, or its box moved more than ``relation_refresh_distance`` (a static object
+    seen again keeps its relations; any neighbour that moved recomputes the pair itself)."""
+    basis = state.relation_basis.get(node.id)
+    if basis is None or basis[0] != node.counted:
+        return True
+    refresh = state.config.relation_refresh_distance
+    return any(abs(a - b) > refresh for a, b in zip(state.index.box_row(node.id).tolist(), basis[1]))
 
 
 def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
-    """Recompute the relations of ``object_ids`` with every present neighbour, each pair once,
-    all pairs in both directions in one vectorised test. Edges that still hold stay (with the new
-    confidence); only those that changed are removed or added."""
+    """Recompute the relations of those of ``object_ids`` that ``needs_relations`` with every
+    present neighbour, each pair once, all pairs in both directions in one vectorised test. Edges
+    that still hold stay; only those that changed are removed or added."""
     config, graph = state.config, state.graph
-    updated = sorted(object_id for object_id in object_ids if object_id in state.objects)
-    stale: dict[tuple[str, str, str], dict[str, float]] = {}
+    updated = sorted(object_id for object_id in object_ids
+                     if object_id in state.objects and needs_relations(state, state.objects[object_id]))
+    stale: set[tuple[str, str, str]] = set()
     for object_id in updated:
-        stale.update(relation_edges(graph, object_id))
+        stale |= relation_edges(graph, object_id)
+        node = state.objects[object_id]
+        state.relation_basis[object_id] = (node.counted, state.index.box_row(object_id).tolist())
+    state.counters["relations_recomputed"] += len(updated)
     heads = [node for node in map(state.objects.__getitem__, updated) if node.counted]
     pairs: list[tuple[ObjectNode, ObjectNode]] = []
     if heads:
@@ -85,7 +111,7 @@ def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
             other = state.objects[other_id]
             if other.counted:
                 pairs.append((heads[i], other))
-    edges: dict[tuple[str, str, str], float] = {}
+    edges: set[tuple[str, str, str]] = set()
     if pairs:
         boxes = state.index.boxes([node.id for pair in pairs for node in pair])
         # Rows 2k and 2k + 1 are the two objects of pair k; test a to b and b to a together.
@@ -98,16 +124,11 @@ def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
                 back = -1
             elif back in SUPPORT_KINDS and ahead not in SUPPORT_KINDS:
                 ahead = -1
-            confidence = min(node.confidence, other.confidence)
             if ahead >= 0:
-                edges[(node.id, other.id, RELATION_KINDS[ahead].value)] = confidence
+                edges.add((node.id, other.id, RELATION_KINDS[ahead].value))
             if back >= 0:
-                edges[(other.id, node.id, RELATION_KINDS[back].value)] = confidence
-    for u, v, key in stale - edges.keys():
+                edges.add((other.id, node.id, RELATION_KINDS[back].value))
+    for u, v, key in stale - edges:
         graph.remove_edge(u, v, key=key)
-    for (u, v, key), confidence in edges.items():
-        kept = stale.get((u, v, key))
-        if kept is not None:
-            kept["confidence"] = confidence
-        else:
-            graph.add_edge(u, v, key=key, confidence=confidence)
+    for u, v, key in sorted(edges - stale):  # in a fixed order: the graph's edge order is its output's
+        graph.add_edge(u, v, key=key)

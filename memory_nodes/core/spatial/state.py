@@ -34,6 +34,8 @@ class SceneGraphState:
         self.evicted_summary: Counter[str] = Counter()  # label -> objects dropped at the capacity bound
         self.counters: Counter[str] = Counter()
         self.last_answers: dict[str, str] = {}  # label -> id where_is answered first ("the other mug")
+        # object id -> (counted, its index box row) when its relations were last computed
+        self.relation_basis: dict[str, tuple[bool, list[float]]] = {}
 
     def new_object_id(self) -> str:
         object_id = f"obj-{self.next_object_number}"
@@ -64,5 +66,6 @@ class SceneGraphState:
         self.objects.pop(object_id, None)
         self.tentative_ids.discard(object_id)
         self.index.remove(object_id)
+        self.relation_basis.pop(object_id, None)
         if self.graph.has_node(object_id):
             self.graph.remove_node(object_id)
