@@ -18,11 +18,11 @@ import dataclasses
 import numpy as np
 
 from memory_nodes.core.geometry import CameraView, Pose
+from memory_nodes.core.spatial.index import FEW_CANDIDATES
 from memory_nodes.core.spatial.state import SceneGraphState
 from memory_nodes.core.spatial.types import UNKNOWN_LABEL, Observation
 
 _LANDMARK_MAX_SIZE_M = 1.0  # a larger object's centre moves with the part of it in view
-_FEW_NAMESAKES = 64  # up to this many objects of a label, testing each is cheaper than a grid look-up
 
 
 def frame_offset(state: SceneGraphState, observations: list[Observation]) -> np.ndarray | None:
@@ -38,7 +38,7 @@ def frame_offset(state: SceneGraphState, observations: list[Observation]) -> np.
         if obs.label == UNKNOWN_LABEL or obs.partial or obs.size > _LANDMARK_MAX_SIZE_M:
             continue
         candidates = state.index.with_label(obs.label)
-        if len(candidates) > _FEW_NAMESAKES:
+        if len(candidates) > FEW_CANDIDATES:
             candidates = candidates & state.index.near(obs.pose.position, reach)
         ids = list(candidates)
         offsets = state.index.boxes(ids).centres[:, :2] - obs.pose.position[:2]

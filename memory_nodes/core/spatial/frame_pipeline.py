@@ -51,6 +51,7 @@ from memory_nodes.core.geometry import (
 from memory_nodes.core.point_clouds import downsample
 from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.frame_alignment import frame_offset, shift_observation, shift_view
+from memory_nodes.core.spatial.index import FEW_CANDIDATES
 from memory_nodes.core.spatial.labels import break_tie
 from memory_nodes.core.spatial.relations import drop_relations, update_relations
 from memory_nodes.core.spatial.state import SceneGraphState
@@ -791,14 +792,17 @@ class FramePipeline:
                 # Overlapping boxes have their centres within half the sum of their sizes.
                 size = node.size
                 reach = min(size + c.merge_reach, 0.5 * (size + state.index.largest_size))
-                nearby = sorted(state.index.near(node.position, reach) & namesakes)
+                nearby = sorted(namesakes if len(namesakes) <= FEW_CANDIDATES
+                                else state.index.near(node.position, reach) & namesakes)
                 if nearby:
                     # Present namesakes merge only when their boxes meet (IoU, or a centre inside the
                     # other's box): one vectorised test leaves out the many beside it (a geometric
                     # frame's dozens of unlabelled segments were 2,000 pair tests a frame).
                     low, high = node.bounds()
                     table = state.index.boxes(nearby)
-                    meets = np.all(table.lows <= high, axis=1) & np.all(table.highs >= low, axis=1)
+                    offsets = table.centres[:, :2] - node.position[:2]
+                    meets = (((table.lows <= high) & (table.highs >= low)).all(axis=1)
+                             & ((offsets * offsets).sum(axis=1) <= reach * reach))
                     nearby = [i for i, meet in zip(nearby, meets.tolist()) if meet]
                 absent = {i for i in namesakes if state.objects[i].gone}
                 namesakes = set(nearby) | absent

@@ -13,6 +13,9 @@ import numpy as np
 from memory_nodes.core.spatial.types import ObjectNode
 
 Cell = tuple[int, int]
+# Up to this many candidates (the objects of one label, say), testing each one's box in one
+# vectorised step is cheaper than looking up the grid cells around a point.
+FEW_CANDIDATES = 64
 Key = TypeVar("Key", bound=Hashable)
 
 

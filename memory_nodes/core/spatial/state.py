@@ -17,7 +17,8 @@ from memory_nodes.core.spatial.types import GraphLayer, ObjectNode, ObjectStatus
 
 class SceneGraphState:
     """Objects, places, rooms and their edges. ``graph`` holds every node id (with its ``layer``)
-    and every edge (keyed by relation, with a ``confidence``); ``objects`` the object nodes."""
+    and every edge (keyed by relation; the confidence of an object relation is read from its two
+    objects, ``relations.edge_confidence``); ``objects`` the object nodes."""
 
     def __init__(self, config: SpatialConfig, configured_rooms: bool = True) -> None:
         self.config = config
