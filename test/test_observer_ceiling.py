@@ -1,54 +1,64 @@
-"""The identity-knowing observer that the evaluation reports as a ceiling (apps/observer_ceiling.py)."""
+"""The upper bound the evaluation reports beside the memory's counts and recall (apps/observer_ceiling.py)."""
 
 import numpy as np
-import pytest
 
 from memory_nodes.apps.observer_ceiling import IdentityObserver
-from memory_nodes.core.errors import ConfigError
 
 MUG_SPOT = np.array([1.0, 0.0, 0.8])
 SHELF = np.array([4.0, 2.0, 1.2])
 
 
-def looking_at(*spots):
-    return lambda point: any(np.allclose(point, spot) for spot in spots)
+class World:
+    """Where each real object is (None: removed) and which spots the current frame shows."""
+
+    def __init__(self, **where):
+        self.where = where
+        self.shown: tuple[np.ndarray, ...] = ()
+
+    def shows_gone(self, name, spot):
+        now = self.where[name]
+        return any(np.allclose(spot, s) for s in self.shown) and (now is None or not np.allclose(now, spot))
 
 
-def test_a_present_object_missed_once_in_view_is_still_believed_and_twice_is_forgotten():
-    observer = IdentityObserver(misses_to_forget=2)
-    observer.observe({"mug_1": ("mug", MUG_SPOT)}, looking_at(MUG_SPOT))
-    observer.observe({}, looking_at(MUG_SPOT))
+def test_a_present_object_the_detector_misses_is_still_believed_and_an_emptied_spot_shown_once_is_not():
+    world, observer = World(mug_1=MUG_SPOT), IdentityObserver()
+    world.shown = (MUG_SPOT,)
+    observer.observe({"mug_1": ("mug", MUG_SPOT)}, world.shows_gone)
+    for _ in range(3):
+        observer.observe({}, world.shows_gone)  # in view, not detected, still there
     assert set(observer.believed()) == {"mug_1"}
-    observer.observe({}, looking_at(SHELF))  # elsewhere: no evidence either way
+    world.where["mug_1"] = None  # removed while the camera looked at the shelf
+    world.shown = (SHELF,)
+    observer.observe({}, world.shows_gone)
     assert set(observer.believed()) == {"mug_1"}
-    observer.observe({}, looking_at(MUG_SPOT))
+    world.shown = (MUG_SPOT,)
+    observer.observe({}, world.shows_gone)
     assert observer.believed() == {}
 
 
-def test_a_removal_no_camera_saw_keeps_the_count_of_its_label_wrong():
-    observer = IdentityObserver()
-    observer.observe({"mug_1": ("mug", MUG_SPOT), "mug_2": ("mug", SHELF)}, looking_at(MUG_SPOT, SHELF))
-    truth = {"mug_1": ("mug", MUG_SPOT)}  # mug_2 was removed and its shelf never seen again
+def test_a_removal_no_frame_showed_keeps_the_count_of_its_label_wrong():
+    world, observer = World(mug_1=MUG_SPOT, mug_2=SHELF), IdentityObserver()
+    world.shown = (MUG_SPOT, SHELF)
+    observer.observe({"mug_1": ("mug", MUG_SPOT), "mug_2": ("mug", SHELF)}, world.shows_gone)
+    world.where["mug_2"], world.shown = None, (MUG_SPOT,)
+    observer.observe({"mug_1": ("mug", MUG_SPOT)}, world.shows_gone)
+    truth = {"mug_1": ("mug", MUG_SPOT)}
     assert observer.counts_exact(truth) == [False]
-    observer.observe({}, looking_at(SHELF))
-    observer.observe({}, looking_at(SHELF))
+    world.shown = (SHELF,)
+    observer.observe({}, world.shows_gone)
     assert observer.counts_exact(truth) == [True]
 
 
 def test_a_move_detected_at_the_new_place_is_recalled_there_and_a_single_detection_can_be_left_out():
-    observer = IdentityObserver()
-    observer.observe({"mug_1": ("mug", MUG_SPOT)}, looking_at(MUG_SPOT))
+    world, observer = World(mug_1=MUG_SPOT, cup_1=SHELF + 0.5), IdentityObserver()
+    observer.observe({"mug_1": ("mug", MUG_SPOT)}, world.shows_gone)
+    world.where["mug_1"] = SHELF
     truth = {"mug_1": ("mug", SHELF)}
     assert observer.recall(truth, gate_m=0.35) == 0.0  # believed at the old place
-    observer.observe({"mug_1": ("mug", SHELF)}, looking_at(SHELF))
+    observer.observe({"mug_1": ("mug", SHELF)}, world.shows_gone)
     assert observer.recall(truth, gate_m=0.35) == 1.0
-    observer.observe({"cup_1": ("cup", MUG_SPOT)}, looking_at(MUG_SPOT))
-    both = {**truth, "cup_1": ("cup", MUG_SPOT)}
+    observer.observe({"cup_1": ("cup", SHELF + 0.5)}, world.shows_gone)
+    both = {**truth, "cup_1": ("cup", SHELF + 0.5)}
     assert observer.counts_exact(both) == [True, True]  # cup, mug
     assert observer.counts_exact(both, min_detections=2) == [False, True]
     assert observer.recall(both, gate_m=0.35, min_detections=2) == 0.5
-
-
-def test_forgetting_needs_at_least_one_miss():
-    with pytest.raises(ConfigError):
-        IdentityObserver(misses_to_forget=0)

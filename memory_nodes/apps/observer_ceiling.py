@@ -1,17 +1,16 @@
-"""What the detections of a run allow at best: an observer that knows which real object every
-detection shows, so the figures of the memory can be read against what the camera made knowable.
+"""What the detections of a run allow at best: an upper bound for the count and recall figures,
+so the memory's figures can be read against what the camera made knowable.
 
-The observer never makes a duplicate, never keeps a false positive and never confuses a label: it
-believes a real object present where it was last detected, and stops believing it after
-``misses_to_forget`` frames in which that spot was in view and the object was not detected (a
-detector misses a present object now and then, so one such frame is not enough). An object never
-detected where it stands now, a removal whose spot no camera saw again, or a move whose new place
-was seen but not detected leave it wrong, as they leave any memory fed the same detections wrong.
+The observer knows which real object every detection shows (it never makes a duplicate, never
+keeps a false positive, never confuses a label) and sees at once that a spot it remembers is empty
+when a frame shows that spot and the object is no longer there (no detector miss, depth noise or
+occlusion misleads it). It believes each real object present where it was last detected. What
+still leaves it wrong leaves any memory fed the same detections wrong: an object never detected
+where it stands now (counted at its old place, or not at all if that place was seen empty), a
+removal whose spot no frame showed again.
 
-It is a ceiling for the count and recall figures only in that sense: a memory that had to tell
-real objects from false positives and look-alikes by what it saw does no better on the evidence
-it got. No ROS here: the scenario runner feeds it each frame's detections and the simulator's
-visibility test.
+No ROS here: the scenario runner feeds it each frame's detections and a test, built on the
+simulator's ground truth, of whether the frame shows a remembered spot empty.
 """
 
 from __future__ import annotations
@@ -21,38 +20,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memory_nodes.core.errors import ConfigError
-
 
 @dataclass
 class _Belief:
     label: str
     position: np.ndarray
-    misses_in_view: int = 0
 
 
 class IdentityObserver:
     """Beliefs about real objects from detections whose real object is known."""
 
-    def __init__(self, misses_to_forget: int = 2) -> None:
-        if misses_to_forget < 1:
-            raise ConfigError(f"misses_to_forget must be >= 1, got {misses_to_forget}")
-        self.misses_to_forget = misses_to_forget
+    def __init__(self) -> None:
         self._beliefs: dict[str, _Belief] = {}
         self._detections: dict[str, int] = {}
 
-    def observe(self, detected: Mapping[str, tuple[str, np.ndarray]], in_view: Callable[[np.ndarray], bool]) -> None:
+    def observe(self, detected: Mapping[str, tuple[str, np.ndarray]],
+                shows_gone: Callable[[str, np.ndarray], bool]) -> None:
         """One frame: ``detected`` maps each real object a detection showed to its true label and
-        where it stood (map); ``in_view(point)`` says whether the frame showed ``point`` (in the
-        image, in range, not hidden behind something nearer)."""
+        where it stood (map); ``shows_gone(name, spot)`` says whether the frame shows ``spot`` and
+        the real object ``name`` is no longer there."""
         for name, (label, position) in detected.items():
             self._detections[name] = self._detections.get(name, 0) + 1
             self._beliefs[name] = _Belief(label, np.asarray(position, dtype=float).copy())
         for name, belief in list(self._beliefs.items()):
-            if name in detected or not in_view(belief.position):
-                continue
-            belief.misses_in_view += 1
-            if belief.misses_in_view >= self.misses_to_forget:
+            if name not in detected and shows_gone(name, belief.position):
                 del self._beliefs[name]
 
     def believed(self, min_detections: int = 1) -> dict[str, np.ndarray]:
@@ -62,14 +53,13 @@ class IdentityObserver:
                 if self._detections[name] >= min_detections}
 
     def counts_exact(self, truth: Mapping[str, tuple[str, np.ndarray]], min_detections: int = 1) -> list[bool]:
-        """Per label of ``truth`` (real name -> (label, position)): whether the observer's count of
-        that label is the real one."""
-        believed = self.believed(min_detections)
+        """Per label of ``truth`` (real name -> (label, position)), in label order: whether the
+        observer's count of that label is the real one."""
         real: dict[str, int] = {}
         for label, _ in truth.values():
             real[label] = real.get(label, 0) + 1
         counted = dict.fromkeys(real, 0)
-        for name in believed:
+        for name in self.believed(min_detections):
             label = self._beliefs[name].label  # also for one removed unseen: believed, so counted
             if label in counted:
                 counted[label] += 1
