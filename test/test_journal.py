@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -11,6 +12,7 @@ from memory_nodes.apps.synthetic_scene import ROOMS, flat_scenario
 from memory_nodes.core.changes import Change
 from memory_nodes.core.episodic import EpisodicMemory, Event
 from memory_nodes.core.errors import ConfigError, SnapshotError
+from memory_nodes.core.geometry import CameraView, ImageDetection, Pose
 from memory_nodes.core.semantic import SemanticMemory
 from memory_nodes.core.spatial import SpatialConfig, SpatialMemory
 from memory_nodes.core.temporal import TemporalMemory
@@ -47,6 +49,16 @@ def test_spatial_memory_is_rebuilt_from_its_log(tmp_path, snapshot_every):
     assert sorted(rebuilt.relations()) == sorted(live.relations())
     assert replayed == len(flat_scenario().frames) % snapshot_every  # the rest is in the snapshot
     assert replay.replay_errors == 0
+
+
+def test_a_frame_event_keeps_the_detections_that_could_not_be_placed():
+    """Replaying the log must give the memory what the live frame gave it, boxes not placed in 3D
+    included: they spare remembered objects a miss and confirm tentative ones."""
+    view = CameraView(Pose(np.zeros(3)), (100.0, 100.0, 40.0, 30.0), 80, 60, 5.0,
+                      unplaced=(ImageDetection("mug", 0.7, (10.0, 12.5, 13.0, 15.0)),))
+    payload, arrays = FrameIntegrated([], 3.0, view, None).encode()
+    decoded = FrameIntegrated.decode(json.loads(json.dumps(payload)), arrays)
+    assert decoded.view is not None and decoded.view.unplaced == view.unplaced
 
 
 def test_other_memories_replay(tmp_path, encoder):

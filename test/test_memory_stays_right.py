@@ -4,12 +4,14 @@ and tentative objects, twins, rooms from polygons and qualified questions."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from rendering import INTRINSICS, render
 
 from memory_nodes.core.appearance import colour_histogram
-from memory_nodes.core.geometry import CameraView, Pose, look_at
+from memory_nodes.core.geometry import CameraView, ImageDetection, Pose, look_at
 from memory_nodes.core.spatial import UNKNOWN_LABEL, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.qualifiers import colour_match, parse_query
@@ -282,6 +284,46 @@ def test_a_tentative_object_seen_again_on_a_later_visit_is_confirmed_not_made_an
     assert change.kind is ChangeKind.APPEARED and change.stamp == 0.0
     (found,) = memory.query_objects(label="mug")
     assert found[0].first_seen == 0.0 and memory.counters["tentative_dropped"] == 0
+
+
+def box_around(view: CameraView, position, half_px: float = 2.0) -> tuple[float, float, float, float]:
+    u, v, _ = view.project(np.asarray(position, float)[None, :])
+    return (float(u[0]) - half_px, float(v[0]) - half_px, float(u[0]) + half_px, float(v[0]) + half_px)
+
+
+def test_detections_that_could_not_be_placed_in_3d_confirm_a_tentative_object_and_spare_it_misses():
+    """A small mug far away: lifted once, then detected in two frames whose boxes hold too few
+    depth pixels to place it (``CameraView.unplaced``). Those detections are sightings: the mug is
+    not missed (the depth looks through its place, as depth does past a small thing) and it is
+    confirmed. Without them the same frames drop it as a ghost."""
+    looking = camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5)
+    unplaced = (ImageDetection("mug", 0.8, box_around(looking, (1.0, 1.0, 0.8))),)
+    for boxes, confirmed in (((), False), (unplaced, True)):
+        memory = SpatialMemory()
+        memory.integrate([mug(1.0, 1.0)], 0.0)
+        changes = []
+        for k in range(2):
+            changes += memory.integrate([], 1.0 + k, dataclasses.replace(looking, unplaced=boxes)).changes
+        assert (memory.query_objects(label="mug") != []) is confirmed
+        assert [c.kind for c in changes] == ([ChangeKind.APPEARED] if confirmed else [])
+        assert memory.counters["sightings_without_geometry"] == (2 if confirmed else 0)
+
+
+def test_a_detection_not_placed_among_look_alikes_spares_the_nearest_a_miss_but_confirms_none():
+    """Two mugs 15 cm apart, one confirmed and one tentative beside it: a box that could be either
+    does not confirm the tentative one (a duplicate lifted beside a real mug stays unconfirmed),
+    and it spares the one nearest its centre the miss the depth would give it."""
+    memory = SpatialMemory()
+    known = known_mug(memory, frames=3)
+    memory.integrate([mug(1.15, 1.0)], 5.0)
+    assert len(memory.objects(include_tentative=True)) == 2
+    looking = camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5)
+    before = memory.get(known).existence_log_odds
+    box = box_around(looking, (1.05, 1.0, 0.8), half_px=20.0)
+    memory.integrate([], 6.0, dataclasses.replace(looking, unplaced=(ImageDetection("mug", 0.9, box),)))
+    assert [o.id for o, _ in memory.query_objects(label="mug")] == [known]
+    assert memory.counters["sightings_without_geometry_ambiguous"] == 1
+    assert memory.get(known).existence_log_odds == before  # spared, and not reinforced either
 
 
 def test_a_rival_hypothesis_is_not_confirmed_as_a_duplicate():

@@ -140,6 +140,37 @@ def test_a_colour_image_arriving_after_its_depth_still_gives_the_objects_their_a
             node.destroy_node()
 
 
+def test_a_detection_too_small_to_place_in_3d_reaches_the_memory_as_an_unplaced_box(rclpy_context, tmp_path):
+    """A 'lamp' box 2 pixels wide holds too few depth pixels to lift: it goes out with the frame's
+    view (in the view's pixels) instead of being dropped, so the memory does not take it for a miss."""
+    spatial, perception, source, executor = start(rclpy_context, tmp_path, {"mode": "detections"})
+    frames = []
+    source.create_subscription(ObjectObservationArray, "observations", frames.append, SENSOR_QOS)
+
+    def with_a_sliver(stamp):
+        *messages, detections = camera_messages(stamp)
+        detections.detections.append(Detection2D(label="lamp", score=0.8, x_min=301, y_min=201, x_max=303, y_max=203))
+        return (*messages, detections)
+
+    try:
+        assert publish_until(source, spatial, with_a_sliver, TOPICS, lambda: any(f.unplaced for f in frames)), \
+            perception.counters.counts
+        frame = next(f for f in frames if f.unplaced)
+        (lamp,) = frame.unplaced
+        factor = perception.view_downsample
+        assert (lamp.label, lamp.x_min, lamp.y_min) == ("lamp", 301 // factor, 201 // factor)
+        assert (lamp.x_max, lamp.y_max) == (-(-303 // factor), -(-203 // factor))
+        assert sorted(o.label for o in frame.observations) == ["box", "mug"]
+        assert perception.counters.counts["detections.unplaced"] >= 1
+        view = cv.camera_view_from_msg(frame)
+        assert view is not None and [d.label for d in view.unplaced] == ["lamp"]
+    finally:
+        executor.shutdown()
+        executor.spinner.join(timeout=5)
+        for node in (spatial, perception, source):
+            node.destroy_node()
+
+
 def test_a_still_camera_at_thirty_frames_a_second_is_lifted_at_keyframes_and_a_change_at_once(rclpy_context, tmp_path):
     spatial, perception, source, executor = start(rclpy_context, tmp_path, {"mode": "detections"})
     lifted = []

@@ -107,6 +107,10 @@ def observation_arrays(draw):
         msg.depth.encoding = draw(st.sampled_from(["32FC1", "16UC1", "rgb8", ""]))
         msg.depth.step = w * 4
         msg.depth.data = bytes(draw(st.integers(0, 4 * w * h + 3)))
+        coordinates = st.integers(-2**31, 2**31 - 1) | st.integers(-2, 70)
+        for _ in range(draw(st.integers(0, 3))):
+            msg.unplaced.append(Detection2D(label=draw(labels), score=draw(weird_floats), x_min=draw(coordinates),
+                                            y_min=draw(coordinates), x_max=draw(coordinates), y_max=draw(coordinates)))
     return msg
 
 

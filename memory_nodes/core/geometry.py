@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -223,6 +224,16 @@ def aabb_iou(min_a: np.ndarray, max_a: np.ndarray, min_b: np.ndarray, max_b: np.
     return intersection / union if union > 1e-12 else 0.0
 
 
+class ImageDetection(NamedTuple):
+    """A detection that could not be placed in 3D (too few valid depth pixels: small, far, on a
+    depth hole, a shiny or dark surface): its label, score and box (x_min, y_min, x_max, y_max) in
+    the pixels of the view it came with. It still says a thing of that label stands there."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class CameraView:
     """What a camera could see at one instant, for negative evidence.
@@ -231,6 +242,7 @@ class CameraView:
     ``depth``: (H, W) float32 metres, 0 or NaN where unknown; may be None (no occlusion test).
     ``color``: (H, W, 3) uint8 BGR at the size of ``depth``, or None (no appearance test).
     ``width``/``height``: image size in pixels matching the intrinsics.
+    ``unplaced``: the frame's detections that could not be placed in 3D, in these pixels.
     """
 
     pose: Pose
@@ -240,6 +252,7 @@ class CameraView:
     max_range: float
     depth: np.ndarray | None = None
     color: np.ndarray | None = None
+    unplaced: tuple[ImageDetection, ...] = ()
 
     def __post_init__(self) -> None:
         fx, fy, cx, cy = self.intrinsics
@@ -257,6 +270,13 @@ class CameraView:
         if self.color is not None and (self.color.shape != (self.height, self.width, 3) or self.color.dtype != np.uint8):
             raise InvalidInputError(f"colour image is {self.color.shape} {self.color.dtype}, expected "
                                     f"({self.height}, {self.width}, 3) uint8 like the view")
+        for detection in self.unplaced:
+            x0, y0, x1, y1 = detection.box
+            if not (detection.label.strip() and math.isfinite(detection.score) and 0.0 <= detection.score <= 1.0
+                    and 0.0 <= x0 <= x1 <= self.width and 0.0 <= y0 <= y1 <= self.height):
+                raise InvalidInputError(f"unplaced detection {detection} needs a label, a score in [0, 1] and a box "
+                                        f"inside the {self.width}x{self.height} image with x_min <= x_max, "
+                                        "y_min <= y_max")
 
     def project(self, points_map: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Pixel coordinates u (N,), v (N,) and depth z (N,) metres of (N, 3) ``map`` points."""

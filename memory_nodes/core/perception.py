@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import bisect
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from memory_nodes.core.appearance import colour_histogram
 from memory_nodes.core.errors import ConfigError, InvalidInputError
-from memory_nodes.core.geometry import CameraView, Pose, gravity_aligned_box
+from memory_nodes.core.geometry import CameraView, ImageDetection, Pose, gravity_aligned_box
 from memory_nodes.core.point_clouds import downsample, fit_plane
 from memory_nodes.core.settings import setting, validate
 from memory_nodes.core.spatial import UNKNOWN_LABEL, Observation
@@ -125,10 +126,11 @@ class RgbdFrame:
         self.view = CameraView(camera_pose, intrinsics, depth_m.shape[1], depth_m.shape[0], max_range=10.0,
                                depth=np.nan_to_num(depth_m, nan=0.0))
 
-    def memory_view(self, factor: int, max_range: float) -> CameraView:
+    def memory_view(self, factor: int, max_range: float, unplaced: Sequence[Detection] = ()) -> CameraView:
         """The view sent to the memory for its negative evidence: depth and colours shrunk by
         ``factor`` (a memory needs where things are not, not every pixel), objects expected within
-        ``max_range`` metres."""
+        ``max_range`` metres, and the ``unplaced`` detections (which ``lift_detection`` could not
+        place) with their boxes in its pixels: a remembered object there was detected, not missed."""
         if factor < 1:
             raise InvalidInputError(f"view factor must be >= 1, got {factor}")
         small = np.nan_to_num(self.depth_m[::factor, ::factor], nan=0.0).astype(np.float32)
@@ -136,8 +138,14 @@ class RgbdFrame:
         if self.rgb is not None and self.rgb.shape[:2] == self.depth_m.shape and self.rgb.dtype == np.uint8:
             color = np.ascontiguousarray(self.rgb[::factor, ::factor, :3])
         fx, fy, cx, cy = self.intrinsics
-        return CameraView(self.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), small.shape[1],
-                          small.shape[0], max_range, small, color)
+        height, width = small.shape
+        boxes = []
+        for d in unplaced:  # in the view's pixels, cut to the image (a detector's box may overhang it)
+            x0, x1 = sorted((min(max(d.box[0] / factor, 0.0), width), min(max(d.box[2] / factor, 0.0), width)))
+            y0, y1 = sorted((min(max(d.box[1] / factor, 0.0), height), min(max(d.box[3] / factor, 0.0), height)))
+            boxes.append(ImageDetection(d.label, d.score, (x0, y0, x1, y1)))
+        return CameraView(self.camera_pose, (fx / factor, fy / factor, cx / factor, cy / factor), width, height,
+                          max_range, small, color, tuple(boxes))
 
 
 def lift_detection(frame: RgbdFrame, detection: Detection, config: PerceptionConfig) -> Observation | None:

@@ -6,6 +6,8 @@ encodings) so nodes can count and reject it without touching memory.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from geometry_msgs.msg import Point, Vector3
 from geometry_msgs.msg import Pose as PoseMsg
@@ -16,7 +18,7 @@ from memory_nodes.core.changes import Change, change_kind
 from memory_nodes.core.episodic import EpisodeRecord
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.evidence import EvidenceItem
-from memory_nodes.core.geometry import CameraView, Pose
+from memory_nodes.core.geometry import CameraView, ImageDetection, Pose
 from memory_nodes.core.semantic import FactRecord
 from memory_nodes.core.spatial import (
     ChangeRecord,
@@ -27,7 +29,17 @@ from memory_nodes.core.spatial import (
     PlaceNode,
     SpatialMemory,
 )
-from memory_nodes.msg import ChangeEvent, Episode, Evidence, Fact, MemoryObject, Place, Relation, SceneGraph
+from memory_nodes.msg import (
+    ChangeEvent,
+    Detection2D,
+    Episode,
+    Evidence,
+    Fact,
+    MemoryObject,
+    Place,
+    Relation,
+    SceneGraph,
+)
 from memory_nodes.ros.stamps import optional_stamp as optional_stamp
 from memory_nodes.ros.stamps import seconds_to_stamp, stamp_to_seconds
 
@@ -97,8 +109,12 @@ def camera_view_from_msg(msg) -> CameraView | None:
         if len(msg.color.data) != expected or msg.color.step != msg.color.width * 3:
             raise InvalidInputError(f"view colour data has {len(msg.color.data)} bytes, expected {expected}")
         color = np.frombuffer(bytes(msg.color.data), dtype=np.uint8).reshape(msg.color.height, msg.color.width, 3)
+    if len(msg.unplaced) > MAX_OBSERVATIONS_PER_FRAME:
+        raise InvalidInputError(f"{len(msg.unplaced)} unplaced detections; at most {MAX_OBSERVATIONS_PER_FRAME} per frame")
+    unplaced = tuple(ImageDetection(d.label, float(d.score), (float(d.x_min), float(d.y_min), float(d.x_max),
+                                                              float(d.y_max))) for d in msg.unplaced)
     return CameraView(pose_from_msg(msg.camera_pose), (k[0], k[4], k[2], k[5]), int(info.width), int(info.height),
-                      float(msg.max_range), depth, color)
+                      float(msg.max_range), depth, color, unplaced)
 
 
 def frame_from_msg(msg) -> tuple[list[Observation], CameraView | None, float]:
@@ -207,6 +223,13 @@ def observation_to_msg(observation: Observation):
     return msg
 
 
+def unplaced_to_msg(detection: ImageDetection):
+    """A Detection2D of a detection that could not be placed: its box grown to whole pixels."""
+    x0, y0, x1, y1 = detection.box
+    return Detection2D(label=detection.label, score=float(detection.score), x_min=math.floor(x0), y_min=math.floor(y0),
+                       x_max=math.ceil(x1), y_max=math.ceil(y1))
+
+
 def frame_to_msg(observations: list[Observation], view: CameraView | None, stamp: float, frame_id: str = "map"):
     """An ObjectObservationArray of one frame (the inverse of ``frame_from_msg``)."""
     from memory_nodes.msg import ObjectObservationArray
@@ -228,6 +251,7 @@ def frame_to_msg(observations: list[Observation], view: CameraView | None, stamp
             msg.depth.encoding = "32FC1"
             msg.depth.step = depth.shape[1] * 4
             msg.depth.data = depth.tobytes()
+        msg.unplaced = [unplaced_to_msg(detection) for detection in view.unplaced]
         if view.color is not None:
             color = np.ascontiguousarray(view.color, dtype=np.uint8)
             msg.color.height, msg.color.width = color.shape[:2]

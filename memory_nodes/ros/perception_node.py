@@ -286,8 +286,8 @@ class PerceptionNode(Node):
             rgb = None
         return RgbdFrame(depth, (info.k[0], info.k[4], info.k[2], info.k[5]), pose, rgb)
 
-    def _publish(self, frame: RgbdFrame, observations, stamp_msg) -> None:
-        view = frame.memory_view(self.view_downsample, self.max_range)
+    def _publish(self, frame: RgbdFrame, observations, stamp_msg, unplaced: list[Detection]) -> None:
+        view = frame.memory_view(self.view_downsample, self.max_range, unplaced)
         msg = cv.frame_to_msg(observations, view, cv.stamp_to_seconds(stamp_msg), self.map_frame)
         msg.header.stamp = stamp_msg
         self.publisher.publish(msg)
@@ -316,19 +316,24 @@ class PerceptionNode(Node):
                 self.counters.counts["detections.skipped_repeating_keyframe"] += 1
                 return
             frame = self._frame(pose, depth, hits)
+            unplaced: list[Detection] = []
             if kind == "depth":
                 observations = discover_objects(frame, self.config)
             else:
                 observations = []
                 for det, (_, box) in zip(detections, labelled_boxes, strict=True):
                     mask = cv.image_to_array(det.mask) if det.mask.height and det.mask.width else None
-                    observation = lift_detection(frame, Detection(det.label, float(det.score), box, mask), self.config)
+                    detection = Detection(det.label, float(det.score), box, mask)
+                    observation = lift_detection(frame, detection, self.config)
                     if observation is not None:
                         observations.append(observation)
+                    else:
+                        unplaced.append(detection)
         except InvalidInputError as error:
             self.counters.rejected(kind, str(error))
             return
-        self._publish(frame, observations, msg.header.stamp)
+        self.counters.counts["detections.unplaced"] += len(unplaced)
+        self._publish(frame, observations, msg.header.stamp, unplaced)
         if reason is not None:
             self.keyframes.lifted(stamp, pose, labelled_boxes, depth)
             self.counters.counts[f"keyframes.{reason}"] += 1

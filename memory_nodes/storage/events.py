@@ -16,7 +16,7 @@ import numpy as np
 
 from memory_nodes.core.changes import Change, ChangeKind
 from memory_nodes.core.episodic import EpisodicMemory, Event
-from memory_nodes.core.geometry import CameraView, Pose
+from memory_nodes.core.geometry import CameraView, ImageDetection, Pose
 from memory_nodes.core.semantic import SemanticMemory
 from memory_nodes.core.spatial import Observation, SpatialMemory
 from memory_nodes.core.temporal import TemporalMemory
@@ -83,7 +83,8 @@ class FrameIntegrated(JournalEvent):
         if view is not None:
             payload["view"] = {"position": view.pose.position.tolist(), "orientation": view.pose.orientation.tolist(),
                                "intrinsics": list(view.intrinsics), "width": view.width, "height": view.height,
-                               "max_range": view.max_range}
+                               "max_range": view.max_range,
+                               "unplaced": [[d.label, d.score, list(d.box)] for d in view.unplaced]}
             if view.depth is not None:
                 arrays["depth"] = view.depth
             if view.color is not None:
@@ -103,7 +104,8 @@ class FrameIntegrated(JournalEvent):
             v = payload["view"]
             view = CameraView(Pose(np.array(v["position"]), np.array(v["orientation"])), tuple(v["intrinsics"]),
                               v["width"], v["height"], v["max_range"], arrays.get("depth"),
-                              arrays.get("color"))
+                              arrays.get("color"),
+                              tuple(ImageDetection(label, score, tuple(box)) for label, score, box in v.get("unplaced", [])))
         robot = None if payload["robot"] is None else np.array(payload["robot"])
         return cls(observations, payload["stamp"], view, robot)
 

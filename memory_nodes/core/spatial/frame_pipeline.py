@@ -130,8 +130,10 @@ class FramePipeline:
         stood_here = {index for index, obs in enumerate(observations)
                       if ids[index] is None and self.namesake_was_here(obs, exclude=matched)}
         if view is not None:
+            sighted, confirmed = self.sightings_in_image(view, stamp, exclude=matched)
+            changes += confirmed
             occupants = [(obs, assignment.get(index)) for index, obs in enumerate(observations)]
-            changes += self.negative_evidence(view, stamp, exclude=matched, occupants=occupants)
+            changes += self.negative_evidence(view, stamp, exclude=matched | sighted, occupants=occupants)
             matched |= {c.object_id for c in changes if c.kind is ChangeKind.DISAPPEARED}
         self.expire_tentative(stamp)
         matched_nodes = {node.id: node for node in assignment.values() if node.id in matched}
@@ -522,17 +524,23 @@ class FramePipeline:
             node.state = obs.state
         return changes + self.confirm_if_ready(node)
 
+    def reinforce(self, node: ObjectNode, score: float, stamp: float) -> None:
+        """``node`` was detected at ``stamp`` with ``score``: its evidence and existence grow, it was
+        seen then (and from where the robot had travelled to), its memory is strengthened."""
+        c = self.config
+        node.evidence += score
+        node.last_seen = max(node.last_seen, stamp)
+        node.travelled_at_last_seen = self.state.places.travelled
+        node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
+        node.retention.reinforce(c.retention, stamp)
+
     def absorb(self, node: ObjectNode, obs: Observation, stamp: float, fuse_geometry: bool) -> None:
         """Add ``obs`` to ``node``'s evidence; its geometry is fused, or replaced (a move)."""
         c = self.config
         node.label_counts[obs.label] += 1
         node.observation_count += 1
-        node.evidence += obs.score
         node.partial = node.partial and obs.partial
-        node.last_seen = max(node.last_seen, stamp)
-        node.travelled_at_last_seen = self.state.places.travelled
-        node.existence_log_odds = min(c.existence_max, max(node.existence_log_odds, 0.0) + c.existence_hit)
-        node.retention.reinforce(c.retention, stamp)
+        self.reinforce(node, obs.score, stamp)
         if obs.appearance is not None:
             if node.appearance is None or node.appearance.shape != obs.appearance.shape:
                 node.appearance = obs.appearance
@@ -606,6 +614,50 @@ class FramePipeline:
                              node.position.copy(), detail)]
 
     # ----------------------------------------------------------------- negative evidence
+    def sightings_in_image(self, view: CameraView, stamp: float,
+                           exclude: set[str]) -> tuple[set[str], list[ChangeRecord]]:
+        """The remembered objects the frame's unplaced detections (``CameraView.unplaced``: too few
+        depth pixels to place them in 3D) show, and the changes that makes. A detection of an
+        object's label whose box holds the object's projected centre (within ``position_noise`` of
+        it: the remembered place may be off by the localisation error) spares the one whose centre
+        is nearest the box's a miss; when no other of that label projects there, it is a sighting:
+        its existence and evidence grow, but where it is and how it looks stay; a tentative one it
+        confirms appears."""
+        if not view.unplaced:
+            return set(), []
+        state, c = self.state, self.config
+        labels = {detection.label for detection in view.unplaced}
+        candidates = [state.objects[i] for i in sorted(state.index.near(view.pose.position, view.max_range))]
+        candidates = [n for n in candidates if n.label in labels and not n.gone and n.id not in exclude]
+        if not candidates:
+            return set(), []
+        u, v, z = view.project(np.array([n.position for n in candidates]))
+        fx, fy, _, _ = view.intrinsics
+        sighted: set[str] = set()
+        changes: list[ChangeRecord] = []
+        for detection in sorted(view.unplaced, key=lambda d: -d.score):
+            x0, y0, x1, y1 = detection.box
+            inside: list[tuple[float, ObjectNode]] = []
+            for node, node_u, node_v, depth in zip(candidates, u.tolist(), v.tolist(), z.tolist()):
+                if node.label != detection.label or node.id in sighted or not 0.05 < depth <= view.max_range:
+                    continue
+                reach_u, reach_v = fx * c.position_noise / depth, fy * c.position_noise / depth
+                if x0 - reach_u <= node_u <= x1 + reach_u and y0 - reach_v <= node_v <= y1 + reach_v:
+                    inside.append((math.hypot(node_u - 0.5 * (x0 + x1), node_v - 0.5 * (y0 + y1)), node))
+            if not inside:
+                continue
+            _, nearest = min(inside, key=lambda item: item[0])
+            sighted.add(nearest.id)
+            if len(inside) > 1:
+                # Look-alikes side by side: the box is one of them, not which one, so it spares the
+                # nearest a miss but is no sighting of it (a duplicate beside it must not be confirmed).
+                state.counters["sightings_without_geometry_ambiguous"] += 1
+                continue
+            state.counters["sightings_without_geometry"] += 1
+            self.reinforce(nearest, detection.score, stamp)
+            changes += self.confirm_if_ready(nearest)
+        return sighted, changes
+
     def negative_evidence(self, view: CameraView, stamp: float, exclude: set[str],
                           occupants: Sequence[tuple[Observation, ObjectNode | None]]) -> list[ChangeRecord]:
         """Lower the existence of present objects that ``view`` should have shown but that no
