@@ -12,15 +12,18 @@ The steps, in the order ``FramePipeline.integrate`` runs them:
    boxes) or be a move, and a move is refused while the frame still shows the object at its place;
 3. fusion: each matched object absorbs its observation (labels, appearance, points, box), or is
    relocated when the observation lies outside it and looks like it (``update``, ``relocate``);
-4. negative evidence: present objects the camera should have seen, unoccluded, but did not
-   detect lose existence confidence and are marked absent below ``absent_log_odds``;
+4. negative evidence: detections the frame could not place in 3D (``CameraView.unplaced``)
+   sight the objects of their label that project into their boxes (``sightings_in_image``); the
+   other present objects the camera should have seen, unoccluded, but did not detect lose
+   existence confidence and are marked absent below ``absent_log_odds``;
 5. unmatched observations: a fragment of an object matched in this frame is absorbed by it; one
    that looks like an object gone from its place re-identifies it (a move); otherwise it is a new
    object;
 6. merge: same-label objects that overlap are one object seen twice, and an absent object with a
    later twin elsewhere is one object that moved (the older id survives);
 7. split: an object whose recent sightings alternate between two distant clusters is two objects;
-8. the touched objects are attached to places and their relations recomputed;
+8. the touched objects are attached to places and their relations recomputed (those whose box
+   moved or whose standing changed since; ``relations``);
 9. capacity: beyond ``capacity`` objects, the weakest on the forgetting curve are evicted.
 
 Every function takes the ``SceneGraphState`` it changes; none takes a lock (``SpatialMemory``
