@@ -617,6 +617,13 @@ class FramePipeline:
                              node.position.copy(), detail)]
 
     # ----------------------------------------------------------------- negative evidence
+    def objects_in_range(self, view: CameraView, exclude: set[str]) -> list[ObjectNode]:
+        """The objects not gone and not in ``exclude`` within ``view``'s range (by grid cells, in id
+        order): those the frame may show."""
+        state = self.state
+        nearby = (state.objects[i] for i in sorted(state.index.near(view.pose.position, view.max_range)))
+        return [n for n in nearby if not n.gone and n.id not in exclude]
+
     def sightings_in_image(self, view: CameraView, stamp: float,
                            exclude: set[str]) -> tuple[set[str], list[ChangeRecord]]:
         """The remembered objects the frame's unplaced detections (``CameraView.unplaced``: too few
@@ -630,8 +637,7 @@ class FramePipeline:
             return set(), []
         state, c = self.state, self.config
         labels = {detection.label for detection in view.unplaced}
-        candidates = [state.objects[i] for i in sorted(state.index.near(view.pose.position, view.max_range))]
-        candidates = [n for n in candidates if n.label in labels and not n.gone and n.id not in exclude]
+        candidates = [n for n in self.objects_in_range(view, exclude) if n.label in labels]
         if not candidates:
             return set(), []
         u, v, z = view.project(np.array([n.position for n in candidates]))
@@ -684,8 +690,7 @@ class FramePipeline:
         since = stamp - self._last_evidence_stamp
         weight = 1.0 if since < 0.0 or c.evidence_interval_s == 0.0 else min(1.0, since / c.evidence_interval_s)
         self._last_evidence_stamp = stamp
-        candidates = [state.objects[i] for i in sorted(state.index.near(view.pose.position, view.max_range))]
-        candidates = [n for n in candidates if not n.gone and n.id not in exclude and n.last_seen < stamp]
+        candidates = [n for n in self.objects_in_range(view, exclude) if n.last_seen < stamp]
         if candidates:  # most objects in range are beside or behind the camera
             in_frustum = view.may_show(np.array([n.position for n in candidates]),
                                        np.array([0.5 * n.size + c.position_noise for n in candidates]))
