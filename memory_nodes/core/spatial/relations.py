@@ -68,15 +68,15 @@ def drop_relations(state: SceneGraphState, object_id: str) -> None:
     state.relation_basis.pop(object_id, None)
 
 
-def needs_relations(state: SceneGraphState, node: ObjectNode) -> bool:
+def needs_relations(state: SceneGraphState, node: ObjectNode, box: list[float]) -> bool:
     """``node``'s relations may have changed since they were computed: it is new, it became counted
-    or stopped being so, or its box moved more than ``relation_refresh_distance`` (a static object
-    seen again keeps its relations; any neighbour that moved recomputes the pair itself)."""
+    or stopped being so, or its indexed ``box`` moved more than ``relation_refresh_distance`` (a
+    static object seen again keeps its relations; any neighbour that moved recomputes the pair itself)."""
     basis = state.relation_basis.get(node.id)
     if basis is None or basis[0] != node.counted:
         return True
     refresh = state.config.relation_refresh_distance
-    return any(abs(a - b) > refresh for a, b in zip(state.index.box_row(node.id).tolist(), basis[1]))
+    return any(abs(a - b) > refresh for a, b in zip(box, basis[1]))
 
 
 def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
@@ -84,13 +84,17 @@ def update_relations(state: SceneGraphState, object_ids: set[str]) -> None:
     present neighbour, each pair once, all pairs in both directions in one vectorised test. Edges
     that still hold stay; only those that changed are removed or added."""
     config, graph = state.config, state.graph
-    updated = sorted(object_id for object_id in object_ids
-                     if object_id in state.objects and needs_relations(state, state.objects[object_id]))
+    updated: list[str] = []
     stale: set[tuple[str, str, str]] = set()
-    for object_id in updated:
-        stale |= relation_edges(graph, object_id)
-        node = state.objects[object_id]
-        state.relation_basis[object_id] = (node.counted, state.index.box_row(object_id).tolist())
+    for object_id in sorted(object_ids):
+        node = state.objects.get(object_id)
+        if node is None:
+            continue
+        box = state.index.box_row(object_id).tolist()  # read once: to compare, then as the new basis
+        if needs_relations(state, node, box):
+            updated.append(object_id)
+            stale |= relation_edges(graph, object_id)
+            state.relation_basis[object_id] = (node.counted, box)
     state.counters["relations_recomputed"] += len(updated)
     heads = [node for node in map(state.objects.__getitem__, updated) if node.counted]
     pairs: list[tuple[ObjectNode, ObjectNode]] = []
