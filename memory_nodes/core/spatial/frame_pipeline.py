@@ -15,10 +15,12 @@ The steps, in the order ``FramePipeline.integrate`` runs them:
 4. negative evidence: detections the frame could not place in 3D (``CameraView.unplaced``)
    sight the objects of their label that project into their boxes (``sightings_in_image``); the
    other present objects the camera should have seen, unoccluded, but did not detect lose
-   existence confidence and are marked absent below ``absent_log_odds``;
+   existence confidence and are marked absent below ``absent_log_odds``; an unconfirmed one
+   dropped because its place was seen changed leaves a ``LostSighting`` (seen once, perhaps moved
+   before a second look);
 5. unmatched observations: a fragment of an object matched in this frame is absorbed by it; one
    that looks like an object gone from its place re-identifies it (a move); otherwise it is a new
-   object;
+   object, which takes the evidence of a lost sighting it looks like (``claim_lost_sighting``);
 6. merge: same-label objects that overlap are one object seen twice, and an absent object with a
    later twin elsewhere is one object that moved (the older id survives);
 7. split: an object whose recent sightings alternate between two distant clusters is two objects;
@@ -57,12 +59,13 @@ from memory_nodes.core.spatial.frame_alignment import frame_offset, shift_observ
 from memory_nodes.core.spatial.index import FEW_CANDIDATES
 from memory_nodes.core.spatial.labels import break_tie
 from memory_nodes.core.spatial.relations import drop_relations, update_relations
-from memory_nodes.core.spatial.state import SceneGraphState
+from memory_nodes.core.spatial.state import LOST_SIGHTINGS_KEPT, SceneGraphState
 from memory_nodes.core.spatial.types import (
     UNKNOWN_LABEL,
     ChangeKind,
     ChangeRecord,
     FrameResult,
+    LostSighting,
     ObjectNode,
     ObjectStatus,
     Observation,
@@ -156,6 +159,7 @@ class FramePipeline:
                 changes += self.relocate(node, obs, stamp, reason="re-identified")
             else:
                 node = self.create(obs, stamp, appeared=obs_index not in stood_here)
+                self.claim_lost_sighting(node)
                 changes += self.confirm_if_ready(node)
             ids[obs_index] = node.id
             matched.add(node.id)
@@ -264,6 +268,66 @@ class FramePipeline:
         best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
         drop_relations(state, best.id)
         state.counters["possible_moves_linked"] += 1
+
+    def lose_sighting(self, node: ObjectNode) -> list[ChangeRecord]:
+        """The tentative ``node``, just dropped because a view showed its place changed, may have
+        been moved before a second look: a look-alike tentative first seen elsewhere after it takes
+        its evidence now (``carry_lost_sighting``), or the first one seen later will
+        (``claim_lost_sighting``). Not when a counted object is centred where it was (within its box
+        grown by ``position_noise``): then it was a misnamed sighting of that object (the table it
+        stood on is centred elsewhere)."""
+        state, noise = self.state, self.config.position_noise
+        low, high = node.bounds()
+        for other_id in sorted(state.index.near(node.position, node.size + noise)):
+            other = state.objects[other_id]
+            if other.counted and bool(np.all(other.position >= low - noise) and np.all(other.position <= high + noise)):
+                return []  # a known thing is centred there: it was that one misnamed (a phone seen as a remote)
+        lost = LostSighting(node.label, node.position.copy(), node.appearance, node.size, node.evidence,
+                            node.observation_count, node.last_seen, tuple(r.stamp for r in node.recent))
+        best = self.like_lost_sighting(lost, [state.objects[i] for i in sorted(state.tentative_ids)
+                                              if state.objects[i].label == lost.label])
+        if best is not None:
+            self.carry_lost_sighting(lost, best)
+            return self.confirm_if_ready(best)
+        lost_sightings = state.lost_sightings
+        lost_sightings.append(lost)
+        oldest = state.latest_stamp - self.config.tentative_max_age_s
+        state.lost_sightings = [s for s in lost_sightings[-LOST_SIGHTINGS_KEPT:] if s.last_seen >= oldest]
+        return []
+
+    def like_lost_sighting(self, lost: LostSighting, candidates: Sequence[ObjectNode]) -> ObjectNode | None:
+        """Of the tentative ``candidates``, the one ``lost`` most likely is, moved: its label, its
+        appearance (``reid_min_appearance``) and size (``reid_max_size_ratio``), first seen after
+        it farther than ``move_threshold`` away, never detected in one frame with it."""
+        c = self.config
+        best, best_similarity = None, c.reid_min_appearance
+        for node in candidates:
+            if not node.tentative or node.label != lost.label or node.first_seen <= lost.last_seen:
+                continue
+            if not {r.stamp for r in node.recent}.isdisjoint(lost.sighting_stamps):
+                continue
+            if vector_length(node.position - lost.position) <= c.move_threshold:
+                continue
+            similarity = cosine(lost.appearance, node.appearance)
+            if similarity is not None and similarity >= best_similarity and self.alike_in_size(lost, node):
+                best, best_similarity = node, similarity
+        return best
+
+    def claim_lost_sighting(self, node: ObjectNode) -> None:
+        """The new tentative ``node`` takes the evidence of the latest lost sighting it is like (see
+        ``like_lost_sighting``), which is then no longer waiting."""
+        lost_sightings = self.state.lost_sightings
+        for index in range(len(lost_sightings) - 1, -1, -1):  # the latest first: the likeliest to be this one moved
+            if self.like_lost_sighting(lost_sightings[index], [node]) is node:
+                self.carry_lost_sighting(lost_sightings.pop(index), node)
+                return
+
+    def carry_lost_sighting(self, lost: LostSighting, node: ObjectNode) -> None:
+        """``node`` is ``lost`` seen again after a move: its detections count towards confirming it
+        (the caller confirms it when they suffice)."""
+        node.evidence += lost.evidence
+        node.observation_count += lost.observation_count
+        self.state.counters["lost_sightings_carried"] += 1
 
     def drop_tentative(self, node: ObjectNode) -> None:
         """Forget an unconfirmed object without trace (no change is reported)."""
@@ -734,6 +798,8 @@ class FramePipeline:
             node.existence_log_odds -= miss * weight
             if node.tentative and node.existence_log_odds <= c.absent_log_odds:
                 self.drop_tentative(node)  # a ghost, or too little seen to tell: nobody was told of it
+                if looked_through or looks_different or occupant is not None:
+                    changes += self.lose_sighting(node)  # its place changed: perhaps moved before a second look
                 continue
             if node.existence_log_odds <= c.absent_log_odds:
                 node.status = ObjectStatus.ABSENT  # ``moved_to`` stays: merge_duplicates prefers that sighting
@@ -914,7 +980,7 @@ class FramePipeline:
         similarity = cosine(a.appearance, b.appearance)
         return similarity is not None and similarity >= self.config.reid_min_appearance
 
-    def alike_in_size(self, a: ObjectNode | Observation, b: ObjectNode) -> bool:
+    def alike_in_size(self, a: ObjectNode | Observation | LostSighting, b: ObjectNode) -> bool:
         """The box diagonals of ``a`` and ``b`` differ by at most ``reid_max_size_ratio``."""
         smaller, larger = sorted((a.size, b.size))
         return larger <= self.config.reid_max_size_ratio * smaller

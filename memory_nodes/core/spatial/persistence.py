@@ -13,7 +13,14 @@ from memory_nodes.core.retention import Retention
 from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.relations import edge_confidence
 from memory_nodes.core.spatial.state import SceneGraphState
-from memory_nodes.core.spatial.types import GraphLayer, ObjectNode, ObjectStatus, PlaceNode, RecentSighting
+from memory_nodes.core.spatial.types import (
+    GraphLayer,
+    LostSighting,
+    ObjectNode,
+    ObjectStatus,
+    PlaceNode,
+    RecentSighting,
+)
 
 Arrays = dict[str, np.ndarray]
 
@@ -48,6 +55,12 @@ def snapshot(state: SceneGraphState) -> tuple[dict[str, Any], Arrays]:
         "last_robot_position": (None if state.places.last_robot_position is None
                                 else state.places.last_robot_position.tolist()),
         "latest_stamp": state.latest_stamp, "evicted_summary": dict(state.evicted_summary),
+        "lost_sightings": [{
+            "label": lost.label, "position": lost.position.tolist(),
+            "appearance": None if lost.appearance is None else lost.appearance.tolist(), "size": lost.size,
+            "evidence": lost.evidence, "observation_count": lost.observation_count, "last_seen": lost.last_seen,
+            "sighting_stamps": list(lost.sighting_stamps),
+        } for lost in state.lost_sightings],
     }
     counts = np.array([len(c) for c in clouds], dtype=np.int64)
     points = np.vstack(clouds) if clouds else np.zeros((0, 3), np.float32)
@@ -92,6 +105,12 @@ def restore(config: SpatialConfig, document: dict[str, Any], arrays: Arrays) -> 
     state.places.last_robot_position = None if last_robot is None else np.array(last_robot, dtype=np.float64)
     state.latest_stamp = document["latest_stamp"]
     state.evicted_summary = Counter(document["evicted_summary"])
+    state.lost_sightings = [  # snapshots before lost sightings were kept have none
+        LostSighting(item["label"], np.array(item["position"], dtype=np.float64),
+                     None if item["appearance"] is None else np.array(item["appearance"], dtype=np.float32),
+                     float(item["size"]), float(item["evidence"]), int(item["observation_count"]),
+                     float(item["last_seen"]), tuple(float(t) for t in item["sighting_stamps"]))
+        for item in document.get("lost_sightings", [])]
     if "observed_cells" in arrays:  # snapshots before the record of observed space have none
         state.observed.restore(document["observed_stamps"], arrays["observed_cells"], arrays["observed_looks"])
     return state

@@ -12,7 +12,9 @@ from memory_nodes.core.spatial.config import SpatialConfig
 from memory_nodes.core.spatial.index import ObjectIndex
 from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.places import PlaceLayer
-from memory_nodes.core.spatial.types import GraphLayer, ObjectNode, ObjectStatus
+from memory_nodes.core.spatial.types import GraphLayer, LostSighting, ObjectNode, ObjectStatus
+
+LOST_SIGHTINGS_KEPT = 256  # a bound on memory; a household drops a few dozen ghosts and glimpses in a day
 
 
 class SceneGraphState:
@@ -37,6 +39,9 @@ class SceneGraphState:
         self.last_answers: dict[str, str] = {}  # label -> id where_is answered first ("the other mug")
         # object id -> (counted, its index box row) when its relations were last computed
         self.relation_basis: dict[str, tuple[bool, list[float]]] = {}
+        # Unconfirmed objects dropped because their place was seen changed, oldest first, waiting for
+        # a look-alike elsewhere (see LostSighting); kept ``tentative_max_age_s``, at most LOST_SIGHTINGS_KEPT.
+        self.lost_sightings: list[LostSighting] = []
 
     def new_object_id(self) -> str:
         object_id = f"obj-{self.next_object_number}"

@@ -155,6 +155,25 @@ class RecentSighting:
 
 
 @dataclass
+class LostSighting:
+    """An unconfirmed object dropped because a view showed its place changed (the depth looked
+    through it, other colours stood there, another thing took its place), not merely because the
+    detector missed it: a real thing seen once and moved before a second look leaves this, a ghost
+    on a wall or table top rarely does. A look-alike first seen elsewhere after it takes its
+    evidence (``FramePipeline.carry_lost_sighting``), so one detection at each place of a moved
+    object counts as the two sightings that confirm it."""
+
+    label: str
+    position: np.ndarray
+    appearance: np.ndarray | None
+    size: float  # box diagonal, as ``ObjectNode.size``
+    evidence: float
+    observation_count: int
+    last_seen: float
+    sighting_stamps: tuple[float, ...]  # of its detections: one frame's two detections are two things
+
+
+@dataclass
 class ObjectNode:
     """An object of the scene graph; ``box`` in ``map``; stamps in seconds."""
 
