@@ -549,6 +549,48 @@ def test_unlabelled_segments_neither_move_nor_link_as_possible_moves():
     assert memory.counters["objects_moved"] == 0 and len(memory.objects()) == 2
 
 
+def _mug_found_gone_then_one_like_it_discovered_on_the_desk(beside_another: bool) -> tuple[SpatialMemory, str]:
+    """A mug known on the kitchen table is found gone; a mug like it is then discovered on the desk
+    (at the first look at the desk, so it may have stood there all along and is not taken for it);
+    ``beside_another``: a mug like it was known on the desk before, 15 cm away. Returns the memory
+    and the kitchen mug's id."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    mug_id = known_mug(memory)
+    if beside_another:
+        known_mug(memory, 7.15, 2.0, start=5.0)
+    memory.integrate([], 20.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    assert memory.get(mug_id).gone
+    for k in range(2):
+        memory.integrate([mug(7.0, 2.0)], 30.0 + 0.5 * k)
+    return memory, mug_id
+
+
+def test_a_thing_put_back_counts_once_with_where_it_was_meanwhile_as_the_alternative():
+    """The kitchen mug is seen on the table again: it was put back, and the desk's mug, first seen
+    while it was gone and not seen since, may be where it was meanwhile. One mug, the table's
+    first; the desk seen empty marks that sighting absent and leaves one mug."""
+    memory, mug_id = _mug_found_gone_then_one_like_it_discovered_on_the_desk(beside_another=False)
+    (desk,) = memory.query_objects(label="mug")  # gone from the table, a mug on the desk
+    assert desk[0].id != mug_id
+    memory.integrate([mug(1.0, 1.0)], 60.0)
+    (found,) = memory.query_objects(label="mug")
+    assert found[0].id == mug_id and memory.counters["possible_returns_linked"] == 1
+    (desk_mug,) = [o for o in memory.objects() if o.id != mug_id]
+    assert desk_mug.status is ObjectStatus.MAYBE_MOVED and desk_mug.moved_to == mug_id
+    assert [a[0].id for a in memory.where_is("mug")] == [mug_id, desk_mug.id]
+    memory.integrate([], 90.0, camera((7, 0, 1.2), (7, 2, 0.8), depth=3.5, colour=TABLE_BROWN))
+    assert desk_mug.gone and [o.id for o, _ in memory.query_objects(label="mug")] == [mug_id]
+
+
+def test_a_thing_put_back_is_not_one_discovered_among_look_alikes():
+    """The same, but the desk's mug was discovered beside a mug like it known there before: it may
+    have stood hidden beside it all along. Three mugs."""
+    memory, mug_id = _mug_found_gone_then_one_like_it_discovered_on_the_desk(beside_another=True)
+    memory.integrate([mug(1.0, 1.0)], 60.0)
+    assert memory.get(mug_id).present and memory.counters["possible_returns_linked"] == 0
+    assert len(memory.query_objects(label="mug")) == 3
+
+
 # ---------------------------------------------------------------- seen once, moved before a second look
 def _kitchen_table_shows_other_colours(memory: SpatialMemory, stamp: float):
     """One view of the kitchen table where the mug stood: the depth looks through, the colours are the table's."""

@@ -12,6 +12,8 @@ The steps, in the order ``FramePipeline.integrate`` runs them:
    boxes) or be a move, and a move is refused while the frame still shows the object at its place;
 3. fusion: each matched object absorbs its observation (labels, appearance, points, box), or is
    relocated when the observation lies outside it and looks like it (``update``, ``relocate``);
+   one found gone and seen at its place again was put back, and a look-alike first seen
+   elsewhere meanwhile may be where it was (``link_possible_return``);
 4. negative evidence: detections the frame could not place in 3D (``CameraView.unplaced``)
    sight the objects of their label that project into their boxes (``sightings_in_image``); the
    other present objects the camera should have seen, unoccluded, but did not detect lose
@@ -329,6 +331,51 @@ class FramePipeline:
         node.observation_count += lost.observation_count
         self.state.counters["lost_sightings_carried"] += 1
 
+    def link_possible_return(self, node: ObjectNode, stamp: float) -> None:
+        """``node``, found gone from its place, is seen there again: put back. A counted look-alike
+        (label, appearance, size) first seen elsewhere after it was found gone, not seen since,
+        whose place is out of view, may be where it was meanwhile: that sighting becomes
+        MAYBE_MOVED with ``moved_to`` ``node`` (the newest sighting first, the older place an
+        alternative), so the two count as one until a view of that place tells (seen there: two
+        objects; its place seen empty: it is marked absent). Not one that stands among look-alikes
+        seen before it: it may have stood hidden among them all along."""
+        state, c, view = self.state, self.config, self._view
+        if node.marked_absent_at is None:
+            return
+        namesakes = [state.objects[i] for i in sorted(state.index.with_label(node.label))]
+        linked = {other.moved_to for other in namesakes if other.moved_to}
+        best, best_similarity = None, c.reid_min_appearance
+        for other in namesakes:
+            if other.id == node.id or not other.counted or other.id in linked:
+                continue
+            if not node.marked_absent_at <= other.first_seen or other.last_seen >= stamp:
+                continue
+            if vector_length(other.position - node.position) <= c.move_threshold:
+                continue
+            if view is not None and bool(view.expected_visible(other.position[None, :], c.occlusion_margin, 0.0)[0]):
+                continue
+            similarity = cosine(other.appearance, node.appearance)
+            if similarity is None or similarity < best_similarity or not self.alike_in_size(other, node):
+                continue
+            if self.among_look_alikes(other, exclude={node.id}):
+                continue
+            best, best_similarity = other, similarity
+        if best is None:
+            return
+        best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, node.id
+        drop_relations(state, best.id)
+        state.counters["possible_returns_linked"] += 1
+
+    def among_look_alikes(self, node: ObjectNode, exclude: set[str]) -> bool:
+        """Another counted object like ``node`` (label, appearance), not in ``exclude``, stands
+        within ``move_threshold`` of it."""
+        state = self.state
+        for other_id in state.index.near(node.position, self.config.move_threshold) & state.index.with_label(node.label):
+            other = state.objects[other_id]
+            if other_id != node.id and other_id not in exclude and other.counted and self.look_alike(other, node):
+                return True
+        return False
+
     def drop_tentative(self, node: ObjectNode) -> None:
         """Forget an unconfirmed object without trace (no change is reported)."""
         self.state.remove_object(node.id)
@@ -575,6 +622,8 @@ class FramePipeline:
         if self.is_move(obs, node):
             return self.relocate(node, obs, stamp, reason="tracked")
         changes: list[ChangeRecord] = []
+        if node.gone and not node.tentative:
+            self.link_possible_return(node, stamp)  # before it is PRESENT: while it was gone is what counts
         if node.status is ObjectStatus.MAYBE_MOVED:  # seen at its place: the newer sighting is another one
             node.status, node.moved_to = ObjectStatus.PRESENT, ""
             self.state.counters["moves_ruled_out"] += 1
