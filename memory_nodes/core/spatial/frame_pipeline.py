@@ -249,11 +249,13 @@ class FramePipeline:
         like a remembered object (appearance and size) whose place is out of view may be that object, moved: the
         remembered one becomes MAYBE_MOVED with ``moved_to`` the newcomer, so the two count as one
         until either place is seen again (``update``, ``negative_evidence``, ``merge_duplicates``
-        resolve it). Not when the house holds other objects like it (which one moved?)."""
+        resolve it). When the house holds other objects like it (which one moved?), only the one
+        whose recent sightings stood where the newcomer is (put back), if there is just one."""
         if not newcomer.appeared or newcomer.label == UNKNOWN_LABEL:
             return  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, c, view = self.state, self.config, self._view
         best, best_similarity = None, c.reid_min_appearance
+        stood_here: list[ObjectNode] = []
         for object_id in sorted(state.index.with_label(newcomer.label)):
             node = state.objects[object_id]
             if node.id == newcomer.id or not node.counted or node.last_seen >= newcomer.first_seen:
@@ -263,9 +265,18 @@ class FramePipeline:
             if view is not None and bool(view.expected_visible(node.position[None, :], c.occlusion_margin, 0.0)[0]):
                 continue  # its place is in view: negative evidence decides, not a guess
             similarity = cosine(node.appearance, newcomer.appearance)
-            if similarity is not None and similarity >= best_similarity and self.alike_in_size(newcomer, node):
+            if similarity is None or similarity < c.reid_min_appearance or not self.alike_in_size(newcomer, node):
+                continue
+            if any(vector_length(r.position - newcomer.position) <= c.move_threshold for r in node.recent):
+                stood_here.append(node)
+            if similarity >= best_similarity:
                 best, best_similarity = node, similarity
-        if best is None or self.twins_of(best, {newcomer.id}) > 0:
+        if best is not None and self.twins_of(best, {newcomer.id}) > 0:
+            # Which of several look-alikes moved? The one that stood here before, if only one did: put back.
+            if len(stood_here) != 1:
+                return
+            best = stood_here[0]
+        if best is None:
             return
         best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
         drop_relations(state, best.id)
