@@ -645,6 +645,18 @@ def test_a_ghost_dropped_by_detector_misses_alone_confirms_nothing_elsewhere():
     assert memory.query_objects(label="lamp") == []
 
 
+def test_an_unlabelled_segment_dropped_from_a_changed_place_leaves_no_lost_sighting():
+    """Depth segments have no identity beyond their place: one seen once where the table is later
+    seen changed confirms no segment seen once elsewhere."""
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS))
+    memory.integrate([mug(1.0, 1.0, label=UNKNOWN_LABEL, score=0.7)], 0.0)
+    memory.integrate([mug(7.0, 2.0, label=UNKNOWN_LABEL, score=0.7)], 30.0)
+    for k in range(2):
+        _kitchen_table_shows_other_colours(memory, 60.0 + 0.5 * k)
+    assert memory.counters["tentative_dropped"] == 1 and memory.counters["negative_evidence_free_space"] >= 1
+    assert memory._state.lost_sightings == [] and memory.objects() == []
+
+
 def test_a_misnamed_sighting_of_a_known_thing_is_no_lost_sighting():
     """A phone on the table is once also detected as a "remote control". When that sighting is dropped,
     the phone is still centred there: it was the phone, not a remote that moved, so a remote

@@ -289,6 +289,8 @@ class FramePipeline:
         (``claim_lost_sighting``). Not when a counted object is centred where it was (within its box
         grown by ``position_noise``): then it was a misnamed sighting of that object (the table it
         stood on is centred elsewhere)."""
+        if node.label == UNKNOWN_LABEL:
+            return []  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, noise = self.state, self.config.position_noise
         low, high = node.bounds()
         for other_id in sorted(state.index.near(node.position, node.size + noise)):
