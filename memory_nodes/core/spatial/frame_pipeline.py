@@ -255,7 +255,7 @@ class FramePipeline:
             return  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, c, view = self.state, self.config, self._view
         best, best_similarity = None, c.reid_min_appearance
-        stood_here: list[ObjectNode] = []
+        alike: list[ObjectNode] = []
         for object_id in sorted(state.index.with_label(newcomer.label)):
             node = state.objects[object_id]
             if node.id == newcomer.id or not node.counted or node.last_seen >= newcomer.first_seen:
@@ -267,17 +267,18 @@ class FramePipeline:
             similarity = cosine(node.appearance, newcomer.appearance)
             if similarity is None or similarity < c.reid_min_appearance or not self.alike_in_size(newcomer, node):
                 continue
-            if any(vector_length(r.position - newcomer.position) <= c.move_threshold for r in node.recent):
-                stood_here.append(node)
+            alike.append(node)
             if similarity >= best_similarity:
                 best, best_similarity = node, similarity
-        if best is not None and self.twins_of(best, {newcomer.id}) > 0:
+        if best is None:
+            return
+        if self.twins_of(best, {newcomer.id}) > 0:
             # Which of several look-alikes moved? The one that stood here before, if only one did: put back.
+            stood_here = [node for node in alike if any(vector_length(r.position - newcomer.position) <= c.move_threshold
+                                                        for r in node.recent)]
             if len(stood_here) != 1:
                 return
             best = stood_here[0]
-        if best is None:
-            return
         best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
         drop_relations(state, best.id)
         state.counters["possible_moves_linked"] += 1
