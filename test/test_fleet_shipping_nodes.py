@@ -83,7 +83,9 @@ def test_facts_acknowledged_while_the_server_is_down_reach_it_once_in_order(serv
         try:
             for i in range(20, 40):  # every call is acknowledged: the local journal has it
                 client.add_fact(f"mug{i}", "is_in", "office")
-            time.sleep(1.0)  # the shipper tries, fails, and keeps them
+            # The shipper tries, fails, and keeps them. Waited for, not slept: an outage shorter than
+            # one attempt's connect timeout can end inside the attempt, which then simply succeeds.
+            assert wait_for(lambda: "server unreachable" in (tmp_path / "node.log").read_text(), 15.0)
         finally:
             server.start()
         assert wait_for(lambda: len(server_facts(conninfo)) >= 40, 30.0), (tmp_path / "node.log").read_text()
