@@ -253,7 +253,7 @@ class FramePipeline:
         whose recent sightings stood where the newcomer is (put back), if there is just one."""
         if not newcomer.appeared or newcomer.label == UNKNOWN_LABEL:
             return  # an unlabelled segment has no identity beyond its place: it cannot have moved
-        state, c, view = self.state, self.config, self._view
+        state, c = self.state, self.config
         best, best_similarity = None, c.reid_min_appearance
         alike: list[ObjectNode] = []
         for object_id in sorted(state.index.with_label(newcomer.label)):
@@ -262,8 +262,8 @@ class FramePipeline:
                 continue
             if float(np.linalg.norm(node.position - newcomer.position)) <= c.move_threshold:
                 continue
-            if view is not None and bool(view.expected_visible(node.position[None, :], c.occlusion_margin, 0.0)[0]):
-                continue  # its place is in view: negative evidence decides, not a guess
+            if self.place_in_view(node):
+                continue  # negative evidence decides, not a guess
             similarity = cosine(node.appearance, newcomer.appearance)
             if similarity is None or similarity < c.reid_min_appearance or not self.alike_in_size(newcomer, node):
                 continue
@@ -279,9 +279,19 @@ class FramePipeline:
             if len(stood_here) != 1:
                 return
             best = stood_here[0]
-        best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, newcomer.id
-        drop_relations(state, best.id)
-        state.counters["possible_moves_linked"] += 1
+        self.link_maybe_moved(best, newcomer.id, "possible_moves_linked")
+
+    def place_in_view(self, node: ObjectNode) -> bool:
+        """The frame being integrated shows ``node``'s place, unoccluded."""
+        view = self._view
+        return view is not None and bool(view.expected_visible(node.position[None, :], self.config.occlusion_margin,
+                                                               0.0)[0])
+
+    def link_maybe_moved(self, node: ObjectNode, moved_to: str, counter: str) -> None:
+        """``node`` may have moved to where the object ``moved_to`` was seen: the two count as one."""
+        node.status, node.moved_to = ObjectStatus.MAYBE_MOVED, moved_to
+        drop_relations(self.state, node.id)
+        self.state.counters[counter] += 1
 
     def lose_sighting(self, node: ObjectNode) -> list[ChangeRecord]:
         """The tentative ``node``, just dropped because a view showed its place changed, may have
@@ -353,7 +363,7 @@ class FramePipeline:
         alternative), so the two count as one until a view of that place tells (seen there: two
         objects; its place seen empty: it is marked absent). Not one that stands among look-alikes
         seen before it: it may have stood hidden among them all along."""
-        state, c, view = self.state, self.config, self._view
+        state, c = self.state, self.config
         if node.marked_absent_at is None:
             return
         namesakes = [state.objects[i] for i in sorted(state.index.with_label(node.label))]
@@ -366,7 +376,7 @@ class FramePipeline:
                 continue
             if vector_length(other.position - node.position) <= c.move_threshold:
                 continue
-            if view is not None and bool(view.expected_visible(other.position[None, :], c.occlusion_margin, 0.0)[0]):
+            if self.place_in_view(other):
                 continue
             similarity = cosine(other.appearance, node.appearance)
             if similarity is None or similarity < best_similarity or not self.alike_in_size(other, node):
@@ -376,9 +386,7 @@ class FramePipeline:
             best, best_similarity = other, similarity
         if best is None:
             return
-        best.status, best.moved_to = ObjectStatus.MAYBE_MOVED, node.id
-        drop_relations(state, best.id)
-        state.counters["possible_returns_linked"] += 1
+        self.link_maybe_moved(best, node.id, "possible_returns_linked")
 
     def among_look_alikes(self, node: ObjectNode, exclude: set[str]) -> bool:
         """Another counted object like ``node`` (label, appearance), not in ``exclude``, stands
