@@ -173,6 +173,29 @@ def test_a_box_without_mask_keeps_the_objects_own_surface_not_what_stands_in_fro
     assert observation.extent[:2].max() < 0.25
 
 
+def test_a_mask_whose_outline_spills_onto_what_stands_in_front_and_behind_keeps_the_objects_surface():
+    """A segmenter's outline 4 px too wide around a mug catches a low box in front and a board behind
+    it (about half as many pixels as the mug's own): the pixels near the outline count less, so the
+    lifted mug is the mug, not the board. Counting every mask pixel alike put it on the board, 8 cm
+    behind, twice as deep."""
+    import cv2
+
+    front = (np.array([1.80, 0.42, 0.0]), np.array([1.85, 0.58, 0.11]), (40, 160, 40))
+    behind = (np.array([2.12, 0.30, 0.0]), np.array([2.16, 0.70, 0.40]), (200, 200, 200))
+    bgr, depth, index = render(CAMERA, [MUG, front, behind])
+    frame = RgbdFrame(depth, INTRINSICS, CAMERA, bgr)
+    outline = cv2.dilate((index == 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+    assert np.count_nonzero(outline & (index > 0)) > np.count_nonzero(index == 0) / 2
+    x0, y0, x1, y1 = bounding_box(outline, 1)
+    detection = Detection("mug", 0.9, (x0, y0, x1, y1), outline[y0:y1, x0:x1])
+    observation = lift_detection(frame, detection, PerceptionConfig())
+    assert observation is not None
+    assert np.linalg.norm(observation.pose.position[:2] - [2.0, 0.5]) < 0.03
+    assert observation.extent[:2].max() < 0.16
+    spilled = lift_detection(frame, detection, PerceptionConfig(mask_edge_px=0.0))
+    assert spilled is not None and spilled.extent[:2].max() > 0.2  # the setting is what keeps it off the board
+
+
 def test_a_detection_cut_by_the_image_border_is_partial(scene):
     frame, index = scene
     x0, y0, _, y1 = bounding_box(index, 1)
