@@ -245,8 +245,9 @@ def _inside_the_outline(mask: np.ndarray, v: np.ndarray, u: np.ndarray, edge_px:
         return np.ones(len(v))
     framed = np.pad(mask.astype(np.uint8), 1, constant_values=tuple(tuple(int(side) for side in pair)
                                                                      for pair in at_border))
-    inside = cv2.distanceTransform(framed, cv2.DIST_L2, 3)[1:-1, 1:-1]
-    return np.clip(inside[v, u] / edge_px, 0.05, 1.0)
+    inside = np.asarray(cv2.distanceTransform(framed, cv2.DIST_L2, 3), dtype=np.float64)[1:-1, 1:-1]
+    weights: np.ndarray = np.clip(inside[v, u] / edge_px, 0.05, 1.0)
+    return weights
 
 
 def sampling_stride(pixels: int, max_points: int, narrowest: int) -> int:
