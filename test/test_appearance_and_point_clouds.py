@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from memory_nodes.core.appearance import DESCRIPTOR_SIZE, colour_histogram, similarity
+from memory_nodes.core.appearance import DESCRIPTOR_SIZE, colour_histogram, main_colour_share, similarity
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import _trimmed_range, gravity_aligned_box
 from memory_nodes.core.point_clouds import downsample, fit_plane
@@ -38,6 +38,27 @@ def test_mask_selects_the_object_pixels():
         colour_histogram(image, np.zeros(image.shape[:2], np.uint8))
     with pytest.raises(InvalidInputError):
         colour_histogram(image.astype(np.float32))
+
+
+def test_main_colour_share_counts_the_pixels_in_an_objects_main_colours():
+    """A mug 70% red, 30% white: its main colour (the fewest bins holding half its pixels) is red
+    alone. A place showing a third red and the rest brown holds a third of it, although the cosine of
+    the two histograms is low; a place all white (the mug's minor colour) holds none of it."""
+    red, white, brown = (30, 30, 210), (200, 40, 40), (40, 80, 140)  # white-ish blue-grey: another bin
+    mug = np.zeros((10, 10, 3), np.uint8)
+    mug[:7], mug[7:] = red, white
+    appearance = colour_histogram(mug)
+    place = np.full((6, 9, 3), brown, np.uint8)
+    place[:, :3] = red
+    everywhere = np.ones((6, 9), bool)
+    assert main_colour_share(place, everywhere, appearance) == pytest.approx(1 / 3)
+    assert similarity(colour_histogram(place), appearance) < 0.5
+    assert main_colour_share(np.full((6, 9, 3), white, np.uint8), everywhere, appearance) == 0.0
+    left_only = np.zeros((6, 9), bool)
+    left_only[:, :3] = True
+    assert main_colour_share(place, left_only, appearance) == 1.0
+    with pytest.raises(InvalidInputError):
+        main_colour_share(place, np.zeros((6, 9), bool), appearance)
 
 
 def test_downsample_removes_flying_pixels_and_bounds_the_size():

@@ -188,6 +188,33 @@ def test_the_colours_of_a_thing_standing_in_front_do_not_say_the_place_looks_dif
         assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
 
 
+@pytest.mark.parametrize("yellow_share", [0.3, 0.0])
+def test_a_small_object_that_fills_a_third_of_its_place_in_the_view_does_not_look_different(yellow_share):
+    """A yellow duck far away, undetected in one frame, fills a third of the image box around its
+    remembered place; table brown fills the rest. The two histograms' cosine is below
+    ``appearance_change_similarity`` (0.39), but a third of the place shows the duck's main colour:
+    it is still there (seen: three ducks and a phone marked gone in the hard households). The
+    control: a place that shows none of it is one cue of a removal."""
+    memory = SpatialMemory()
+    duck = Observation("rubber duck", Pose(np.array([1.0, 1.0, 0.8])), np.array([0.09, 0.09, 0.07]), score=0.9,
+                       appearance=swatch((20, 200, 230)))
+    for k in range(4):
+        memory.integrate([duck], float(k))
+    (node,) = memory.objects()
+    view = camera((1.0, -1.0, 1.2), (1.0, 1.0, 0.8), depth=2.0, colour=TABLE_BROWN)  # the duck's front surface
+    u, _, _ = view.project(node.box.corners() * 0.5 + node.position * 0.5)  # where negative evidence looks
+    low, high = int(np.floor(u.min())), int(np.ceil(u.max())) + 1
+    view.color[:, low:low + round(yellow_share * (high - low))] = (20, 200, 230)
+    memory.integrate([], 10.0, view)
+    config = memory.config
+    if yellow_share:
+        assert memory.counters["negative_evidence_appearance"] == 0
+        assert node.existence_log_odds >= config.existence_max - config.existence_miss
+    else:
+        assert memory.counters["negative_evidence_appearance"] == 1
+        assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
+
+
 BLUE_VASE = swatch((200, 100, 50))
 
 

@@ -44,7 +44,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.appearance import colour_histogram, main_colour_share
 from memory_nodes.core.errors import InvalidInputError
 from memory_nodes.core.geometry import (
     CameraView,
@@ -936,8 +936,9 @@ class FramePipeline:
 
     def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
         """The colours where ``points`` of ``node`` project, and around there within
-        ``position_noise``, are not ``node``'s (its appearance cosine with each is below
-        ``appearance_change_similarity``); False without colours. Pixels whose depth is in front
+        ``position_noise``, are not ``node``'s: its appearance cosine with each is below
+        ``appearance_change_similarity`` and less than ``appearance_presence_share`` of each shows its
+        main colours (a small object fills little of its place in the view); False without colours. Pixels whose depth is in front
         of the points by more than ``occlusion_margin`` are left out: they show what stands before
         the place, as ``look_through`` counts such points as occluded, not seen."""
         if node.appearance is None:
@@ -963,12 +964,16 @@ class FramePipeline:
                 continue
             try:
                 similarity = cosine(colour_histogram(np.ascontiguousarray(pixels), not_in_front), node.appearance)
+                if similarity is None:
+                    continue
+                if similarity >= self.config.appearance_change_similarity:
+                    return False
+                # At the remembered place only: shifted, the patch of a large object takes in its edges.
+                if (du, dv) == (0, 0) and (main_colour_share(pixels, not_in_front, node.appearance)
+                                           >= self.config.appearance_presence_share):
+                    return False
             except InvalidInputError:
                 continue
-            if similarity is None:
-                continue
-            if similarity >= self.config.appearance_change_similarity:
-                return False
             compared = True
         return compared
 
