@@ -59,6 +59,9 @@ def test_main_colour_share_counts_the_pixels_in_an_objects_main_colours():
     assert main_colour_share(place, left_only, appearance) == 1.0
     with pytest.raises(InvalidInputError):
         main_colour_share(place, np.zeros((6, 9), bool), appearance)
+    # Greys are no main colour: a white plate's place on a white counter shows nothing of it.
+    white_plate = colour_histogram(np.full((10, 10, 3), (235, 235, 235), np.uint8))
+    assert main_colour_share(np.full((6, 9, 3), (225, 225, 225), np.uint8), everywhere, white_plate) == 0.0
 
 
 def test_downsample_removes_flying_pixels_and_bounds_the_size():

@@ -41,9 +41,9 @@ def colour_histogram(image_bgr: np.ndarray, mask: np.ndarray | None = None) -> n
 def main_colour_share(image_bgr: np.ndarray, mask: np.ndarray, descriptor: np.ndarray, held: float = 0.5) -> float:
     """The share of the pixels of an (H, W, 3) uint8 BGR image where ``mask`` (H, W) is non-zero
     whose hue-saturation bin is one of ``descriptor``'s main colours: the fewest bins that hold
-    ``held`` of its pixels. A small object's place mixes its pixels with what is around it, which
-    lowers the cosine of the two histograms however much of the object is there; this counts how
-    much of it is. Raises when the mask selects no pixel."""
+    ``held`` of its pixels, greys left out (0 for a grey object). A small object's place mixes its
+    pixels with what is around it, which lowers the cosine of the two histograms however much of the
+    object is there; this counts how much of it is. Raises when the mask selects no pixel."""
     selected = np.asarray(mask) > 0
     if image_bgr.shape[:2] != selected.shape or not selected.any():
         raise InvalidInputError(f"mask {selected.shape} selects no pixel of the {image_bgr.shape[:2]} image")
@@ -54,6 +54,9 @@ def main_colour_share(image_bgr: np.ndarray, mask: np.ndarray, descriptor: np.nd
     cumulative = np.cumsum(counts[order]) / max(float(counts.sum()), 1e-12)
     main = np.zeros(DESCRIPTOR_SIZE, dtype=bool)
     main[order[:int(np.searchsorted(cumulative, held)) + 1]] = True
+    # Greys (the least saturated bins) are no main colour: hue means nothing there, and walls, tables
+    # and floors are mostly grey, so a grey place shows nothing of a white plate's presence.
+    main[::SATURATION_BINS] = False
     return float(main[bins].mean())
 
 

@@ -83,8 +83,9 @@ class SpatialConfig:
         "(thin objects do not stand out of the depth)", low=0, high=1)
     appearance_presence_share: float = setting(
         0.2, "share of the pixels at an undetected object's place that show its main colours (the fewest hue-"
-        "saturation bins holding half of its pixels) from which its place does not look different, whatever the "
-        "cosine: a small object's place in the view mixes it with what is around it", low=0, high=1)
+        "saturation bins holding half of its pixels, greys left out) from which its place does not look "
+        "different, whatever the cosine: a small object's place in the view mixes it with what is around it",
+        low=0, high=1)
     occupied_containment: float = setting(
         0.5, "share of an undetected object's box inside the box of a detection of another label and other colours, "
         "placed there after the object was last seen, above which its place is taken: it counts as looked "
