@@ -161,6 +161,18 @@ def test_an_occluded_or_partial_view_changes_little():
     assert memory.get(mug_id).status is ObjectStatus.PRESENT
 
 
+def assert_colour_cue(memory: SpatialMemory, node, counted: bool) -> None:
+    """After one view of a well-known ``node``'s place without its detection: its place looked
+    different (the appearance cue counted against it) or only the detector's miss did."""
+    config = memory.config
+    if counted:
+        assert memory.counters["negative_evidence_appearance"] == 1
+        assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
+    else:
+        assert memory.counters["negative_evidence_appearance"] == 0
+        assert node.existence_log_odds >= config.existence_max - config.existence_miss
+
+
 @pytest.mark.parametrize("in_front", [True, False])
 def test_the_colours_of_a_thing_standing_in_front_do_not_say_the_place_looks_different(in_front):
     """A red screen is known; the detector misses it in a view where a blue thing hides its middle,
@@ -179,13 +191,7 @@ def test_the_colours_of_a_thing_standing_in_front_do_not_say_the_place_looks_dif
     view.color[:, middle] = (210, 60, 20)
     view.depth[:, middle] = 1.46 if in_front else 1.96
     memory.integrate([], 10.0, view)
-    config = memory.config
-    if in_front:
-        assert memory.counters["negative_evidence_appearance"] == 0
-        assert node.existence_log_odds >= config.existence_max - config.existence_miss
-    else:
-        assert memory.counters["negative_evidence_appearance"] == 1
-        assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
+    assert_colour_cue(memory, node, counted=not in_front)
 
 
 @pytest.mark.parametrize("yellow_share", [0.3, 0.0])
@@ -206,13 +212,7 @@ def test_a_small_object_that_fills_a_third_of_its_place_in_the_view_does_not_loo
     low, high = int(np.floor(u.min())), int(np.ceil(u.max())) + 1
     view.color[:, low:low + round(yellow_share * (high - low))] = (20, 200, 230)
     memory.integrate([], 10.0, view)
-    config = memory.config
-    if yellow_share:
-        assert memory.counters["negative_evidence_appearance"] == 0
-        assert node.existence_log_odds >= config.existence_max - config.existence_miss
-    else:
-        assert memory.counters["negative_evidence_appearance"] == 1
-        assert node.existence_log_odds <= config.existence_max - config.appearance_change_miss
+    assert_colour_cue(memory, node, counted=not yellow_share)
 
 
 BLUE_VASE = swatch((200, 100, 50))
