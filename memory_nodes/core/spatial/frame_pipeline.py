@@ -937,10 +937,11 @@ class FramePipeline:
     def looks_different(self, view: CameraView, points: np.ndarray, node: ObjectNode) -> bool:
         """The colours where ``points`` of ``node`` project, and around there within
         ``position_noise``, are not ``node``'s: its appearance cosine with each is below
-        ``appearance_change_similarity`` and less than ``appearance_presence_share`` of each shows its
-        main colours (a small object fills little of its place in the view); False without colours. Pixels whose depth is in front
-        of the points by more than ``occlusion_margin`` are left out: they show what stands before
-        the place, as ``look_through`` counts such points as occluded, not seen."""
+        ``appearance_change_similarity``, and at the remembered place less than
+        ``appearance_presence_share`` of the pixels show its main colours (a small object fills
+        little of its place in the view); False without colours. Pixels whose depth is in front of
+        the points by more than ``occlusion_margin`` are left out: they show what stands before the
+        place, as ``look_through`` counts such points as occluded, not seen."""
         if node.appearance is None:
             return False
         # The remembered place may be off by the localisation error: the object's colours anywhere
