@@ -51,6 +51,14 @@ def known_mug(memory: SpatialMemory, x=1.0, y=1.0, frames=4, start=0.0, appearan
     return node.id
 
 
+def well_known(memory: SpatialMemory, observation: Observation, frames: int = 4):
+    """The object that ``frames`` sightings of ``observation``, one a second, made in an empty ``memory``."""
+    for k in range(frames):
+        memory.integrate([observation], float(k))
+    (node,) = memory.objects()
+    return node
+
+
 # ---------------------------------------------------------------- brief glances, miss rate
 def test_two_clear_views_of_an_emptied_place_mark_it_absent():
     """The depth looks through where the mug stood (the wall 3.5 m away): absent at the second
@@ -79,9 +87,7 @@ def test_a_thin_object_gone_from_a_table_is_noticed_by_colour():
     memory = SpatialMemory()
     phone = Observation("phone", Pose(np.array([1.0, 1.0, 0.76])), np.array([0.15, 0.08, 0.01]), score=0.9,
                         appearance=swatch((20, 20, 20)))
-    for k in range(4):
-        memory.integrate([phone], float(k))
-    (node,) = memory.objects()
+    node = well_known(memory, phone)
     surface = float(np.linalg.norm(np.array([1.0, -1.0, 1.2]) - [1.0, 1.0, 0.76]))
     looking = camera((1, -1, 1.2), (1, 1, 0.76), depth=surface, colour=TABLE_BROWN)
     memory.integrate([], 10.0, looking)
@@ -182,9 +188,7 @@ def test_the_colours_of_a_thing_standing_in_front_do_not_say_the_place_looks_dif
     memory = SpatialMemory()
     screen = Observation("screen", Pose(np.array([1.0, 1.0, 1.0])), np.array([0.5, 0.1, 0.3]), score=0.9,
                          appearance=RED_MUG)
-    for k in range(4):
-        memory.integrate([screen], float(k))
-    (node,) = memory.objects()
+    node = well_known(memory, screen)
     view = camera((1.0, -1.0, 1.0), (1.0, 1.0, 1.0), depth=1.96, colour=(30, 30, 210))
     u, _, _ = view.project(node.box.corners() * 0.5 + node.position * 0.5)  # where negative evidence looks
     middle = slice(int(u.min()) + 2, int(u.max()) - 1)
@@ -204,9 +208,7 @@ def test_a_small_object_that_fills_a_third_of_its_place_in_the_view_does_not_loo
     memory = SpatialMemory()
     duck = Observation("rubber duck", Pose(np.array([1.0, 1.0, 0.8])), np.array([0.09, 0.09, 0.07]), score=0.9,
                        appearance=swatch((20, 200, 230)))
-    for k in range(4):
-        memory.integrate([duck], float(k))
-    (node,) = memory.objects()
+    node = well_known(memory, duck)
     view = camera((1.0, -1.0, 1.2), (1.0, 1.0, 0.8), depth=2.0, colour=TABLE_BROWN)  # the duck's front surface
     u, _, _ = view.project(node.box.corners() * 0.5 + node.position * 0.5)  # where negative evidence looks
     low, high = int(np.floor(u.min())), int(np.ceil(u.max())) + 1
