@@ -51,17 +51,18 @@ def test_main_colour_share_counts_the_pixels_in_an_objects_main_colours():
     place = np.full((6, 9, 3), brown, np.uint8)
     place[:, :3] = red
     everywhere = np.ones((6, 9), bool)
-    assert main_colour_share(place, everywhere, appearance) == pytest.approx(1 / 3)
+    assert main_colour_share(colour_histogram(place, everywhere), appearance) == pytest.approx(1 / 3)
     assert similarity(colour_histogram(place), appearance) < 0.5
-    assert main_colour_share(np.full((6, 9, 3), white, np.uint8), everywhere, appearance) == 0.0
+    assert main_colour_share(colour_histogram(np.full((6, 9, 3), white, np.uint8), everywhere), appearance) == 0.0
     left_only = np.zeros((6, 9), bool)
     left_only[:, :3] = True
-    assert main_colour_share(place, left_only, appearance) == 1.0
-    with pytest.raises(InvalidInputError):
-        main_colour_share(place, np.zeros((6, 9), bool), appearance)
+    assert main_colour_share(colour_histogram(place, left_only), appearance) == 1.0
+    with pytest.raises(InvalidInputError):  # no pixel, no share
+        main_colour_share(colour_histogram(place, np.zeros((6, 9), bool)), appearance)
     # Greys are no main colour: a white plate's place on a white counter shows nothing of it.
     white_plate = colour_histogram(np.full((10, 10, 3), (235, 235, 235), np.uint8))
-    assert main_colour_share(np.full((6, 9, 3), (225, 225, 225), np.uint8), everywhere, white_plate) == 0.0
+    counter = colour_histogram(np.full((6, 9, 3), (225, 225, 225), np.uint8), everywhere)
+    assert main_colour_share(counter, white_plate) == 0.0
 
 
 def test_downsample_removes_flying_pixels_and_bounds_the_size():

@@ -38,18 +38,13 @@ def colour_histogram(image_bgr: np.ndarray, mask: np.ndarray | None = None) -> n
     return (hist / norm).astype(np.float32)
 
 
-def main_colour_share(image_bgr: np.ndarray, mask: np.ndarray, descriptor: np.ndarray, held: float = 0.5) -> float:
-    """The share of the pixels of an (H, W, 3) uint8 BGR image where ``mask`` (H, W) is non-zero
-    whose hue-saturation bin is one of ``descriptor``'s main colours: the fewest bins that hold
-    ``held`` of its pixels, greys left out (0 for a grey object). A small object's place mixes its
-    pixels with what is around it, which lowers the cosine of the two histograms however much of the
-    object is there; this counts how much of it is. Raises when the mask selects no pixel."""
-    selected = np.asarray(mask) > 0
-    if image_bgr.shape[:2] != selected.shape or not selected.any():
-        raise InvalidInputError(f"mask {selected.shape} selects no pixel of the {image_bgr.shape[:2]} image")
-    hsv = cv2.cvtColor(np.ascontiguousarray(image_bgr), cv2.COLOR_BGR2HSV)[selected].astype(np.intp)
-    bins = (hsv[:, 0] * HUE_BINS // 180) * SATURATION_BINS + hsv[:, 1] * SATURATION_BINS // 256
-    counts = np.asarray(descriptor, dtype=np.float64)  # the histogram was scaled, not reshaped
+def main_colour_share(seen: np.ndarray, descriptor: np.ndarray, held: float = 0.5) -> float:
+    """The share of the pixels described by ``seen`` (a ``colour_histogram``) whose hue-saturation
+    bin is one of ``descriptor``'s main colours: the fewest bins that hold ``held`` of its pixels,
+    greys left out (0 for a grey object). A small object's place mixes its pixels with what is
+    around it, which lowers the cosine of the two histograms however much of the object is there;
+    this counts how much of it is. Both are scaled counts, so shares of their sums are pixel shares."""
+    counts = np.asarray(descriptor, dtype=np.float64)
     order = np.argsort(-counts, kind="stable")
     cumulative = np.cumsum(counts[order]) / max(float(counts.sum()), 1e-12)
     main = np.zeros(DESCRIPTOR_SIZE, dtype=bool)
@@ -57,7 +52,8 @@ def main_colour_share(image_bgr: np.ndarray, mask: np.ndarray, descriptor: np.nd
     # Greys (the least saturated bins) are no main colour: hue means nothing there, and walls, tables
     # and floors are mostly grey, so a grey place shows nothing of a white plate's presence.
     main[::SATURATION_BINS] = False
-    return float(main[bins].mean())
+    pixels = np.asarray(seen, dtype=np.float64)
+    return float(pixels[main].sum() / max(float(pixels.sum()), 1e-12))
 
 
 def similarity(a: np.ndarray, b: np.ndarray) -> float:

@@ -964,17 +964,17 @@ class FramePipeline:
             if int(not_in_front.sum()) < _MIN_PATCH_PIXELS:
                 continue
             try:
-                similarity = cosine(colour_histogram(np.ascontiguousarray(pixels), not_in_front), node.appearance)
-                if similarity is None:
-                    continue
-                if similarity >= self.config.appearance_change_similarity:
-                    return False
-                # At the remembered place only: shifted, the patch of a large object takes in its edges.
-                if (du, dv) == (0, 0) and (main_colour_share(pixels, not_in_front, node.appearance)
-                                           >= self.config.appearance_presence_share):
-                    return False
+                seen = colour_histogram(np.ascontiguousarray(pixels), not_in_front)
             except InvalidInputError:
                 continue
+            similarity = cosine(seen, node.appearance)
+            if similarity is None:
+                continue
+            if similarity >= self.config.appearance_change_similarity:
+                return False
+            # At the remembered place only: shifted, the patch of a large object takes in its edges.
+            if (du, dv) == (0, 0) and main_colour_share(seen, node.appearance) >= self.config.appearance_presence_share:
+                return False
             compared = True
         return compared
 
