@@ -43,12 +43,9 @@ def fed_by_simulator(frames: int, scenario: str = "flat",
     sim = HouseholdSim(spec, 0)
     context = rclpy.Context()
     rclpy.init(context=context, args=[])
-    names = [name for name, _ in spec.rooms]
-    vertices = [float(c) for _, polygon in spec.rooms for vertex in polygon for c in vertex]
+    known_map = [Parameter(name, value=value) for name, value in spec.map_parameters().items()]
     nodes = create_memory_nodes(context=context, parameter_overrides=[
-        Parameter("persistence", value=False), Parameter("rooms.names", value=names),
-        Parameter("rooms.vertex_counts", value=[len(p) for _, p in spec.rooms]),
-        Parameter("rooms.vertices", value=vertices), Parameter("mode", value="detections"),
+        Parameter("persistence", value=False), *known_map, Parameter("mode", value="detections"),
         Parameter("pose_source", value="pose")])
     nodes += extra_nodes(context)
     bridge = SimBridge(sim, context=context)

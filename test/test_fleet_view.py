@@ -38,12 +38,6 @@ def conninfo(postgres_server):
     return postgres_server.create_database("fleet_view")
 
 
-def room_parameters(spec):
-    names = [name for name, _ in spec.rooms]
-    vertices = [float(c) for _, polygon in spec.rooms for vertex in polygon for c in vertex]
-    return {"rooms.names": names, "rooms.vertex_counts": [len(p) for _, p in spec.rooms], "rooms.vertices": vertices}
-
-
 def shipped_frames(conninfo, robot):
     with psycopg.connect(conninfo) as connection:
         try:
@@ -62,7 +56,7 @@ def two_robots(conninfo, tmp_path_factory):
     sim = HouseholdSim(spec, 0)
     context = rclpy.Context()
     rclpy.init(context=context, args=[])
-    rooms = [Parameter(name, value=value) for name, value in room_parameters(spec).items()]
+    rooms = [Parameter(name, value=value) for name, value in spec.map_parameters().items()]
     nodes, bridges, watchers, updates = [], {}, {}, {}
     for robot in ("robot1", "robot2"):
         nodes += create_memory_nodes(namespace=f"{robot}/memory", context=context, parameter_overrides=[
@@ -133,7 +127,7 @@ def fleet(two_robots, tmp_path_factory):
     conninfo, _, last_stamp, _, _ = two_robots
     folder = tmp_path_factory.mktemp("fleet")
     spec = load_scenario(scenario_path("flat"))
-    parameters = {"server": conninfo, "poll_period_s": 0.2, "mode": "detections", **room_parameters(spec)}
+    parameters = {"server": conninfo, "poll_period_s": 0.2, "mode": "detections", **spec.map_parameters()}
     (folder / "fleet.yaml").write_text(yaml.safe_dump({"/**": {"ros__parameters": parameters}}))
     log = open(folder / "fleet.log", "w")
     process = start_installed("memory_fleet", ["--params-file", str(folder / "fleet.yaml")], stdout=log)

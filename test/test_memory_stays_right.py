@@ -11,6 +11,7 @@ import pytest
 from rendering import INTRINSICS, render
 
 from memory_nodes.core.appearance import colour_histogram
+from memory_nodes.core.errors import ConfigError
 from memory_nodes.core.geometry import CameraView, ImageDetection, Pose, look_at
 from memory_nodes.core.spatial import UNKNOWN_LABEL, ChangeKind, ObjectStatus, Observation, SpatialConfig, SpatialMemory
 from memory_nodes.core.spatial.observed_space import ObservedSpace
@@ -815,6 +816,44 @@ def test_a_qualifier_never_makes_another_kind_of_object_the_answer():
     answers = memory.where_is("the mug on the counter")
     assert {a[0].label for a in answers} == {"mug"}
     assert all(value == 0.5 for name, value in answers[0][2].items() if name.startswith("qualifier: on"))
+
+
+def test_a_furniture_map_names_furniture_the_detector_never_reports():
+    """The detector reports mugs only. A red mug stands on the kitchen counter, a blue one, seen
+    later, on the office desk. Without a map "the mug on the counter" names nothing known and the
+    blue mug, seen last, answers; with the counter and the desk in the map the red one does, the
+    answer says the relation holds, and query_objects filters by it. The furniture is no object:
+    neither counted nor answered."""
+    furniture = (("counter", (1.5, 1.7, 0.0, 2.5, 2.3, 0.74)), ("desk", (6.4, 1.7, 0.0, 7.6, 2.3, 0.74)))
+
+    def seen(config: SpatialConfig) -> tuple[SpatialMemory, dict[str, str]]:
+        memory = SpatialMemory(config)
+        for k in range(3):
+            memory.integrate([mug(2.0, 2.0)], float(k))
+        for k in range(3):
+            memory.integrate([mug(7.0, 2.0, appearance=BLUE_MUG)], 10.0 + k)
+        return memory, {("red" if o.position[0] < 5 else "blue"): o.id for o in memory.objects()}
+
+    without_map, mugs = seen(SpatialConfig(rooms=ROOMS))
+    assert without_map.where_is("the mug on the counter")[0][0].id == mugs["blue"]
+    memory, mugs = seen(SpatialConfig(rooms=ROOMS, furniture=furniture))
+    answers = memory.where_is("the mug on the counter")
+    assert [node.id for node, _, _ in answers] == [mugs["red"], mugs["blue"]]
+    assert answers[0][2]["qualifier: on counter"] == 1.0 and answers[1][2]["qualifier: on counter"] < 0.01
+    assert memory.where_is("the mug on the desk")[0][0].id == mugs["blue"]
+    assert [o.id for o, _ in memory.query_objects(text="mug on the desk")] == [mugs["blue"]]
+    assert memory.describe(memory.get(mugs["red"])).endswith("on counter")
+    assert memory.query_objects(label="counter") == [] and len(memory.objects()) == 2
+    assert memory.where_is("counter") == []
+
+
+def test_a_furniture_map_needs_labels_and_boxes_with_their_minimum_below_their_maximum():
+    with pytest.raises(ConfigError, match="6 finite numbers"):
+        SpatialConfig(furniture=(("desk", (0.0, 0.0, 0.0, 1.0, 1.0)),))
+    with pytest.raises(ConfigError, match="minimum"):
+        SpatialConfig(furniture=(("desk", (0.0, 0.0, 0.8, 1.0, 1.0, 0.0)),))
+    with pytest.raises(ConfigError, match="label"):
+        SpatialConfig(furniture=((" ", (0.0, 0.0, 0.0, 1.0, 1.0, 0.8)),))
 
 
 def test_the_answer_says_which_qualifier_each_candidate_satisfied(two_mugs):

@@ -39,12 +39,23 @@ def test_room_polygons_from_flat_parameters(rclpy_context):
     node.destroy_node()
 
 
+def test_a_furniture_map_from_flat_parameters(rclpy_context):
+    node = make(SpatialMemoryNode, rclpy_context, text_search=False, **{
+        "furniture.labels": ["kitchen table", "counter"],
+        "furniture.boxes": [0.0, 0.0, 0.0, 1.2, 0.8, 0.75, 2.0, 0.0, 0.0, 2.6, 2.4, 0.9]})
+    assert node.memory.config.furniture == (("kitchen table", (0.0, 0.0, 0.0, 1.2, 0.8, 0.75)),
+                                            ("counter", (2.0, 0.0, 0.0, 2.6, 2.4, 0.9)))
+    node.destroy_node()
+
+
 @pytest.mark.parametrize("overrides,error", [
     ({"voxel_size": -0.1}, ConfigError),
     ({"min_association_score": 1.5}, ConfigError),
     ({"capacity": 0}, ConfigError),
     ({"voxel_size": "small"}, Exception),
     ({"rooms.names": ["a", "b"], "rooms.vertex_counts": [3], "rooms.vertices": [0.0] * 6}, ConfigError),
+    ({"furniture.labels": ["table"], "furniture.boxes": [0.0, 0.0, 0.0, 1.0, 1.0]}, ConfigError),
+    ({"furniture.labels": ["table"], "furniture.boxes": [0.0, 0.0, 0.0, 1.0, -1.0, 0.7]}, ConfigError),
     ({"snapshot_period_s": 0.0}, ConfigError),
 ])
 def test_bad_spatial_parameters_fail_at_start(rclpy_context, overrides, error):

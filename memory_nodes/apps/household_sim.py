@@ -57,6 +57,19 @@ class Scenario:
     def frame_count(self) -> int:
         return sum(int(stop.get("frames", 3)) for stop in self.stops)
 
+    def map_parameters(self) -> dict[str, list[Any]]:
+        """The spatial memory's parameters for what a robot's map of this household knows: the room
+        polygons and the furniture (its label and box, standing on the floor)."""
+        labels, boxes = [], []
+        for name, item in self.furniture.items():
+            (x, y), (sx, sy, sz) = item["position"], item["size"]
+            labels.append(str(item.get("label", name.replace("_", " "))))
+            boxes += [x - sx / 2.0, y - sy / 2.0, 0.0, x + sx / 2.0, y + sy / 2.0, float(sz)]
+        return {"rooms.names": [name for name, _ in self.rooms],
+                "rooms.vertex_counts": [len(polygon) for _, polygon in self.rooms],
+                "rooms.vertices": [float(c) for _, polygon in self.rooms for vertex in polygon for c in vertex],
+                "furniture.labels": labels, "furniture.boxes": [float(v) for v in boxes]}
+
 
 def _object_spec(item: dict[str, Any]) -> ObjectSpec:
     shape = item.get("shape", "box")

@@ -142,11 +142,8 @@ class ScenarioRun:
         self.scores: list[Score] = []
 
     def _parameters(self) -> list[Parameter]:
-        names = [name for name, _ in self.scenario.rooms]
-        vertices = [float(c) for _, polygon in self.scenario.rooms for vertex in polygon for c in vertex]
-        return [Parameter("persistence", value=False), Parameter("rooms.names", value=names),
-                Parameter("rooms.vertex_counts", value=[len(p) for _, p in self.scenario.rooms]),
-                Parameter("rooms.vertices", value=vertices), Parameter("mode", value="detections"),
+        known_map = [Parameter(name, value=value) for name, value in self.scenario.map_parameters().items()]
+        return [Parameter("persistence", value=False), *known_map, Parameter("mode", value="detections"),
                 Parameter("pose_source", value="pose"), Parameter("consolidation_period_s", value=1.0)]
 
     def run(self) -> list[Score]:

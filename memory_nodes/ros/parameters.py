@@ -5,7 +5,8 @@ type, default, description, unit and accepted range (``ParameterDescriptor``), r
 once, and builds the dataclass, whose validation raises ``ConfigError`` at start-up. Nested
 settings (``retention``, ``base_to_camera``) become ``<field>.<name>``. Room polygons, which ROS
 parameters cannot hold as nested lists, are ``rooms.names`` (strings), ``rooms.vertex_counts``
-(ints) and ``rooms.vertices`` (x0, y0, x1, y1...).
+(ints) and ``rooms.vertices`` (x0, y0, x1, y1...); furniture boxes are ``furniture.labels``
+(strings) and ``furniture.boxes`` (min x, y, z, max x, y, z of each).
 
 ``parameter_table()`` renders the same declarations as the README's parameter table;
 ``python -m memory_nodes.ros.parameters README.md`` rewrites that table in place.
@@ -101,6 +102,8 @@ def declare_config(node: Node, config_class: type, prefix: str = "", defaults: A
             values[field.name] = declare_config(node, type(default), f"{name}.", default)
         elif field.name == "rooms":
             values[field.name] = _declare_rooms(node, name)
+        elif field.name == "furniture":
+            values[field.name] = _declare_furniture(node, name)
         elif spec is not None:
             unit = f" [{spec.unit}]" if spec.unit else ""
             values[field.name] = declare(node, name, default, f"{spec.description}{unit}", spec.range_text())
@@ -127,6 +130,18 @@ def _declare_rooms(node: Node, name: str) -> tuple[tuple[str, tuple[tuple[float,
         rooms.append((room, tuple((float(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2))))
         offset += 2 * count
     return tuple(rooms)
+
+
+def _declare_furniture(node: Node, name: str) -> tuple[tuple[str, tuple[float, ...]], ...]:
+    labels = declare(node, f"{name}.labels", ("",), "furniture labels; empty: no furniture map")
+    boxes = declare(node, f"{name}.boxes", (0.0,), "furniture boxes in map, min x y z max x y z of each [m]")
+    labels = [label for label in labels if label]
+    if not labels:
+        return ()
+    if len(boxes) != 6 * len(labels):
+        raise ConfigError(f"{name}: {len(labels)} labels and {len(boxes)} box coordinates do not match (need six "
+                          "per piece: min x y z max x y z)")
+    return tuple((label, tuple(float(v) for v in boxes[6 * i:6 * i + 6])) for i, label in enumerate(labels))
 
 
 # ----------------------------------------------------------------- the README's table
@@ -163,6 +178,9 @@ def parameter_table() -> str:
         if row.name == "rooms":
             lines.append(f"| {node} | `rooms.names`, `rooms.vertex_counts`, `rooms.vertices` | none | m | "
                          f"{row.description}; without them rooms are clusters of places |")
+            continue
+        if row.name == "furniture":
+            lines.append(f"| {node} | `furniture.labels`, `furniture.boxes` | none | m | {_escape(row.description)} |")
             continue
         meaning = row.description + (f" ({row.accepted})" if row.accepted else "")
         lines.append(f"| {node} | `{row.name}` | {_format(row.default)} | {row.unit} | {_escape(meaning)} |")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from memory_nodes.core.errors import ConfigError
@@ -9,6 +10,8 @@ from memory_nodes.core.retention import RetentionPolicy
 from memory_nodes.core.settings import setting, validate
 
 RoomPolygon = tuple[str, tuple[tuple[float, float], ...]]  # name, (x, y) vertices in map
+# label, (min x, min y, min z, max x, max y, max z) in map: a piece of furniture the robot's map knows
+FurniturePiece = tuple[str, tuple[float, float, float, float, float, float]]
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,10 @@ class SpatialConfig:
         4.0, "without room polygons, places within this distance of a room centre join it", "m", above=0)
     rooms: tuple[RoomPolygon, ...] = setting((), "room polygons in map (parameters rooms.names, "
                                              "rooms.vertex_counts, rooms.vertices: x0 y0 x1 y1 ...)", "m")
+    furniture: tuple[FurniturePiece, ...] = setting(
+        (), "furniture the robot's map knows, as labelled axis-aligned boxes in map (parameters furniture.labels, "
+        "furniture.boxes: min x y z max x y z of each): qualifiers name it ('the mug on the kitchen table') "
+        "whether or not the detector reports furniture", "m")
     near_distance: float = setting(1.0, "centre distance for the 'near' relation", "m", above=0)
     next_to_distance: float = setting(0.3, "horizontal gap for the 'next_to' relation", "m", low=0)
     on_tolerance: float = setting(0.06, "vertical gap allowed for the 'on' relation", "m", low=0)
@@ -177,3 +184,11 @@ class SpatialConfig:
         for name, polygon in self.rooms:
             if len(polygon) < 3:
                 raise ConfigError(f"room {name!r} needs a polygon of at least 3 vertices")
+        for label, box in self.furniture:
+            if not label.strip():
+                raise ConfigError("every piece of furniture needs a label")
+            if len(box) != 6 or not all(math.isfinite(v) for v in box):
+                raise ConfigError(f"furniture {label!r}: its box needs 6 finite numbers (min x y z max x y z), "
+                                  f"got {list(box)}")
+            if any(box[axis] >= box[axis + 3] for axis in range(3)):
+                raise ConfigError(f"furniture {label!r}: each minimum must lie below its maximum, got {list(box)}")

@@ -18,6 +18,7 @@ from memory_nodes.core.spatial.qualifiers import (
     parse_query,
     qualifier_factor,
     qualifier_scores,
+    relation_score,
     room_names,
 )
 from memory_nodes.core.spatial.relations import edge_confidence
@@ -168,8 +169,10 @@ def matching_labels(state: SceneGraphState, encoder: TextEncoder | None, head: s
 
 
 def _target_finder(state: SceneGraphState, encoder: TextEncoder | None) -> Callable[[str], list[ObjectNode]]:
-    """text -> the present objects whose labels match it best (a relation's target: "the table")."""
+    """text -> the present objects, and the configured furniture (``furniture_map``), whose labels
+    match it best (a relation's target: "the table")."""
     labels = state.index.labels()
+    labels += [label for label in dict.fromkeys(piece.label for piece in state.furniture) if label not in labels]
 
     def find(text: str) -> list[ObjectNode]:
         if not labels:
@@ -179,8 +182,9 @@ def _target_finder(state: SceneGraphState, encoder: TextEncoder | None) -> Calla
         if best < state.config.min_target_match:
             return []  # "the counter" is not the bottle that happens to be its nearest word
         chosen = [label for label, value in zip(labels, similarity) if value >= best - _TARGET_LABEL_SLACK]
-        return [state.objects[i] for label in chosen for i in sorted(state.index.with_label(label))
+        seen = [state.objects[i] for label in chosen for i in sorted(state.index.with_label(label))
                 if state.objects[i].counted]
+        return seen + [piece for piece in state.furniture if piece.label in chosen]
 
     return find
 
@@ -197,6 +201,8 @@ def describe(state: SceneGraphState, node: ObjectNode) -> str:
         verb = f"may have moved to where {node.moved_to} was seen; it was last seen"
     supports = (RelationKind.ON.value, RelationKind.IN.value)
     relations = [f"{k} {v}" for _, v, k in state.graph.out_edges(node.id, keys=True) if k in supports]
+    relations += [f"{RelationKind.ON.value} {piece.label}" for piece in state.furniture
+                  if relation_score(state, node, RelationKind.ON, [piece]) >= 1.0]
     extra = f", {relations[0]}" if relations else ""
     condition = f" ({node.state})" if node.state else ""
     return f"{node.label} {node.id}{condition} {verb} at ({x:.2f}, {y:.2f}, {z:.2f}) m near {where}{extra}"

@@ -9,6 +9,7 @@ from collections import Counter
 import networkx as nx
 
 from memory_nodes.core.spatial.config import SpatialConfig
+from memory_nodes.core.spatial.furniture_map import configured_furniture
 from memory_nodes.core.spatial.index import ObjectIndex
 from memory_nodes.core.spatial.observed_space import ObservedSpace
 from memory_nodes.core.spatial.places import PlaceLayer
@@ -42,6 +43,8 @@ class SceneGraphState:
         # Unconfirmed objects dropped because their place was seen changed, oldest first, waiting for
         # a look-alike elsewhere (see LostSighting); kept ``tentative_max_age_s``, at most LOST_SIGHTINGS_KEPT.
         self.lost_sightings: list[LostSighting] = []
+        # Furniture the map knows (``SpatialConfig.furniture``): named by qualifiers, not objects of the graph.
+        self.furniture = configured_furniture(config)
 
     def new_object_id(self) -> str:
         object_id = f"obj-{self.next_object_number}"
