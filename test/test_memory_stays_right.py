@@ -740,6 +740,22 @@ def test_of_look_alikes_the_one_that_stood_where_a_newcomer_appears_may_have_bee
     assert len(memory.query_objects(label="mug")) == 2
 
 
+def test_a_look_alike_appearing_beside_where_a_twin_stood_was_not_put_back():
+    """As above, but the mug appears 20 cm from where the moved one stood, twice its width: put
+    down beside that spot, it is another mug (a new bowl put beside a twin's former place, in a
+    generated household, took the twin's link). Three mugs."""
+    memory, mug_id = _mug_known_then_one_like_it_on_the_emptied_office_desk()
+    memory.integrate([], 60.0, camera((1, -1, 1.2), (1, 1, 0.8), depth=3.5, colour=TABLE_BROWN))
+    for k in range(2):
+        memory.integrate([], 61.0 + 0.5 * k, camera((1, -1, 1.2), (1, 1, 0.8), depth=2.05))
+    twin_id = known_mug(memory, 3.0, 3.0, start=70.0)
+    linked = memory.counters["possible_moves_linked"]  # the move to the desk
+    for k in range(2):
+        memory.integrate([mug(1.2, 1.0)], 100.0 + 0.5 * k)
+    assert memory.get(mug_id).present and memory.get(twin_id).present
+    assert memory.counters["possible_moves_linked"] == linked and len(memory.query_objects(label="mug")) == 3
+
+
 def test_a_first_look_at_a_new_place_finding_one_like_a_missing_object_is_not_a_move():
     """The missing mug may be anywhere; a mug on a desk never looked at before may have stood there
     all along. Once the desk had been seen empty, a mug on it would have been put there."""

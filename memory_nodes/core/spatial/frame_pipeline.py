@@ -250,7 +250,9 @@ class FramePipeline:
         remembered one becomes MAYBE_MOVED with ``moved_to`` the newcomer, so the two count as one
         until either place is seen again (``update``, ``negative_evidence``, ``merge_duplicates``
         resolve it). When the house holds other objects like it (which one moved?), only the one
-        whose recent sightings stood where the newcomer is (put back), if there is just one."""
+        whose recent sightings stood where the newcomer is (put back: a sighting's centre within the
+        newcomer's box grown by ``position_noise``; a look-alike put down beside the spot is
+        another one), if there is just one."""
         if not newcomer.appeared or newcomer.label == UNKNOWN_LABEL:
             return  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, c = self.state, self.config
@@ -274,8 +276,10 @@ class FramePipeline:
             return
         if self.twins_of(best, {newcomer.id}) > 0:
             # Which of several look-alikes moved? The one that stood here before, if only one did: put back.
-            stood_here = [node for node in alike if any(vector_length(r.position - newcomer.position) <= c.move_threshold
-                                                        for r in node.recent)]
+            low, high = newcomer.bounds()
+            low, high = low - c.position_noise, high + c.position_noise
+            stood_here = [node for node in alike
+                          if any(bool(np.all(r.position >= low) and np.all(r.position <= high)) for r in node.recent)]
             if len(stood_here) != 1:
                 return
             best = stood_here[0]
