@@ -81,6 +81,17 @@ def test_ids_are_tracked_across_scoring_times():
     assert tracker.first_id("cup") == "obj-2"
 
 
+def test_a_change_counts_as_noticeable_only_for_objects_matched_before_it():
+    """The mug was matched at t=5; the cup, first seen at t=30, moved at t=20 before anyone saw it."""
+    tracker = IdentityTracker()
+    tracker.update(score_objects({"mug": ("mug", (0.0, 0.0, 0.8))}, [RememberedObject("obj-1", "mug", (0, 0, 0.8))]),
+                   5.0)
+    tracker.update(score_objects({"cup": ("cup", (1.0, 0.0, 0.8))}, [RememberedObject("obj-2", "cup", (1, 0, 0.8))]),
+                   30.0)
+    assert tracker.known_before("mug", 20.0) and not tracker.known_before("cup", 20.0)
+    assert tracker.known_before("cup", 31.0) and not tracker.known_before("plate", 100.0)
+
+
 def _two_bowls_swapped(look_alike):
     """Two bowls remembered as obj-1 (at x=0) and obj-2 (at x=2), then exchanged out of view:
     the memory keeps each id with its place."""

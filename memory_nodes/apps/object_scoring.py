@@ -13,6 +13,7 @@ No ROS here: the scenario runner feeds it what the services answered.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,15 +131,18 @@ class IdentityTracker:
 
     def __init__(self, look_alike: Callable[[str, str], bool] | None = None) -> None:
         self.first_ids: dict[str, str] = {}
+        self.first_matched_at: dict[str, float] = {}  # real object -> stamp of its first match
         self.look_alike = look_alike
 
-    def update(self, score: ObjectScore) -> ObjectScore:
-        """Fill ``score``'s id figures from the ids seen before; remember new first matches."""
+    def update(self, score: ObjectScore, stamp: float = math.nan) -> ObjectScore:
+        """Fill ``score``'s id figures from the ids seen before; remember new first matches (made
+        at ``stamp``, the frame's)."""
         first_owner = {object_id: name for name, object_id in self.first_ids.items()}
         for name, object_id in score.pairs.items():
             first = self.first_ids.get(name)
             if first is None:
                 self.first_ids[name] = object_id
+                self.first_matched_at[name] = stamp
                 continue
             score.ids_checked += 1
             twin = first_owner.get(object_id)
@@ -153,6 +157,11 @@ class IdentityTracker:
 
     def first_id(self, name: str) -> str | None:
         return self.first_ids.get(name)
+
+    def known_before(self, name: str, stamp: float) -> bool:
+        """``name`` had been matched to a remembered object before ``stamp``: a change to it then
+        is one the memory could notice (a move of a thing first seen at its new place is not)."""
+        return self.first_matched_at.get(name, math.inf) < stamp
 
 
 def score_objects(truth: Mapping[str, tuple[str, np.ndarray]], remembered: Iterable[RememberedObject],
