@@ -64,15 +64,16 @@ def test_agent_lists_tools_from_the_interfaces_and_gets_answers_from_the_fed_mem
         tools = (await session.list_tools()).tools
         where = structured(await session.call_tool("memory_where_is", {"query": "mug"}))
         bottle = structured(await session.call_tool("memory_where_is", {"query": "something to drink water from"}))
+        on_counter = structured(await session.call_tool("memory_where_is", {"query": "the mug on the counter"}))
         event = structured(await session.call_tool("memory_record_event", {
             "kind": "task_started", "task": "fetch the mug", "text": "bring a mug to the sofa"}))
         fact = structured(await session.call_tool("memory_add_fact", {
             "subject": "mug", "predicate": "belongs_to", "object": "alice", "confidence": 0.9}))
         asked = structured(await session.call_tool("memory_ask", {"question": "where is the bowl?"}))
         facts = structured(await session.call_tool("memory_query_facts", {"subject": "mug"}))
-        return tools, where, bottle, event, fact, asked, facts
+        return tools, where, bottle, on_counter, event, fact, asked, facts
 
-    tools, where, bottle, event, fact, asked, facts = run_client(steps)
+    tools, where, bottle, on_counter, event, fact, asked, facts = run_client(steps)
 
     schemas = {schema["name"]: schema for schema in tool_schemas()}
     assert {tool.name for tool in tools} == {f"memory_{name}" for name in SERVICES} == set(schemas)
@@ -87,6 +88,13 @@ def test_agent_lists_tools_from_the_interfaces_and_gets_answers_from_the_fed_mem
     for real in truth_mugs:  # both mugs, each within 15 cm of where the simulator has it
         assert min(np.linalg.norm(f[:2] - real[:2]) for f in found) < 0.15, (found, truth_mugs)
     assert bottle["candidates"][0]["label"] in ("bottle", "mug")
+    # The flat's detector reports no furniture: the counter is known from the map (furniture.*
+    # parameters), and the answer says the relation holds.
+    top = on_counter["candidates"][0]
+    found = np.array([top["pose"]["position"][k] for k in "xyz"])
+    assert np.linalg.norm(found[:2] - fed_memory["mug2"][1][:2]) < 0.15, (top, fed_memory["mug2"])
+    (spatial,) = [e for e in top["evidence"] if e["memory"] == "spatial"]
+    assert dict(zip(spatial["component_names"], spatial["component_values"]))["qualifier: on counter"] == 1.0
 
     assert event["event_id"] and event["episode_id"]
     assert fact["fact_id"]
