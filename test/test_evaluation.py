@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import install_prefix
 
-from memory_nodes.apps.evaluation import RealChange, change_metrics, frame_record
+from memory_nodes.apps.evaluation import RealChange, change_metrics, frame_record, new_place_seen
 from memory_nodes.apps.household_generator import LEVELS, generate_household, write_household
 from memory_nodes.apps.household_sim import load_scenario
 
@@ -123,6 +123,18 @@ def test_a_copy_left_where_the_camera_never_looks_again_is_not_counted_stale_at_
                                    {changes[0].spot_id("old"), changes[1].spot_id("new")}, set(), 0.35))
     change_metrics(changes, frames, [], {"obj-2": "mug"}.get, 0.35)
     assert changes[1].stale_frames == 0
+
+
+def test_a_moves_new_place_counts_as_seen_only_between_it_and_the_objects_next_change():
+    """A mug moved from the shelf to the desk at t=10 and back at t=20: a frame of the desk at t=25
+    shows the second move's old place, not the first move's new one."""
+    shelf, desk = np.array([2.0, 0, 0.8]), np.array([5.0, 0, 0.8])
+    first, back = RealChange("moved", "mug", "mug", 10.0, shelf, desk), RealChange("moved", "mug", "mug", 20.0, desk, shelf)
+    later = [frame_record(0, 25.0, [], {}, {back.spot_id("old")}, set(), 0.35)]
+    assert not new_place_seen(first, [first, back], later)
+    between = [frame_record(0, 15.0, [], {}, {first.spot_id("new")}, set(), 0.35)]
+    assert new_place_seen(first, [first, back], between)
+    assert new_place_seen(first, [first, back], [frame_record(0, 12.0, [], {}, set(), {"mug"}, 0.35)])
 
 
 # The subset the suite runs through the real nodes: every metric of these households as `make eval`

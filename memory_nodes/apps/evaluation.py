@@ -168,6 +168,15 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
     return metrics
 
 
+def new_place_seen(change: RealChange, changes: list[RealChange], frames: list[FrameRecord]) -> bool:
+    """A frame showed ``change``'s new place (or the object itself) after the change and before
+    the object's next one: the memory could see where it went, not merely that it left."""
+    until = min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp), default=math.inf)
+    spot = change.spot_id("new")
+    return any(change.stamp <= frame.stamp < until and (spot in frame.spots_in_view or change.name in frame.visible)
+               for frame in frames)
+
+
 def frame_record(index: int, stamp: float, objects: list, truth: dict[str, tuple[str, np.ndarray]],
                  spots_in_view: set[str], visible: set[str], gate_m: float) -> FrameRecord:
     remembered = remembered_objects(objects)

@@ -38,6 +38,7 @@ from memory_nodes.apps.evaluation import (
     change_metrics,
     colour_name,
     frame_record,
+    new_place_seen,
     percentile,
 )
 from memory_nodes.apps.household_sim import HouseholdSim, SimFrame, load_scenario
@@ -322,8 +323,11 @@ class ScenarioRun:
             object_id = self.identities.first_id(change.name)
             if object_id is None:
                 continue
+            # A move to a place no frame showed can only be seen as the object leaving its place.
+            kinds = {change.kind} if change.kind == "disappeared" or new_place_seen(
+                change, self.real_changes, self.frame_records) else {"moved", "disappeared"}
             hits = [c for c in client.query_changes(object_id=object_id)
-                    if c.kind == change.kind and c.stamp >= change.stamp]
+                    if c.kind in kinds and c.stamp >= change.stamp]
             if change.kind == "disappeared":
                 # Removed means not remembered as present now, whatever the change stream said.
                 status = next((o.status for o in objects if o.id == object_id), "forgotten")
