@@ -475,7 +475,7 @@ class ScenarioRun:
             self._ratio("ceiling", f"how many <label>? exact, at best from the detections{which}",
                         self.observer.counts_exact(truth, min_detections))
         # where_is with qualifiers, for labels with several instances
-        qualified = []
+        qualified, wrong_answers = [], []
         for label, names in sorted(by_label.items()):
             if len(names) < 2:
                 continue
@@ -496,7 +496,11 @@ class ScenarioRun:
                 for query in queries:
                     answer = client.where_is(query, limit=1)
                     qualified.append(bool(answer) and expected is not None and answer[0].object_id == expected)
-        self._ratio("questions: where_is with qualifiers", "top-1 is the instance the qualifier names", qualified)
+                    if not qualified[-1]:
+                        wrong_answers.append(f"'{query}' ({name}): " + ("not remembered" if expected is None else
+                                             answer[0].object_id if answer else "no answer"))
+        self._ratio("questions: where_is with qualifiers", "top-1 is the instance the qualifier names", qualified,
+                    wrong_answers)
         # open vocabulary
         vocabulary = []
         present_labels = set(by_label)
@@ -506,9 +510,10 @@ class ScenarioRun:
                 vocabulary.append(bool(found) and found[0].label in labels)
         self._ratio("questions: open vocabulary", "top-1 label fits the description", vocabulary)
 
-    def _ratio(self, category: str, measure: str, outcomes: list[bool]) -> None:
+    def _ratio(self, category: str, measure: str, outcomes: list[bool], failed: list[str] | None = None) -> None:
         value = sum(outcomes) / len(outcomes) if outcomes else float("nan")
-        self._add(category, measure, value, "", None, f"{sum(outcomes)} of {len(outcomes)}")
+        self._add(category, measure, value, "", None, f"{sum(outcomes)} of {len(outcomes)}"
+                  + (f"; wrong: {', '.join(failed[:5])}" if failed else ""))
 
     def _question(self, client: TimedClient, question: dict, matches: dict) -> None:
         kind = question["type"]
