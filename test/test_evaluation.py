@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import install_prefix
 
-from memory_nodes.apps.evaluation import RealChange, change_metrics, frame_record, new_place_seen
+from memory_nodes.apps.evaluation import RealChange, change_metrics, colour_name, frame_record, new_place_seen
 from memory_nodes.apps.household_generator import LEVELS, generate_household, write_household
 from memory_nodes.apps.household_sim import load_scenario
 
@@ -123,6 +123,14 @@ def test_a_copy_left_where_the_camera_never_looks_again_is_not_counted_stale_at_
                                    {changes[0].spot_id("old"), changes[1].spot_id("new")}, set(), 0.35))
     change_metrics(changes, frames, [], {"obj-2": "mug"}.get, 0.35)
     assert changes[1].stale_frames == 0
+
+
+def test_a_colour_is_named_by_the_named_colour_it_looks_like():
+    """A default green bottle looks as green as the generator's green one, so "the green bottle"
+    names neither; orange is not yellow, white and black are no named colour."""
+    assert colour_name((0.1, 0.65, 0.2)) == colour_name((0.1, 0.6, 0.2)) == "green"
+    assert colour_name((0.95, 0.55, 0.1)) == "" and colour_name((0.95, 0.85, 0.1)) == "yellow"
+    assert colour_name((0.95, 0.95, 0.95)) == colour_name((0.05, 0.05, 0.08)) == ""
 
 
 def test_a_moves_new_place_counts_as_seen_only_between_it_and_the_objects_next_change():

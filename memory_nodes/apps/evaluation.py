@@ -45,14 +45,19 @@ OPEN_VOCABULARY = {
 }
 
 
+# RGB distance (0-1 channels) within which a colour looks like a named one: a default green bottle
+# (0.1, 0.6, 0.2) is as green as the generator's "green" (0.1, 0.65, 0.2); orange is not yellow.
+COLOUR_NAME_TOLERANCE = 0.25
+
+
 def colour_name(colour: tuple[float, float, float]) -> str:
-    """The name of a generated object's colour ("" unless it is one of the named ones)."""
+    """The named colour a generated object looks like: the nearest of the generator's named
+    colours within ``COLOUR_NAME_TOLERANCE``, or "" (a question names a colour only when no other
+    instance looks like it)."""
     from memory_nodes.apps.household_generator import COLOURS
 
-    for name, value in COLOURS.items():
-        if np.allclose(colour, value, atol=1e-6):
-            return name
-    return ""
+    name, value = min(COLOURS.items(), key=lambda item: float(np.linalg.norm(np.subtract(colour, item[1]))))
+    return name if float(np.linalg.norm(np.subtract(colour, value))) <= COLOUR_NAME_TOLERANCE else ""
 
 
 @dataclass

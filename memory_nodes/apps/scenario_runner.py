@@ -481,8 +481,10 @@ class ScenarioRun:
                 continue
             for name in names:
                 expected = score.pairs.get(name)
-                support = self.support.get(name, self.sim.specs[name].on)
-                same_support = [n for n in names if self.support.get(n, self.sim.specs[n].on) == support]
+                # A question names the furniture by its label ("the shelf"): unique by that, not by the piece.
+                support = self.sim.furniture_label(self.support.get(name, self.sim.specs[name].on))
+                same_support = [n for n in names
+                                if self.sim.furniture_label(self.support.get(n, self.sim.specs[n].on)) == support]
                 room = self._room_of(truth[name][1])
                 same_room = [n for n in names if self._room_of(truth[n][1]) == room]
                 queries = []
@@ -490,7 +492,7 @@ class ScenarioRun:
                 if colour and sum(colour_name(self.sim.specs[n].colour) == colour for n in names) == 1:
                     queries.append(f"the {colour} {label}")
                 if len(same_support) == 1:
-                    queries.append(f"the {label} on the {self.sim.furniture_label(support)}")
+                    queries.append(f"the {label} on the {support}")
                 if len(same_room) == 1:
                     queries.append(f"the {label} in the {room}")
                 for query in queries:
