@@ -863,6 +863,27 @@ def test_a_furniture_map_names_furniture_the_detector_never_reports():
     assert memory.where_is("counter") == []
 
 
+@pytest.mark.parametrize("room", ["kitchen", "office"])
+def test_furniture_named_after_its_room_is_that_piece_not_any_of_its_kind(room):
+    """An apple on the kitchen table, another on the office table. "The apple on the office table"
+    names the room and the table: with sentence similarity "table" alone was nearer one of the two
+    tables than the other, and the apple on that one satisfied "on" while the other satisfied
+    the room; the one seen last won."""
+    from memory_nodes.core.text_embedding import shared_text_encoder
+
+    furniture = (("kitchen table", (1.5, 1.6, 0.0, 2.5, 2.4, 0.74)), ("office table", (6.5, 1.6, 0.0, 7.5, 2.4, 0.74)))
+    memory = SpatialMemory(SpatialConfig(rooms=ROOMS, furniture=furniture), shared_text_encoder())
+    for first, second in ((2.0, 7.0), (7.0, 2.0)):  # each apple seen last once: recency decides nothing
+        for k in range(2):
+            memory.integrate([mug(first, 2.0, label="apple")], 10.0 * first + k)
+        for k in range(2):
+            memory.integrate([mug(second, 2.0, label="apple")], 10.0 * first + 5.0 + k)
+    apples = {("kitchen" if o.position[0] < 5 else "office"): o.id for o in memory.objects()}
+    answers = memory.where_is(f"the apple on the {room} table")
+    assert answers[0][0].id == apples[room]
+    assert answers[0][2][f"qualifier: on {room} table"] == 1.0 and answers[0][2][f"qualifier: in room-{room}"] == 1.0
+
+
 def test_a_furniture_map_needs_labels_and_boxes_with_their_minimum_below_their_maximum():
     with pytest.raises(ConfigError, match="6 finite numbers"):
         SpatialConfig(furniture=(("desk", (0.0, 0.0, 0.0, 1.0, 1.0)),))
@@ -953,14 +974,15 @@ def test_parse_query_splits_head_and_qualifiers():
                          {"kitchen": "room-kitchen"})
     assert parsed.head == "mug" and parsed.colour == "red" and parsed.other
     assert parsed.room == "room-kitchen"
-    assert parsed.relations == [(RelationKind.ON, "table"), (RelationKind.NEXT_TO, "lamp")]
+    assert parsed.relations == [(RelationKind.ON, "kitchen table"), (RelationKind.NEXT_TO, "lamp")]
+    assert parse_query("the mug in the kitchen", {"kitchen": "room-kitchen"}).relations == []
 
 
 def test_a_colour_word_that_ends_the_head_is_the_thing_asked_for():
     """"The orange on the kitchen table" is the fruit; "the orange mug", a mug of that colour."""
     fruit = parse_query("the orange on the kitchen table", {"kitchen": "room-kitchen"})
     assert (fruit.head, fruit.colour, fruit.room) == ("orange", "", "room-kitchen")
-    assert fruit.relations == [(RelationKind.ON, "table")]
+    assert fruit.relations == [(RelationKind.ON, "kitchen table")]
     assert (parse_query("the orange mug", {}).head, parse_query("the orange mug", {}).colour) == ("mug", "orange")
 
 

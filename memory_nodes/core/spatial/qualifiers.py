@@ -92,8 +92,10 @@ def parse_query(text: str, room_names: dict[str, str]) -> ParsedQuery:
         rooms = [name for name in room_names if re.search(rf"\b{re.escape(name)}\b", target)]
         if rooms:
             parsed.room = room_names[rooms[0]]
-            target = " ".join(re.sub(rf"\b{re.escape(rooms[0])}\b", " ", target).split())
-            target = re.sub(r"^(room|area)\b", "", target).strip()
+            rest = " ".join(re.sub(rf"\b{re.escape(rooms[0])}\b", " ", target).split())
+            # "in the kitchen" names a room only; "on the dining table" a room and a piece of furniture
+            # whose name holds the room's ("dining table" among the tables, not "table": every one).
+            target = target if re.sub(r"^(room|area)\b", "", rest).strip() else ""
         if target:
             parsed.relations.append((kind, target))
     if head_words:
