@@ -82,12 +82,16 @@ _SURFACE_SAMPLES = 24  # object points tested against the depth for negative evi
 _MIN_SURFACE_POINTS = 8  # below this, the box's inner points are tested instead
 
 
+def centre_inside(centre: np.ndarray, bounds: tuple[np.ndarray, np.ndarray], margin: float) -> bool:
+    """``centre`` lies inside the axis-aligned ``bounds`` (min, max) grown by ``margin``."""
+    low, high = bounds
+    return bool(np.all(centre >= low - margin) and np.all(centre <= high + margin))
+
+
 def either_centre_inside(centre_a: np.ndarray, bounds_a: tuple[np.ndarray, np.ndarray], centre_b: np.ndarray,
                          bounds_b: tuple[np.ndarray, np.ndarray], margin: float) -> bool:
     """Either centre lies inside the other's axis-aligned bounds grown by ``margin``."""
-    (low_a, high_a), (low_b, high_b) = bounds_a, bounds_b
-    return (bool(np.all(centre_b >= low_a - margin) and np.all(centre_b <= high_a + margin))
-            or bool(np.all(centre_a >= low_b - margin) and np.all(centre_a <= high_b + margin)))
+    return centre_inside(centre_b, bounds_a, margin) or centre_inside(centre_a, bounds_b, margin)
 
 
 def seen_together(a: ObjectNode, b: ObjectNode) -> bool:
@@ -276,10 +280,9 @@ class FramePipeline:
             return
         if self.twins_of(best, {newcomer.id}) > 0:
             # Which of several look-alikes moved? The one that stood here before, if only one did: put back.
-            low, high = newcomer.bounds()
-            low, high = low - c.position_noise, high + c.position_noise
+            bounds = newcomer.bounds()
             stood_here = [node for node in alike
-                          if any(bool(np.all(r.position >= low) and np.all(r.position <= high)) for r in node.recent)]
+                          if any(centre_inside(r.position, bounds, c.position_noise) for r in node.recent)]
             if len(stood_here) != 1:
                 return
             best = stood_here[0]
@@ -307,10 +310,10 @@ class FramePipeline:
         if node.label == UNKNOWN_LABEL:
             return []  # an unlabelled segment has no identity beyond its place: it cannot have moved
         state, noise = self.state, self.config.position_noise
-        low, high = node.bounds()
+        bounds = node.bounds()
         for other_id in sorted(state.index.near(node.position, node.size + noise)):
             other = state.objects[other_id]
-            if other.counted and bool(np.all(other.position >= low - noise) and np.all(other.position <= high + noise)):
+            if other.counted and centre_inside(other.position, bounds, noise):
                 return []  # a known thing is centred there: it was that one misnamed (a phone seen as a remote)
         lost = LostSighting(node.label, node.position.copy(), node.appearance, node.size, node.evidence,
                             node.observation_count, node.last_seen, tuple(r.stamp for r in node.recent))
