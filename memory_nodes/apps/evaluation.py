@@ -56,8 +56,9 @@ def colour_name(colour: tuple[float, float, float]) -> str:
     instance looks like it)."""
     from memory_nodes.apps.household_generator import COLOURS
 
-    name, value = min(COLOURS.items(), key=lambda item: float(np.linalg.norm(np.subtract(colour, item[1]))))
-    return name if float(np.linalg.norm(np.subtract(colour, value))) <= COLOUR_NAME_TOLERANCE else ""
+    distances = {name: float(np.linalg.norm(np.subtract(colour, value))) for name, value in COLOURS.items()}
+    name = min(distances, key=distances.__getitem__)
+    return name if distances[name] <= COLOUR_NAME_TOLERANCE else ""
 
 
 @dataclass
@@ -125,6 +126,11 @@ def reflected(change: RealChange, score: ObjectScore, gate_m: float) -> bool:
     return change.name in score.pairs and score.errors_m[change.name] <= gate_m and not stale
 
 
+def next_change_stamp(change: RealChange, changes: list[RealChange]) -> float:
+    """When ``change``'s object changed next (inf if never)."""
+    return min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp), default=math.inf)
+
+
 def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_changes: list[tuple[float, str, str]],
                    name_of_id: Callable[[str], str | None], gate_m: float) -> ChangeMetrics:
     """Fill each change's observable and reflected frames from ``frames`` and count the false
@@ -135,8 +141,7 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
             old_spot = change.spot_id("old")
             # How long a copy stayed where the object no longer was, counted in frames in view of that
             # place until the object's next change (it may be put back there).
-            until = min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp),
-                        default=math.inf)
+            until = next_change_stamp(change, changes)
             change.stale_frames = sum(1 for frame in frames if change.stamp <= frame.stamp < until
                                       and old_spot in frame.spots_in_view
                                       and near_label(frame.score, change.label, change.old, gate_m))
@@ -176,7 +181,7 @@ def change_metrics(changes: list[RealChange], frames: list[FrameRecord], memory_
 def new_place_seen(change: RealChange, changes: list[RealChange], frames: list[FrameRecord]) -> bool:
     """A frame showed ``change``'s new place (or the object itself) after the change and before
     the object's next one: the memory could see where it went, not merely that it left."""
-    until = min((c.stamp for c in changes if c.name == change.name and c.stamp > change.stamp), default=math.inf)
+    until = next_change_stamp(change, changes)
     spot = change.spot_id("new")
     return any(change.stamp <= frame.stamp < until and (spot in frame.spots_in_view or change.name in frame.visible)
                for frame in frames)
