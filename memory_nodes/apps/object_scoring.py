@@ -136,7 +136,8 @@ class IdentityTracker:
 
     def update(self, score: ObjectScore, stamp: float = math.nan) -> ObjectScore:
         """Fill ``score``'s id figures from the ids seen before; remember new first matches (made
-        at ``stamp``, the frame's)."""
+        at ``stamp``, the frame's). A first match at no given stamp (NaN: the end-of-run score) is
+        before no change (``known_before``)."""
         first_owner = {object_id: name for name, object_id in self.first_ids.items()}
         for name, object_id in score.pairs.items():
             first = self.first_ids.get(name)

@@ -479,22 +479,19 @@ class ScenarioRun:
         for label, names in sorted(by_label.items()):
             if len(names) < 2:
                 continue
+            # A question names the furniture by its label ("the shelf"): unique by that, not by the piece.
+            support = {n: self.sim.furniture_label(self.support.get(n, self.sim.specs[n].on)) for n in names}
+            room = {n: self._room_of(truth[n][1]) for n in names}
+            colour = {n: colour_name(self.sim.specs[n].colour) for n in names}
             for name in names:
                 expected = score.pairs.get(name)
-                # A question names the furniture by its label ("the shelf"): unique by that, not by the piece.
-                support = self.sim.furniture_label(self.support.get(name, self.sim.specs[name].on))
-                same_support = [n for n in names
-                                if self.sim.furniture_label(self.support.get(n, self.sim.specs[n].on)) == support]
-                room = self._room_of(truth[name][1])
-                same_room = [n for n in names if self._room_of(truth[n][1]) == room]
                 queries = []
-                colour = colour_name(self.sim.specs[name].colour)
-                if colour and sum(colour_name(self.sim.specs[n].colour) == colour for n in names) == 1:
-                    queries.append(f"the {colour} {label}")
-                if len(same_support) == 1:
-                    queries.append(f"the {label} on the {support}")
-                if len(same_room) == 1:
-                    queries.append(f"the {label} in the {room}")
+                if colour[name] and list(colour.values()).count(colour[name]) == 1:
+                    queries.append(f"the {colour[name]} {label}")
+                if list(support.values()).count(support[name]) == 1:
+                    queries.append(f"the {label} on the {support[name]}")
+                if list(room.values()).count(room[name]) == 1:
+                    queries.append(f"the {label} in the {room[name]}")
                 for query in queries:
                     answer = client.where_is(query, limit=1)
                     qualified.append(bool(answer) and expected is not None and answer[0].object_id == expected)
