@@ -2,12 +2,15 @@
 so the memory's figures can be read against what the camera made knowable.
 
 The observer knows which real object every detection shows (it never makes a duplicate, never
-keeps a false positive, never confuses a label) and sees at once that a spot it remembers is empty
-when a frame shows that spot and the object is no longer there (no detector miss, depth noise or
-occlusion misleads it). It believes each real object present where it was last detected. What
+keeps a false positive) and sees at once that a spot it remembers is empty when a frame shows
+that spot and the object is no longer there (no detector miss, depth noise or occlusion misleads
+it). It believes each real object present where it was last detected. What
 still leaves it wrong leaves any memory fed the same detections wrong: an object never detected
 where it stands now (counted at its old place, or not at all if that place was seen empty), a
-removal whose spot no frame showed again.
+removal whose spot no frame showed again. It counts each object under its true label, or, as a
+memory that learns labels from the detector must, under the label most of its detections carried
+(a tie goes to the true label, so the bound stays an upper one): a mug the detector called "cup"
+at every sighting counts as a cup for any such memory.
 
 No ROS here: the scenario runner feeds it each frame's detections and a test, built on the
 simulator's ground truth, of whether the frame shows a remembered spot empty.
@@ -15,6 +18,7 @@ simulator's ground truth, of whether the frame shows a remembered spot empty.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -33,14 +37,19 @@ class IdentityObserver:
     def __init__(self) -> None:
         self._beliefs: dict[str, _Belief] = {}
         self._detections: dict[str, int] = {}
+        self._shown_as: dict[str, Counter[str]] = {}
 
     def observe(self, detected: Mapping[str, tuple[str, np.ndarray]],
-                shows_gone: Callable[[str, np.ndarray], bool]) -> None:
+                shows_gone: Callable[[str, np.ndarray], bool],
+                shown_as: Mapping[str, str] | None = None) -> None:
         """One frame: ``detected`` maps each real object a detection showed to its true label and
-        where it stood (map); ``shows_gone(name, spot)`` says whether the frame shows ``spot`` and
-        the real object ``name`` is no longer there."""
+        where it stood (map); ``shown_as`` maps those the detector named otherwise to the label it
+        gave; ``shows_gone(name, spot)`` says whether the frame shows ``spot`` and the real object
+        ``name`` is no longer there."""
+        shown_as = shown_as or {}
         for name, (label, position) in detected.items():
             self._detections[name] = self._detections.get(name, 0) + 1
+            self._shown_as.setdefault(name, Counter())[shown_as.get(name, label)] += 1
             self._beliefs[name] = _Belief(label, np.asarray(position, dtype=float).copy())
         for name, belief in list(self._beliefs.items()):
             if name not in detected and shows_gone(name, belief.position):
@@ -52,18 +61,29 @@ class IdentityObserver:
         return {name: belief.position for name, belief in self._beliefs.items()
                 if self._detections[name] >= min_detections}
 
-    def counts_exact(self, truth: Mapping[str, tuple[str, np.ndarray]], min_detections: int = 1) -> list[bool]:
+    def counts_exact(self, truth: Mapping[str, tuple[str, np.ndarray]], min_detections: int = 1,
+                     labels_as_detected: bool = False) -> list[bool]:
         """Per label of ``truth`` (real name -> (label, position)), in label order: whether the
-        observer's count of that label is the real one."""
+        observer's count of that label is the real one; with ``labels_as_detected`` each object
+        counts under the label most of its detections carried."""
         real: dict[str, int] = {}
         for label, _ in truth.values():
             real[label] = real.get(label, 0) + 1
         counted = dict.fromkeys(real, 0)
         for name in self.believed(min_detections):
             label = self._beliefs[name].label  # also for one removed unseen: believed, so counted
+            if labels_as_detected:
+                label = self.voted_label(name)
             if label in counted:
                 counted[label] += 1
         return [counted[label] == real[label] for label in sorted(real)]
+
+    def voted_label(self, name: str) -> str:
+        """The label most detections of ``name`` carried; of tied labels the true one, else the first."""
+        votes, true_label = self._shown_as[name], self._beliefs[name].label
+        most = max(votes.values())
+        tied = sorted(label for label, count in votes.items() if count == most)
+        return true_label if true_label in tied else tied[0]
 
     def recall(self, truth: Mapping[str, tuple[str, np.ndarray]], gate_m: float, min_detections: int = 1) -> float:
         """Share of ``truth`` the observer believes within ``gate_m`` of where it really is."""
