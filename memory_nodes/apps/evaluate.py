@@ -92,9 +92,9 @@ SUMMARY = (("objects F1", "one memory object per real object", 2, ""),
             ""),
            ("counts exact at best from objects detected twice or more",
             "how many <label>? exact, at best from the detections, objects detected twice or more", 2, ""),
-           ("counts exact at best from objects detected twice or more, labelled as most detections were",
-            "how many <label>? exact, at best from the detections, objects detected twice or more, labelled as most "
-            "detections were", 2, ""),
+           ("counts exact at best from objects detected twice or more and named right at least once",
+            "how many <label>? exact, at best from the detections, objects detected twice or more and named right "
+            "at least once", 2, ""),
            ("where_is with qualifiers", "top-1 is the instance the qualifier names", 2, ">= 0.9"),
            ("open vocabulary", "top-1 label fits the description", 2, ""),
            ("position at t (m)", "where was <object> at t (before its move), median error (m)", 3, ""),

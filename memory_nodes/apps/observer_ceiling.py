@@ -8,9 +8,9 @@ it). It believes each real object present where it was last detected. What
 still leaves it wrong leaves any memory fed the same detections wrong: an object never detected
 where it stands now (counted at its old place, or not at all if that place was seen empty), a
 removal whose spot no frame showed again. It counts each object under its true label, or, as a
-memory that learns labels from the detector must, under the label most of its detections carried
-(a tie goes to the true label, so the bound stays an upper one): a mug the detector called "cup"
-at every sighting counts as a cup for any such memory.
+memory that learns labels from the detector must, only objects that at least one detection named
+right: a mug the detector called "cup" at every sighting cannot be counted as a mug by any such
+memory, and counted as a cup it would only make the cups wrong too.
 
 No ROS here: the scenario runner feeds it each frame's detections and a test, built on the
 simulator's ground truth, of whether the frame shows a remembered spot empty.
@@ -62,28 +62,21 @@ class IdentityObserver:
                 if self._detections[name] >= min_detections}
 
     def counts_exact(self, truth: Mapping[str, tuple[str, np.ndarray]], min_detections: int = 1,
-                     labels_as_detected: bool = False) -> list[bool]:
+                     named_right_once: bool = False) -> list[bool]:
         """Per label of ``truth`` (real name -> (label, position)), in label order: whether the
-        observer's count of that label is the real one; with ``labels_as_detected`` each object
-        counts under the label most of its detections carried."""
+        observer's count of that label is the real one; with ``named_right_once`` only objects that
+        a detection named by their own label count."""
         real: dict[str, int] = {}
         for label, _ in truth.values():
             real[label] = real.get(label, 0) + 1
         counted = dict.fromkeys(real, 0)
         for name in self.believed(min_detections):
             label = self._beliefs[name].label  # also for one removed unseen: believed, so counted
-            if labels_as_detected:
-                label = self.voted_label(name)
+            if named_right_once and label not in self._shown_as[name]:
+                continue
             if label in counted:
                 counted[label] += 1
         return [counted[label] == real[label] for label in sorted(real)]
-
-    def voted_label(self, name: str) -> str:
-        """The label most detections of ``name`` carried; of tied labels the true one, else the first."""
-        votes, true_label = self._shown_as[name], self._beliefs[name].label
-        most = max(votes.values())
-        tied = sorted(label for label, count in votes.items() if count == most)
-        return true_label if true_label in tied else tied[0]
 
     def recall(self, truth: Mapping[str, tuple[str, np.ndarray]], gate_m: float, min_detections: int = 1) -> float:
         """Share of ``truth`` the observer believes within ``gate_m`` of where it really is."""

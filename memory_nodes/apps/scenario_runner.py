@@ -474,9 +474,9 @@ class ScenarioRun:
         for min_detections, which in ((1, ""), (2, ", objects detected twice or more")):
             self._ratio("ceiling", f"how many <label>? exact, at best from the detections{which}",
                         self.observer.counts_exact(truth, min_detections))
-        # A memory learns labels from the detector: an object it always mislabels counts under that label.
+        # A memory learns labels from the detector: an object it never named right cannot be counted right.
         self._ratio("ceiling", "how many <label>? exact, at best from the detections, objects detected twice or "
-                    "more, labelled as most detections were", self.observer.counts_exact(truth, 2, True))
+                    "more and named right at least once", self.observer.counts_exact(truth, 2, named_right_once=True))
         # where_is with qualifiers, for labels with several instances
         qualified, wrong_answers = [], []
         for label, names in sorted(by_label.items()):
