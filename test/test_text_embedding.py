@@ -67,7 +67,6 @@ def test_what_objects_are_for_answers_questions_the_labels_alone_miss(encoder, q
     assert HOUSEHOLD_LABELS[int(np.argmax(scores))] in fitting, dict(zip(HOUSEHOLD_LABELS, np.round(scores, 2)))
 
 
-
 # What a detector that reports furniture adds to a household's labels: none of them has a sentence of uses.
 FURNITURE_LABELS = ["counter", "kitchen table", "dining table", "coffee table", "shelf", "sideboard", "dresser",
                     "night stand", "desk", "console table"]
@@ -82,6 +81,7 @@ def test_a_fruit_alone_answers_hunger_before_the_furniture_of_meals(encoder, que
     labels = [label for label in HOUSEHOLD_LABELS if label not in {"apple", "banana"}] + FURNITURE_LABELS + [food]
     scores = label_similarity(encoder, question, labels)
     assert labels[int(np.argmax(scores))] == food, dict(zip(labels, np.round(scores, 2)))
+
 
 def test_a_label_that_is_also_a_verb_is_no_word_match(encoder):
     scores = dict(zip(["can", "chair"], label_similarity(encoder, "where can I sit?", ["can", "chair"])))

@@ -36,15 +36,15 @@ class IdentityObserver:
     def __init__(self) -> None:
         self._beliefs: dict[str, _Belief] = {}
         self._detections: dict[str, int] = {}
-        self._named_as: dict[str, set[str]] = {}  # the labels its detections carried
+        self._named_as: dict[str, set[str]] = {}  # real object -> the labels its detections gave
 
     def observe(self, detected: Mapping[str, tuple[str, np.ndarray]],
                 shows_gone: Callable[[str, np.ndarray], bool],
                 shown_as: Mapping[str, str] | None = None) -> None:
         """One frame: ``detected`` maps each real object a detection showed to its true label and
         where it stood (map); ``shown_as`` maps them to the label the detection gave (the true one
-        where it is left out); ``shows_gone(name, spot)`` says whether the frame shows ``spot`` and the real object
-        ``name`` is no longer there."""
+        where it is left out); ``shows_gone(name, spot)`` says whether the frame shows ``spot`` and
+        the real object ``name`` is no longer there."""
         shown_as = shown_as or {}
         for name, (label, position) in detected.items():
             self._detections[name] = self._detections.get(name, 0) + 1
